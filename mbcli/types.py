@@ -1,0 +1,207 @@
+"""The stage objects that flow between mbcli's stages (ARCHITECTURE.md, "The objects that flow between stages").
+
+Frozen dataclasses of numpy arrays on the CPU; shapes and dtypes are checked in ``__post_init__``.
+Symbols used throughout: T frames, J joints of ``skeleton``, K keypoints of a detector's skeleton, N people in one
+frame, C action classes. Pixel coordinates are (x right, y down) with the origin at the top-left pixel corner.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mbcli.skeletons import Skeleton, get_skeleton
+
+
+def _f32(a, name: str, shape: tuple[int | None, ...]) -> np.ndarray:
+    arr = np.ascontiguousarray(np.asarray(a, dtype=np.float32))
+    _check_shape(arr, name, shape)
+    return arr
+
+
+def _i64(a, name: str, shape: tuple[int | None, ...]) -> np.ndarray:
+    arr = np.ascontiguousarray(np.asarray(a, dtype=np.int64))
+    _check_shape(arr, name, shape)
+    return arr
+
+
+def _check_shape(arr: np.ndarray, name: str, shape: tuple[int | None, ...]) -> None:
+    ok = arr.ndim == len(shape) and all(s is None or s == d for s, d in zip(shape, arr.shape))
+    if not ok:
+        want = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
+        raise ValueError(f"{name} must have shape {want}, got {arr.shape}")
+
+
+def _set(obj, name: str, value) -> None:
+    object.__setattr__(obj, name, value)
+
+
+def _skel(s: Skeleton | str) -> Skeleton:
+    return get_skeleton(s) if isinstance(s, str) else s
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """A video's metadata. width/height are the *displayed* size (after rotation metadata is applied)."""
+
+    path: str
+    width: int
+    height: int
+    fps: float
+    num_frames: int
+    rotation: int = 0  # degrees clockwise the decoder rotates frames to display them upright
+
+    def __post_init__(self) -> None:
+        if self.width <= 0 or self.height <= 0:
+            raise ValueError(f"bad video size {self.width}x{self.height}")
+        if not self.fps > 0:
+            raise ValueError(f"bad fps {self.fps}")
+
+
+@dataclass(frozen=True)
+class FramePoses:
+    """All people a detector found in one frame.
+
+    boxes_xyxy (N,4) px; box_scores (N,); keypoints_xy (N,K,2) px; keypoint_scores (N,K) in [0,1].
+    """
+
+    frame_index: int
+    boxes_xyxy: np.ndarray
+    box_scores: np.ndarray
+    keypoints_xy: np.ndarray
+    keypoint_scores: np.ndarray
+    skeleton: Skeleton
+
+    def __post_init__(self) -> None:
+        _set(self, "skeleton", _skel(self.skeleton))
+        K = self.skeleton.num_joints
+        _set(self, "boxes_xyxy", _f32(self.boxes_xyxy, "boxes_xyxy", (None, 4)))
+        N = self.boxes_xyxy.shape[0]
+        _set(self, "box_scores", _f32(self.box_scores, "box_scores", (N,)))
+        _set(self, "keypoints_xy", _f32(self.keypoints_xy, "keypoints_xy", (N, K, 2)))
+        _set(self, "keypoint_scores", _f32(self.keypoint_scores, "keypoint_scores", (N, K)))
+
+    @property
+    def num_people(self) -> int:
+        return int(self.boxes_xyxy.shape[0])
+
+    @classmethod
+    def empty(cls, frame_index: int, skeleton: Skeleton | str) -> FramePoses:
+        K = _skel(skeleton).num_joints
+        return cls(frame_index, np.zeros((0, 4)), np.zeros(0), np.zeros((0, K, 2)), np.zeros((0, K)), skeleton)
+
+
+@dataclass(frozen=True)
+class Track:
+    """One person followed through a video: frame_indices (T,) ascending; rows[t] = index of the person in that
+    frame's FramePoses, or -1 where the track was not observed (a gap that was filled)."""
+
+    track_id: int
+    frame_indices: np.ndarray
+    rows: np.ndarray
+
+    def __post_init__(self) -> None:
+        _set(self, "frame_indices", _i64(self.frame_indices, "frame_indices", (None,)))
+        _set(self, "rows", _i64(self.rows, "rows", self.frame_indices.shape))
+
+
+@dataclass(frozen=True)
+class Keypoints2D:
+    """A 2D keypoint sequence of one person.
+
+    xy (T,J,2) px; scores (T,J), 0 = missing; frame_indices (T,); image_size (width, height) px; fps.
+    """
+
+    xy: np.ndarray
+    scores: np.ndarray
+    frame_indices: np.ndarray
+    skeleton: Skeleton
+    image_size: tuple[int, int]
+    fps: float
+
+    def __post_init__(self) -> None:
+        _set(self, "skeleton", _skel(self.skeleton))
+        J = self.skeleton.num_joints
+        _set(self, "xy", _f32(self.xy, "xy", (None, J, 2)))
+        T = self.xy.shape[0]
+        _set(self, "scores", _f32(self.scores, "scores", (T, J)))
+        _set(self, "frame_indices", _i64(self.frame_indices, "frame_indices", (T,)))
+        _set(self, "image_size", (int(self.image_size[0]), int(self.image_size[1])))
+        if not np.all(np.isfinite(self.xy[self.scores > 0])):
+            raise ValueError("xy has non-finite values where scores > 0")
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.xy.shape[0])
+
+
+@dataclass(frozen=True)
+class Pose3D:
+    """A 3D joint sequence of one person.
+
+    xyz (T,J,3) in ``units``; ``frame`` is "camera" (OpenCV: x right, y down, z forward, away from the camera) or
+    "world"; root_relative: the root joint is at the origin in every frame.
+    """
+
+    xyz: np.ndarray
+    skeleton: Skeleton
+    frame_indices: np.ndarray
+    fps: float
+    frame: str = "camera"
+    units: str = "m"
+    root_relative: bool = True
+
+    def __post_init__(self) -> None:
+        _set(self, "skeleton", _skel(self.skeleton))
+        J = self.skeleton.num_joints
+        _set(self, "xyz", _f32(self.xyz, "xyz", (None, J, 3)))
+        _set(self, "frame_indices", _i64(self.frame_indices, "frame_indices", (self.xyz.shape[0],)))
+        if self.frame not in ("camera", "world"):
+            raise ValueError(f"frame must be camera or world, got {self.frame!r}")
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.xyz.shape[0])
+
+
+@dataclass(frozen=True)
+class SMPLParams:
+    """SMPL parameters: global_orient (T,3), body_pose (T,23,3) axis-angle radians; betas (10,); transl (T,3) m."""
+
+    global_orient: np.ndarray
+    body_pose: np.ndarray
+    betas: np.ndarray
+    transl: np.ndarray
+    fps: float
+
+    def __post_init__(self) -> None:
+        _set(self, "global_orient", _f32(self.global_orient, "global_orient", (None, 3)))
+        T = self.global_orient.shape[0]
+        _set(self, "body_pose", _f32(self.body_pose, "body_pose", (T, 23, 3)))
+        _set(self, "betas", _f32(self.betas, "betas", (None,)))
+        _set(self, "transl", _f32(self.transl, "transl", (T, 3)))
+
+
+@dataclass(frozen=True)
+class ActionScores:
+    """Action probabilities over labels (C,) for frames window = (start, end) (end exclusive)."""
+
+    labels: tuple[str, ...]
+    probs: np.ndarray
+    window: tuple[int, int]
+
+    def __post_init__(self) -> None:
+        _set(self, "probs", _f32(self.probs, "probs", (len(self.labels),)))
+
+
+@dataclass(frozen=True)
+class MotionResult:
+    """Everything mbcli produced for one tracked person."""
+
+    video: VideoInfo | None
+    track_id: int
+    keypoints_2d: Keypoints2D
+    pose_3d: Pose3D | None
+    smpl: SMPLParams | None = None
+    actions: tuple[ActionScores, ...] = field(default_factory=tuple)
