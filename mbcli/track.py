@@ -1,0 +1,432 @@
+"""Follow people across frames, choose which ones to lift, and turn a track into a gap-free 2D keypoint sequence.
+
+Association (``Tracker``) is an online tracking-by-detection scheme in the spirit of SORT (Bewley et al. 2016, "Simple
+Online and Realtime Tracking"): each track predicts its box in the new frame with a constant-velocity model of the box
+centre and size, and detections are assigned to tracks with the Hungarian algorithm
+(scipy.optimize.linear_sum_assignment) on the cost
+
+    cost = iou_weight * (1 - IoU(predicted box, box)) + (1 - iou_weight) * (1 - OKS)
+
+where OKS is an object-keypoint-similarity (COCO's, with one kappa for every joint) between the detection and the
+track's last keypoints shifted by the predicted box motion, over the joints both score above ``kp_score_min``
+(the IoU term alone when fewer than 3 joints are shared). A pair needs IoU >= ``min_iou`` to match at all.
+
+Matching runs in two rounds, tracks seen in the previous frame first (as DeepSORT's matching cascade does), so a
+lost track cannot take the detection of a person who is plainly visible. Lost tracks then match the remaining
+detections by the better IoU of their predicted and last-seen box (the person may have stopped behind the occluder).
+A track survives ``max_age`` frames unseen (default: one second, ``round(fps)``); a detection left unmatched starts a
+new track when its box score is at least ``birth_score``. Track ids are 0, 1, 2, ... in order of first appearance;
+people appearing in the same frame are numbered left to right by box centre.
+
+Selection (``select_tracks``): "largest" is the track with the largest mean box area (px^2, over observed frames)
+times the number of observed frames, i.e. the person who fills the most of the video. Before choosing, "all" and
+"largest" drop tracks observed in fewer than ``max(10, ceil(0.25 s * fps))`` frames and, when the image size is known,
+tracks whose median box height is under ``min_height_frac`` (10 %) of the image height, unless that drops every track.
+An explicit id is never filtered.
+
+Gap filling (``track_to_keypoints``): the output covers the track's span contiguously. Frames where the track was not
+observed get score 0 for every joint (the lifter treats score-0 joints as missing) and xy linearly interpolated, per
+joint, between the nearest frames where that joint was seen (held constant before the first / after the last such
+frame). Joints observed with score 0 are filled the same way, so no missing joint sits at a meaningless (0, 0). Gaps
+longer than ``max_gap`` frames (default one second) are filled identically, still with score 0, and reported with a
+logged warning: interpolated positions over such gaps are placeholders, not estimates.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from mbcli.errors import ConfigError, NoPersonFound
+from mbcli.types import FramePoses, Keypoints2D, Track
+
+log = logging.getLogger(__name__)
+
+_BIG = 1e6  # cost of a forbidden pair
+
+
+# --------------------------------------------------------------------------------------------------- box geometry
+
+
+def _xyxy_to_cxcywh(b: np.ndarray) -> np.ndarray:
+    b = np.asarray(b, dtype=np.float64)
+    assert b.shape[-1] == 4
+    return np.stack([(b[..., 0] + b[..., 2]) / 2, (b[..., 1] + b[..., 3]) / 2, b[..., 2] - b[..., 0],
+                     b[..., 3] - b[..., 1]], axis=-1)  # fmt: skip
+
+
+def _cxcywh_to_xyxy(b: np.ndarray) -> np.ndarray:
+    b = np.asarray(b, dtype=np.float64)
+    assert b.shape[-1] == 4
+    return np.stack([b[..., 0] - b[..., 2] / 2, b[..., 1] - b[..., 3] / 2, b[..., 0] + b[..., 2] / 2,
+                     b[..., 1] + b[..., 3] / 2], axis=-1)  # fmt: skip
+
+
+def box_iou(a_xyxy: np.ndarray, b_xyxy: np.ndarray) -> np.ndarray:
+    """Pairwise IoU of boxes (M,4) and (N,4) in xyxy px -> (M,N); 0 where a union is empty."""
+    a = np.asarray(a_xyxy, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b_xyxy, dtype=np.float64).reshape(-1, 4)
+    iw = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
+    ih = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
+    inter = iw * ih
+    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
+    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+
+
+# -------------------------------------------------------------------------------------------------------- tracker
+
+
+@dataclass
+class _State:
+    track_id: int
+    box: np.ndarray  # last observed box, cx cy w h
+    keypoints_xy: np.ndarray  # (K,2) last observed
+    keypoint_scores: np.ndarray  # (K,)
+    last_frame: int
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))  # d(cx cy w h)/frame
+    hits: int = 1
+    frames: list[int] = field(default_factory=list)
+    rows: list[int] = field(default_factory=list)
+
+    def predict(self, frame: int) -> np.ndarray:
+        """Predicted box (cx cy w h) at ``frame``: constant velocity; size kept within [0.5, 2] x the last size."""
+        dt = frame - self.last_frame
+        pred = self.box + self.velocity * dt
+        pred[2:] = np.clip(pred[2:], 0.5 * self.box[2:], 2.0 * self.box[2:])
+        return pred
+
+
+class Tracker:
+    """Online multi-person tracker: call ``update`` with each frame's FramePoses in increasing frame order, then
+    ``finish`` for the tracks. See the module docstring for the method and the meaning of every parameter."""
+
+    def __init__(
+        self,
+        fps: float,
+        *,
+        max_age: int | None = None,
+        min_iou: float = 0.1,
+        iou_weight: float = 0.5,
+        birth_score: float = 0.3,
+        kp_score_min: float = 0.2,
+        oks_kappa: float = 0.1,
+        velocity_smoothing: float = 0.5,
+    ) -> None:
+        if not fps > 0:
+            raise ValueError(f"fps must be > 0, got {fps}")
+        self.fps = float(fps)
+        self.max_age = max(1, round(fps)) if max_age is None else int(max_age)
+        if self.max_age < 1:
+            raise ValueError(f"max_age must be >= 1 frame, got {max_age}")
+        if not 0.0 <= iou_weight <= 1.0:
+            raise ValueError(f"iou_weight must be in [0, 1], got {iou_weight}")
+        self.min_iou = float(min_iou)
+        self.iou_weight = float(iou_weight)
+        self.birth_score = float(birth_score)
+        self.kp_score_min = float(kp_score_min)
+        self.oks_kappa = float(oks_kappa)
+        self.alpha = float(velocity_smoothing)
+        self._active: list[_State] = []
+        self._done: list[_State] = []
+        self._next_id = 0
+        self._last_frame: int | None = None
+        self._finished = False
+
+    @property
+    def active_ids(self) -> list[int]:
+        """Ids of the tracks still alive (seen within the last ``max_age`` frames)."""
+        return [t.track_id for t in self._active]
+
+    def update(self, poses: FramePoses) -> np.ndarray:
+        """Associate one frame's detections; returns (N,) int64 track id per detection row (-1: not tracked)."""
+        if self._finished:
+            raise RuntimeError("Tracker.update called after finish()")
+        f = int(poses.frame_index)
+        if self._last_frame is not None and f <= self._last_frame:
+            raise ValueError(f"frames must arrive in increasing order: got frame {f} after {self._last_frame}")
+        self._last_frame = f
+        # retire tracks unseen for more than max_age frames
+        alive = []
+        for t in self._active:
+            (alive if f - t.last_frame <= self.max_age else self._done).append(t)
+        self._active = alive
+
+        N = poses.num_people
+        out = np.full(N, -1, dtype=np.int64)
+        free = list(range(N))
+        if N and self._active:
+            recent = [t for t in self._active if t.last_frame == f - 1]
+            lost = [t for t in self._active if t.last_frame < f - 1]
+            for group, use_last in ((recent, False), (lost, True)):
+                if not group or not free:
+                    continue
+                cost = self._cost(group, poses, free, f, use_last)
+                r, c = linear_sum_assignment(cost)
+                taken = set()
+                for i, j in zip(r, c):
+                    if cost[i, j] >= _BIG:
+                        continue
+                    row = free[j]
+                    self._observe(group[i], poses, row, f)
+                    out[row] = group[i].track_id
+                    taken.add(row)
+                free = [row for row in free if row not in taken]
+        # births, left to right
+        born = [row for row in free if poses.box_scores[row] >= self.birth_score]
+        born.sort(key=lambda row: (poses.boxes_xyxy[row, 0] + poses.boxes_xyxy[row, 2], row))
+        for row in born:
+            t = _State(
+                track_id=self._next_id,
+                box=_xyxy_to_cxcywh(poses.boxes_xyxy[row]),
+                keypoints_xy=poses.keypoints_xy[row].astype(np.float64),
+                keypoint_scores=poses.keypoint_scores[row].astype(np.float64),
+                last_frame=f,
+                frames=[f],
+                rows=[row],
+            )
+            self._next_id += 1
+            self._active.append(t)
+            out[row] = t.track_id
+        return out
+
+    def _cost(self, tracks: list[_State], poses: FramePoses, rows: list[int], f: int, use_last: bool) -> np.ndarray:
+        pred = np.stack([t.predict(f) for t in tracks])  # (M,4) cx cy w h
+        pred_xyxy = _cxcywh_to_xyxy(pred)
+        det_xyxy = poses.boxes_xyxy[rows].astype(np.float64)  # (N,4)
+        iou = box_iou(pred_xyxy, det_xyxy)  # (M,N)
+        if use_last:
+            last_xyxy = _cxcywh_to_xyxy(np.stack([t.box for t in tracks]))
+            iou = np.maximum(iou, box_iou(last_xyxy, det_xyxy))
+        cost = 1.0 - iou
+        K = poses.keypoints_xy.shape[1]
+        if self.iou_weight < 1.0 and all(t.keypoints_xy.shape[0] == K for t in tracks):
+            shift = pred[:, None, :2] - np.stack([t.box[:2] for t in tracks])[:, None, :]  # (M,1,2)
+            kp_pred = np.stack([t.keypoints_xy for t in tracks]) + shift  # (M,K,2)
+            vis_t = np.stack([t.keypoint_scores for t in tracks]) > self.kp_score_min  # (M,K)
+            kp_det = poses.keypoints_xy[rows].astype(np.float64)  # (N,K,2)
+            vis_d = poses.keypoint_scores[rows] > self.kp_score_min  # (N,K)
+            both = vis_t[:, None, :] & vis_d[None, :, :]  # (M,N,K)
+            d2 = ((kp_pred[:, None] - kp_det[None]) ** 2).sum(-1)  # (M,N,K)
+            s2 = np.maximum(pred[:, 2] * pred[:, 3], 1.0)[:, None, None]  # box area as COCO's object scale
+            sim = np.exp(-d2 / (2.0 * s2 * self.oks_kappa**2))
+            n = both.sum(-1)
+            oks = (sim * both).sum(-1) / np.maximum(n, 1)
+            mixed = self.iou_weight * (1.0 - iou) + (1.0 - self.iou_weight) * (1.0 - oks)
+            cost = np.where(n >= 3, mixed, cost)
+        return np.where(iou >= self.min_iou, cost, _BIG)
+
+    def _observe(self, t: _State, poses: FramePoses, row: int, f: int) -> None:
+        box = _xyxy_to_cxcywh(poses.boxes_xyxy[row])
+        v = (box - t.box) / (f - t.last_frame)
+        t.velocity = v if t.hits == 1 else self.alpha * v + (1.0 - self.alpha) * t.velocity
+        t.box = box
+        t.keypoints_xy = poses.keypoints_xy[row].astype(np.float64)
+        t.keypoint_scores = poses.keypoint_scores[row].astype(np.float64)
+        t.last_frame = f
+        t.hits += 1
+        t.frames.append(f)
+        t.rows.append(row)
+
+    def finish(self) -> list[Track]:
+        """All tracks seen so far, sorted by id; each spans its first to last observed frame (rows -1 in gaps)."""
+        self._finished = True
+        states = sorted(self._done + self._active, key=lambda t: t.track_id)
+        return [_make_track(t.track_id, t.frames, t.rows) for t in states]
+
+
+def _make_track(track_id: int, frames: Sequence[int], rows: Sequence[int]) -> Track:
+    first, last = frames[0], frames[-1]
+    idx = np.arange(first, last + 1, dtype=np.int64)
+    out_rows = np.full(idx.shape, -1, dtype=np.int64)
+    out_rows[np.asarray(frames) - first] = rows
+    return Track(track_id=int(track_id), frame_indices=idx, rows=out_rows)
+
+
+def track_people(
+    frames: Iterable[FramePoses],
+    fps: float,
+    *,
+    given_ids: Sequence[np.ndarray] | None = None,
+    **tracker_options,
+) -> list[Track]:
+    """Associate the people of ``frames`` (increasing frame order) into tracks, sorted by id.
+
+    given_ids: per frame, (N,) track ids the input file already carries (e.g. AlphaPose ``idx``), aligned with
+    ``frames``; when given they are used as is (ids kept, negative ids ignored, a repeated id in one frame keeps the
+    highest box score) and no association is run. tracker_options go to Tracker (max_age, min_iou, ...).
+    """
+    if given_ids is not None:
+        return _tracks_from_ids(frames, given_ids)
+    tracker = Tracker(fps, **tracker_options)
+    for poses in frames:
+        tracker.update(poses)
+    return tracker.finish()
+
+
+def _tracks_from_ids(frames: Iterable[FramePoses], given_ids: Sequence[np.ndarray]) -> list[Track]:
+    seen: dict[int, dict[int, tuple[int, float]]] = {}  # id -> frame -> (row, score)
+    for poses, ids in zip(frames, given_ids, strict=True):
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        if ids.shape[0] != poses.num_people:
+            raise ValueError(f"frame {poses.frame_index}: {poses.num_people} people but {ids.shape[0]} given ids")
+        f = int(poses.frame_index)
+        for row, tid in enumerate(ids.tolist()):
+            if tid < 0:
+                continue
+            score = float(poses.box_scores[row])
+            per = seen.setdefault(tid, {})
+            if f not in per or score > per[f][1]:
+                per[f] = (row, score)
+    tracks = []
+    for tid in sorted(seen):
+        fr = sorted(seen[tid])
+        tracks.append(_make_track(tid, fr, [seen[tid][k][0] for k in fr]))
+    return tracks
+
+
+# ------------------------------------------------------------------------------------------------------ selection
+
+
+def _by_index(frames: Sequence[FramePoses] | Mapping[int, FramePoses]) -> Mapping[int, FramePoses]:
+    if isinstance(frames, Mapping):
+        return frames
+    return {int(fp.frame_index): fp for fp in frames}
+
+
+@dataclass(frozen=True)
+class _Stats:
+    observed: int
+    mean_area: float
+    median_height: float
+
+
+def _stats(track: Track, frames: Mapping[int, FramePoses]) -> _Stats:
+    boxes = np.array(
+        [frames[int(f)].boxes_xyxy[r] for f, r in zip(track.frame_indices, track.rows) if r >= 0], dtype=np.float64
+    ).reshape(-1, 4)
+    if not len(boxes):
+        return _Stats(0, 0.0, 0.0)
+    w = np.clip(boxes[:, 2] - boxes[:, 0], 0, None)
+    h = np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
+    return _Stats(len(boxes), float((w * h).mean()), float(np.median(h)))
+
+
+def select_tracks(
+    tracks: Sequence[Track],
+    frames: Sequence[FramePoses] | Mapping[int, FramePoses],
+    person: str | int = "largest",
+    *,
+    fps: float | None = None,
+    image_size: tuple[int, int] | None = None,
+    min_frames: int | None = None,
+    min_height_frac: float = 0.1,
+) -> list[Track]:
+    """Choose the tracks to lift: ``person`` is "all", "largest" or a track id (int or digit string).
+
+    Raises NoPersonFound when there are no tracks or the id is unknown (the message lists the ids found) and
+    ConfigError for any other ``person`` value. Filtering rules: see the module docstring.
+    """
+    by_idx = _by_index(frames)
+    key = str(person).strip().lower()
+    if key not in ("all", "largest") and not key.lstrip("-").isdigit():
+        raise ConfigError(f"person must be 'all', 'largest' or a track id, got {person!r}")
+    if not tracks:
+        raise NoPersonFound("no person was detected in any frame")
+    if key not in ("all", "largest"):
+        want = int(key)
+        for t in tracks:
+            if t.track_id == want:
+                return [t]
+        ids = ", ".join(str(t.track_id) for t in sorted(tracks, key=lambda t: t.track_id))
+        raise NoPersonFound(f"no person with track id {want}; track ids found: {ids}")
+
+    stats = {t.track_id: _stats(t, by_idx) for t in tracks}
+    if min_frames is None:
+        min_frames = max(10, math.ceil(0.25 * fps)) if fps else 10
+    kept = [t for t in tracks if stats[t.track_id].observed >= min_frames]
+    if image_size is not None:
+        kept = [t for t in kept if stats[t.track_id].median_height >= min_height_frac * image_size[1]]
+    if not kept:
+        log.info("every track is short or small; keeping all %d tracks", len(tracks))
+        kept = list(tracks)
+    kept.sort(key=lambda t: t.track_id)
+    if key == "all":
+        return kept
+    best = max(kept, key=lambda t: (stats[t.track_id].mean_area * stats[t.track_id].observed, -t.track_id))
+    return [best]
+
+
+# ---------------------------------------------------------------------------------------------------- gap filling
+
+
+def track_to_keypoints(
+    track: Track,
+    frames: Sequence[FramePoses] | Mapping[int, FramePoses],
+    image_size: tuple[int, int],
+    fps: float,
+    *,
+    max_gap: int | None = None,
+) -> Keypoints2D:
+    """Gather a track's keypoints over its whole span (T = len(track.frame_indices)) into a Keypoints2D.
+
+    Unobserved frames and score-0 joints get score 0 and xy interpolated per joint (module docstring); gaps longer
+    than ``max_gap`` frames (default round(fps)) are logged as a warning.
+    """
+    if image_size is None:
+        raise ValueError("image_size (width, height) is required; see mbcli.detect.files.infer_image_size")
+    by_idx = _by_index(frames)
+    observed = [(int(f), int(r)) for f, r in zip(track.frame_indices, track.rows) if r >= 0]
+    if not observed:
+        raise NoPersonFound(f"track {track.track_id} has no observed frame")
+    skeleton = by_idx[observed[0][0]].skeleton
+    K = skeleton.num_joints
+    T = len(track.frame_indices)
+    xy = np.zeros((T, K, 2), dtype=np.float64)
+    sc = np.zeros((T, K), dtype=np.float64)
+    centre = np.full((T, 2), np.nan)
+    for t, (f, r) in enumerate(zip(track.frame_indices.tolist(), track.rows.tolist())):
+        if r < 0:
+            continue
+        fp = by_idx[f]
+        xy[t] = fp.keypoints_xy[r]
+        sc[t] = fp.keypoint_scores[r]
+        b = fp.boxes_xyxy[r]
+        centre[t] = ((b[0] + b[2]) / 2, (b[1] + b[3]) / 2)
+    sc[~np.isfinite(sc) | ~np.isfinite(xy).all(-1)] = 0.0
+    sc = np.where(sc > 0, sc, 0.0)
+
+    # report long gaps
+    max_gap = max(1, round(fps)) if max_gap is None else int(max_gap)
+    miss = track.rows < 0
+    if miss.any():
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], miss.astype(np.int8), [0]])))
+        for start, stop in zip(edges[::2], edges[1::2]):
+            if stop - start > max_gap:
+                log.warning(
+                    "track %d: %d frames unseen (frames %d-%d), longer than max_gap=%d; filled with score 0",
+                    track.track_id, stop - start, track.frame_indices[start], track.frame_indices[stop - 1], max_gap,
+                )  # fmt: skip
+
+    # interpolate every missing joint in time
+    tt = np.arange(T, dtype=np.float64)
+    have_c = np.isfinite(centre[:, 0])
+    centre = np.stack([np.interp(tt, tt[have_c], centre[have_c, i]) for i in range(2)], axis=-1)
+    for j in range(K):
+        vis = sc[:, j] > 0
+        if vis.all():
+            continue
+        if vis.any():
+            for i in range(2):
+                xy[~vis, j, i] = np.interp(tt[~vis], tt[vis], xy[vis, j, i])
+        else:
+            xy[:, j] = centre
+    return Keypoints2D(
+        xy=xy, scores=sc, frame_indices=track.frame_indices, skeleton=skeleton, image_size=image_size, fps=fps
+    )

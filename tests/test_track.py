@@ -1,0 +1,235 @@
+"""mbcli.track: association across frames, occlusion, births, selection, gap filling, given ids, errors."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mbcli.detect.files import read_keypoint_file
+from mbcli.errors import ConfigError, NoPersonFound
+from mbcli.skeletons import COCO17
+from mbcli.track import Tracker, box_iou, select_tracks, track_people, track_to_keypoints
+from mbcli.types import FramePoses, Track
+
+ASSETS = Path(__file__).parent / "assets" / "keypoints"
+
+# A standing COCO-17 figure in a unit box (u right, v down).
+_TEMPLATE = np.array(
+    [[0.5, 0.05], [0.55, 0.03], [0.45, 0.03], [0.6, 0.05], [0.4, 0.05], [0.75, 0.2], [0.25, 0.2], [0.85, 0.4],
+     [0.15, 0.4], [0.9, 0.55], [0.1, 0.55], [0.65, 0.55], [0.35, 0.55], [0.65, 0.78], [0.35, 0.78], [0.65, 1.0],
+     [0.35, 1.0]]
+)  # fmt: skip
+
+
+def person(cx: float, cy: float, h: float, rng=None, jitter=0.0, arm=0.0):
+    """(17,2) keypoints of a figure centred at (cx, cy), h px tall (width 0.4 h); ``arm`` raises the wrists."""
+    kp = _TEMPLATE.copy()
+    kp[[9, 10], 1] -= arm
+    xy = np.stack([cx + (kp[:, 0] - 0.5) * 0.4 * h, cy + (kp[:, 1] - 0.5) * h], axis=-1)
+    if rng is not None and jitter:
+        xy = xy + rng.normal(0, jitter, xy.shape)
+    return xy
+
+
+def frame(f: int, people: list[np.ndarray], scores=None, box_scores=None, order=None) -> FramePoses:
+    if not people:
+        return FramePoses.empty(f, COCO17)
+    xy = np.stack(people)
+    if order is not None:
+        xy = xy[order]
+    N = len(xy)
+    sc = np.full((N, 17), 0.9) if scores is None else np.asarray(scores)
+    boxes = np.concatenate([xy.min(1), xy.max(1)], axis=1)
+    bs = np.full(N, 0.9) if box_scores is None else np.asarray(box_scores)
+    return FramePoses(f, boxes, bs, xy, sc, COCO17)
+
+
+def owner(track: Track, frames: list[FramePoses], truth: dict[int, dict[int, np.ndarray]]) -> dict[int, str]:
+    """For each observed frame of ``track``, which true person ('A', 'B', ...) its row belongs to."""
+    out = {}
+    for f, r in zip(track.frame_indices.tolist(), track.rows.tolist()):
+        if r < 0:
+            continue
+        kp = frames[f].keypoints_xy[r]
+        out[f] = min(truth[f], key=lambda name: np.abs(truth[f][name] - kp).max())
+    return out
+
+
+def test_box_iou_known_values():
+    a = np.array([[0, 0, 10, 10]])
+    b = np.array([[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30], [0, 0, 0, 0]])
+    np.testing.assert_allclose(box_iou(a, b), [[1.0, 50 / 150, 0.0, 0.0]])
+
+
+@pytest.mark.parametrize("arm", [0.3, 0.0])  # with different poses, and with identical ones (motion alone)
+def test_crossing_people_keep_ids_through_occlusion(arm):
+    rng = np.random.default_rng(0)
+    frames, truth = [], {}
+    for f in range(40):
+        a = person(100 + 10 * f, 300, 200, rng, 1.5)
+        b = person(500 - 10 * f, 300, 200, rng, 1.5, arm=arm)
+        visible = {"A": a} if 17 <= f <= 23 else {"A": a, "B": b}  # B walks behind A
+        truth[f] = visible
+        names = list(visible)
+        order = rng.permutation(len(names))  # detection order must not matter
+        frames.append(frame(f, [visible[names[i]] for i in order]))
+    tracks = track_people(frames, fps=30)
+    assert [t.track_id for t in tracks] == [0, 1]
+    ta, tb = tracks
+    assert set(owner(ta, frames, truth).values()) == {"A"} and len(owner(ta, frames, truth)) == 40
+    assert set(owner(tb, frames, truth).values()) == {"B"}
+    assert tb.frame_indices.tolist() == list(range(40))
+    assert np.flatnonzero(tb.rows < 0).tolist() == list(range(17, 24))
+
+
+def test_crossing_without_occlusion_follows_motion():
+    frames, truth = [], {}
+    for f in range(40):  # identical figures whose boxes coincide exactly at frame 20
+        vis = {"A": person(100 + 10 * f, 300, 200), "B": person(500 - 10 * f, 300, 200)}
+        truth[f] = vis
+        frames.append(frame(f, list(vis.values())))
+    ta, tb = track_people(frames, fps=30)
+    assert {k: v for k, v in owner(ta, frames, truth).items() if k != 20} == {f: "A" for f in range(40) if f != 20}
+    assert {k: v for k, v in owner(tb, frames, truth).items() if k != 20} == {f: "B" for f in range(40) if f != 20}
+
+
+def test_leaving_and_entering_people_get_new_ids():
+    frames, truth = [], {}
+    for f in range(100):
+        vis = {}
+        if f < 20 or 26 <= f < 40:  # A: hidden 20-25 (within max_age), then leaves
+            vis["A"] = person(100 + 5 * f, 300, 200)
+        if 30 <= f < 60:  # C enters far away
+            vis["C"] = person(600, 300, 200)
+        if 75 <= f:  # D enters where A was last seen, long after A's track died
+            vis["D"] = person(100 + 5 * 39, 300, 200)
+        truth[f] = vis
+        frames.append(frame(f, list(vis.values())))
+    tracks = track_people(frames, fps=30)
+    names = [set(owner(t, frames, truth).values()) for t in tracks]
+    assert names == [{"A"}, {"C"}, {"D"}]
+    assert tracks[0].frame_indices[[0, -1]].tolist() == [0, 39] and (tracks[0].rows[20:26] == -1).all()
+
+
+def test_streaming_tracker_update_returns_ids_and_same_frame_births_left_to_right():
+    tr = Tracker(fps=25, max_age=5)
+    ids0 = tr.update(frame(0, [person(400, 200, 100), person(100, 200, 100)]))
+    assert ids0.tolist() == [1, 0]  # born left to right
+    ids1 = tr.update(frame(1, [person(102, 200, 100), person(402, 200, 100)]))
+    assert ids1.tolist() == [0, 1] and sorted(tr.active_ids) == [0, 1]
+    # a low-score detection does not start a track
+    ids2 = tr.update(
+        frame(2, [person(104, 200, 100), person(404, 200, 100), person(700, 200, 100)], box_scores=[0.9, 0.9, 0.1])
+    )
+    assert ids2.tolist() == [0, 1, -1]
+    tracks = tr.finish()
+    assert [t.frame_indices.tolist() for t in tracks] == [[0, 1, 2], [0, 1, 2]]
+    with pytest.raises(RuntimeError):
+        tr.update(frame(3, []))
+    with pytest.raises(ValueError, match="increasing"):
+        t2 = Tracker(fps=25)
+        t2.update(frame(3, []))
+        t2.update(frame(3, []))
+
+
+def test_select_largest_all_and_filters():
+    frames, truth = [], {}
+    for f in range(30):
+        vis = {"small": person(100, 240, 100), "big": person(400, 240, 300), "tiny": person(600, 100, 20)}
+        if f < 5:
+            vis["brief"] = person(300, 100, 200)
+        truth[f] = vis
+        frames.append(frame(f, list(vis.values())))
+    tracks = track_people(frames, fps=30)
+    name = {t.track_id: next(iter(set(owner(t, frames, truth).values()))) for t in tracks}
+    (best,) = select_tracks(tracks, frames, "largest", fps=30, image_size=(640, 480))
+    assert name[best.track_id] == "big"
+    kept = select_tracks(tracks, frames, "all", fps=30, image_size=(640, 480))
+    assert sorted(name[t.track_id] for t in kept) == ["big", "small"]  # tiny (< 10 % of 480 px) and brief dropped
+    # without an image size only the length filter applies
+    assert sorted(name[t.track_id] for t in select_tracks(tracks, frames, "all", fps=30)) == ["big", "small", "tiny"]
+    tiny_id = next(k for k, v in name.items() if v == "tiny")
+    assert select_tracks(tracks, frames, str(tiny_id), image_size=(640, 480))[0].track_id == tiny_id  # ids unfiltered
+    # largest weighs duration: a bigger person seen briefly loses to a smaller one seen throughout
+    pair = [t for t in tracks if name[t.track_id] in ("small", "brief")]
+    (best,) = select_tracks(pair, frames, "largest", min_frames=1)
+    assert name[best.track_id] == "small"
+
+
+def test_filters_never_leave_nothing():
+    frames = [frame(f, [person(100, 100, 30)]) for f in range(4)]
+    tracks = track_people(frames, fps=30)
+    assert len(select_tracks(tracks, frames, "all", fps=30, image_size=(1920, 1080))) == 1
+
+
+def test_select_errors():
+    frames = [frame(f, [person(100, 200, 100), person(400, 200, 100)]) for f in range(3)]
+    tracks = track_people(frames, fps=30)
+    with pytest.raises(NoPersonFound, match="track ids found: 0, 1"):
+        select_tracks(tracks, frames, "7")
+    with pytest.raises(ConfigError, match="all"):
+        select_tracks(tracks, frames, "biggest")
+    with pytest.raises(NoPersonFound):
+        select_tracks([], frames, "largest")
+
+
+def test_gap_filling_is_linear_with_score_zero(caplog):
+    frames = [
+        frame(0, [person(100, 200, 100)]),
+        frame(1, []),
+        frame(2, []),
+        frame(3, []),
+        frame(4, [person(110, 205, 100)]),
+    ]
+    sc = np.full((1, 17), 0.9)
+    sc[0, 9] = 0.0  # left wrist missing in frame 5
+    frames.append(frame(5, [person(112, 205, 100)], scores=sc))
+    (tr,) = track_people(frames, fps=30)
+    assert tr.rows.tolist() == [0, -1, -1, -1, 0, 0]
+    with caplog.at_level(logging.WARNING, logger="mbcli.track"):
+        k2d = track_to_keypoints(tr, frames, (640, 480), 30)
+    assert not caplog.records
+    assert k2d.xy.shape == (6, 17, 2) and k2d.frame_indices.tolist() == list(range(6)) and k2d.fps == 30
+    assert k2d.skeleton.name == "coco17" and k2d.image_size == (640, 480)
+    np.testing.assert_array_equal(k2d.scores[1:4], 0)
+    np.testing.assert_allclose(k2d.scores[[0, 4]], 0.9)
+    a, b = frames[0].keypoints_xy[0], frames[4].keypoints_xy[0]
+    for t in (1, 2, 3):
+        np.testing.assert_allclose(k2d.xy[t], a + (b - a) * t / 4, rtol=1e-6)
+    # a joint observed with score 0 keeps score 0 and is held at its last seen position
+    assert k2d.scores[5, 9] == 0
+    np.testing.assert_allclose(k2d.xy[5, 9], b[9])
+    # gaps over max_gap are filled the same way and reported
+    with caplog.at_level(logging.WARNING, logger="mbcli.track"):
+        k2d_long = track_to_keypoints(tr, frames, (640, 480), 30, max_gap=2)
+    assert "3 frames unseen" in caplog.text
+    np.testing.assert_array_equal(k2d_long.xy, k2d.xy)
+
+
+def test_given_ids_path_keeps_file_ids():
+    frames = [
+        frame(0, [person(100, 200, 100), person(400, 200, 100)]),
+        frame(1, [person(400, 200, 100)]),
+        frame(2, [person(100, 200, 100), person(400, 200, 100), person(700, 200, 100)], box_scores=[0.9, 0.5, 0.8]),
+    ]
+    ids = [np.array([5, 7]), np.array([7]), np.array([5, 7, 7])]
+    tracks = track_people(frames, fps=30, given_ids=ids)
+    assert [t.track_id for t in tracks] == [5, 7]
+    assert tracks[0].rows.tolist() == [0, -1, 0]
+    assert tracks[1].rows.tolist() == [1, 0, 2]  # repeated id in one frame: the higher box score wins
+    tracks = track_people(frames, fps=30, given_ids=[np.array([-1, 7]), np.array([7]), np.array([-1, 7, -1])])
+    assert [t.track_id for t in tracks] == [7]
+
+
+def test_alphapose_file_ids_end_to_end():
+    kf = read_keypoint_file(ASSETS / "alphapose_halpe26.json")
+    tracks = track_people(kf.frames, fps=30, given_ids=kf.track_ids)
+    assert [t.track_id for t in tracks] == [1, 2] and tracks[0].rows.tolist() == [0, -1, 0]
+    (t,) = select_tracks(tracks, kf.frames, "1")
+    k2d = track_to_keypoints(t, kf.frames, (640, 480), 30)
+    assert k2d.skeleton.name == "halpe26" and k2d.num_frames == 3 and (k2d.scores[1] == 0).all()
+    # the tracker finds the same two people without the ids
+    assert len(track_people(kf.frames, fps=30)) == 2
