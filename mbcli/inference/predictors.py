@@ -1,0 +1,147 @@
+"""Typed in -> typed out predictors: Keypoints2D sequences -> Pose3D with a DSTformer, windowed and batched.
+
+``Lifter.lift_many`` takes any number of people, remaps their 2D keypoints to h36m17 by name, cuts each sequence into
+overlapping windows (inference/windows.py), normalises every window with its own square crop box
+(normalize.crop_params), runs all windows of all people through the network in batches, optionally with flip
+test-time augmentation (mean of f(x) and flip(f(flip(x))), REFERENCE.md section 2), and blends the windows back.
+
+Output: root-relative camera-frame joints in metres (OpenCV axes: x right, y down, z forward). Models that predict
+normalised units (MotionBERT's checkpoints) are rescaled so that the clip's median bone lengths match the mean
+Human3.6M training-subject skeleton (H36M_BONE_LENGTHS_M), since such models carry no metric scale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from mbcli.errors import ClipTooShort
+from mbcli.inference.windows import Window, blend, plan_windows, resample_time
+from mbcli.normalize import crop_params, encode
+from mbcli.skeletons import H36M17, flip_joints, remap
+from mbcli.types import Keypoints2D, Pose3D
+
+# Mean bone lengths (m) of the Human3.6M training subjects S1 S5 S6 S7 S8, h36m17 bones in child order
+# (computed from ../shared/data/h36m/h36m_3d.npz by tools/h36m_bone_lengths.py).
+H36M_BONE_LENGTHS_M = {
+    "right_hip": 0.1345, "right_knee": 0.4499, "right_ankle": 0.4459, "left_hip": 0.1345, "left_knee": 0.4499,
+    "left_ankle": 0.4459, "spine": 0.2393, "thorax": 0.2554, "neck_nose": 0.1163, "head_top": 0.1150,
+    "left_shoulder": 0.1493, "left_elbow": 0.2804, "left_wrist": 0.2496, "right_shoulder": 0.1493,
+    "right_elbow": 0.2804, "right_wrist": 0.2496,
+}
+
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class LiftOptions:
+    window: int = 243
+    stride: int = 81
+    flip: bool = True
+    batch_size: int = 8
+    min_frames: int = 1
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.stride <= self.window:
+            raise ValueError(f"stride must be between 1 and the window length {self.window}")
+
+
+def _root_relative(xyz: np.ndarray) -> np.ndarray:
+    return xyz - xyz[:, :1]
+
+
+def rescale_to_metric(xyz: np.ndarray) -> np.ndarray:
+    """Scale (T, 17, 3) so that its median bone lengths match H36M_BONE_LENGTHS_M in the least-squares sense."""
+    bones = [(p, j) for p, j in H36M17.bones]
+    lengths = np.stack([np.linalg.norm(xyz[:, j] - xyz[:, p], axis=-1) for p, j in bones], axis=-1)
+    med = np.median(lengths, axis=0)
+    ref = np.array([H36M_BONE_LENGTHS_M[H36M17.joints[j]] for _, j in bones])
+    s = float(med @ ref / max(med @ med, 1e-12))
+    return xyz * s
+
+
+class Lifter:
+    """A DSTformer wrapped for sequences: ``lift(kp) -> Pose3D``."""
+
+    def __init__(self, model: torch.nn.Module, device: torch.device | str = "cpu", options: LiftOptions | None = None,
+                 weights_name: str = "") -> None:
+        self.model = model.eval()
+        self.device = torch.device(device)
+        cfg = model.config
+        opts = options or LiftOptions()
+        if opts.window > cfg.maxlen:
+            opts = LiftOptions(cfg.maxlen, min(opts.stride, cfg.maxlen), opts.flip, opts.batch_size, opts.min_frames)
+        self.options = opts
+        self.output_units = cfg.output_units
+        self.weights_name = weights_name
+        self._flip_perm = H36M17.flip_permutation
+
+    # ------------------------------------------------------------------------------------------ batching
+    @torch.inference_mode()
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        """(B, L, 17, 3) normalised input -> (B, L, 17, 3) output, with flip TTA when enabled."""
+        x = torch.from_numpy(batch).to(self.device)
+        y = self.model(x)
+        if self.options.flip:
+            xf = x[:, :, self._flip_perm].clone()
+            xf[..., 0] = -xf[..., 0]
+            yf = self.model(xf)[:, :, self._flip_perm].clone()
+            yf[..., 0] = -yf[..., 0]
+            y = (y + yf) * 0.5
+        return y.float().cpu().numpy()
+
+    def lift(self, kp: Keypoints2D) -> Pose3D:
+        return self.lift_many([kp])[0]
+
+    def lift_many(self, people: Sequence[Keypoints2D], on_progress: ProgressFn | None = None) -> list[Pose3D]:
+        L = self.options.window
+        jobs: list[tuple[int, Window, np.ndarray]] = []  # (person, window, encoded (L,17,3))
+        plans: list[list[Window]] = []
+        for pi, kp in enumerate(people):
+            if kp.num_frames < self.options.min_frames:
+                raise ClipTooShort(f"track has {kp.num_frames} frames; at least {self.options.min_frames} are needed")
+            xy, sc = (kp.xy, kp.scores) if kp.skeleton.name == "h36m17" else remap(kp.xy, kp.scores, kp.skeleton,
+                                                                                  H36M17)
+            wins = plan_windows(kp.num_frames, L, self.options.stride)
+            plans.append(wins)
+            for w in wins:
+                wxy, wsc = xy[w.start:w.stop], sc[w.start:w.stop]
+                if not (wsc > 0).any():
+                    enc = np.zeros((w.length, 17, 3), np.float32)
+                else:
+                    enc = encode(wxy, wsc, crop_params(wxy, wsc))
+                if w.length < L:
+                    enc = resample_time(enc, L)
+                jobs.append((pi, w, enc))
+        outputs: dict[int, np.ndarray] = {}
+        bs = max(1, self.options.batch_size)
+        for b0 in range(0, len(jobs), bs):
+            chunk = jobs[b0:b0 + bs]
+            pred = self._run(np.stack([j[2] for j in chunk]))
+            for k, (_, w, _) in enumerate(chunk):
+                p = pred[k]
+                if w.length < L:
+                    p = resample_time(p, w.length)
+                outputs[b0 + k] = _root_relative(p)
+            if on_progress:
+                on_progress(min(b0 + bs, len(jobs)), len(jobs))
+        results = []
+        k = 0
+        for pi, kp in enumerate(people):
+            wins = plans[pi]
+            preds = [outputs[k + i] for i in range(len(wins))]
+            k += len(wins)
+            xyz = _root_relative(blend(wins, preds, kp.num_frames))
+            if self.output_units == "normalized":
+                xyz = rescale_to_metric(xyz)
+            results.append(Pose3D(xyz, H36M17, kp.frame_indices, kp.fps, frame="camera", units="m",
+                                  root_relative=True))
+        return results
+
+
+def flip_pose_input(x: np.ndarray) -> np.ndarray:
+    """Mirror a normalised (…, 17, 3) input about x = 0 and swap left/right joints."""
+    return flip_joints(x, H36M17, 0.0)

@@ -1,0 +1,153 @@
+"""Save and load DSTformer checkpoints: ours, and MotionBERT's official files.
+
+Our format (a dict saved with torch.save, loadable with ``weights_only=True``):
+    {"format": "mbcli.checkpoint", "version": 1, "config": DSTformerConfig.to_dict(), "model": state_dict,
+     "meta": {...}, and during training "optimizer", "step", ...}
+Weights may be stored in float16 to halve the file; they are loaded as float32.
+
+MotionBERT's files (REFERENCE.md section 1, "Checkpoint keys"): pose checkpoints hold ``model_pos``, mesh/action
+ones ``model`` with a ``backbone.`` sub-tree; keys carry the ``module.`` prefix of nn.DataParallel. They hold no
+config: pass ``config="base"`` or ``"lite"`` (or a DSTformerConfig); without one the architecture is inferred from
+the tensor shapes (heads default to 8). Their head predicts normalised image units, so output_units="normalized".
+
+Loading is always strict: a missing or unexpected key, or a shape mismatch, raises WeightsError naming the keys.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mbcli.errors import WeightsError
+from mbcli.model.config import DSTformerConfig, preset
+from mbcli.model.dstformer import DSTformer
+
+FORMAT = "mbcli.checkpoint"
+
+
+def _strip_prefixes(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    out = {}
+    for k, v in sd.items():
+        for prefix in ("module.", "_orig_mod."):
+            if k.startswith(prefix):
+                k = k[len(prefix):]
+        out[k] = v
+    return out
+
+
+def _infer_config(sd: dict[str, torch.Tensor], output_units: str) -> DSTformerConfig:
+    try:
+        dim_feat, dim_in = sd["joints_embed.weight"].shape
+        depth = 1 + max(int(k.split(".")[1]) for k in sd if k.startswith("blocks_st."))
+        hidden = sd["blocks_st.0.mlp_s.fc1.weight"].shape[0]
+        dim_rep = sd["pre_logits.fc.weight"].shape[0]
+        dim_out = sd["head.weight"].shape[0]
+        maxlen = sd["temp_embed"].shape[1]
+        num_joints = sd["pos_embed"].shape[1]
+    except (KeyError, ValueError, IndexError) as e:
+        raise WeightsError(f"not a DSTformer state dict (could not infer its shape: {e})") from None
+    return DSTformerConfig(
+        dim_in=dim_in, dim_out=dim_out, dim_feat=dim_feat, dim_rep=dim_rep, depth=depth,
+        mlp_ratio=hidden / dim_feat, num_joints=num_joints, maxlen=maxlen,
+        att_fuse="ts_attn.0.weight" in sd, output_units=output_units,
+    )
+
+
+def _read(path: Path) -> Any:
+    if not path.is_file():
+        raise WeightsError(f"checkpoint not found: {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for truncated/corrupt/pickled files
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise WeightsError(f"cannot read checkpoint {path}: {first[:200]}") from None
+
+
+def state_dict_and_config(
+    obj: Any, config: str | DSTformerConfig | None = None, source: str = "checkpoint"
+) -> tuple[dict[str, torch.Tensor], DSTformerConfig, dict]:
+    """Find the DSTformer weights and config inside a loaded checkpoint object."""
+    if not isinstance(obj, dict):
+        raise WeightsError(f"{source}: expected a dict checkpoint, got {type(obj).__name__}")
+    meta: dict = {}
+    if obj.get("format") == FORMAT:
+        sd = obj["model"]
+        cfg = DSTformerConfig.from_dict(obj["config"])
+        meta = dict(obj.get("meta", {}))
+        if config is not None:
+            raise WeightsError(f"{source} carries its own config; do not pass config=")
+        return _strip_prefixes(sd), cfg, meta
+    if "model_pos" in obj:
+        sd = obj["model_pos"]
+        meta = {"source_format": "motionbert", "epoch": obj.get("epoch")}
+    elif "model" in obj and isinstance(obj["model"], dict):
+        sd = {k: v for k, v in _strip_prefixes(obj["model"]).items() if k.startswith("backbone.")}
+        sd = {k[len("backbone."):]: v for k, v in sd.items()}
+        meta = {"source_format": "motionbert-backbone", "epoch": obj.get("epoch")}
+        if not sd:
+            raise WeightsError(f"{source}: 'model' holds no DSTformer backbone weights")
+    elif all(isinstance(v, torch.Tensor) for v in obj.values()) and obj:
+        sd = obj
+        meta = {"source_format": "state_dict"}
+    else:
+        raise WeightsError(f"{source}: unrecognised checkpoint layout (keys: {', '.join(sorted(obj)[:8])})")
+    sd = _strip_prefixes(sd)
+    if config is None:
+        cfg = _infer_config(sd, "normalized")
+    elif isinstance(config, str):
+        cfg = preset(config, output_units="normalized")
+    else:
+        cfg = config
+    return sd, cfg, meta
+
+
+def build_model(sd: dict[str, torch.Tensor], cfg: DSTformerConfig, source: str = "checkpoint") -> DSTformer:
+    """A DSTformer with ``sd`` loaded strictly (float32)."""
+    model = DSTformer(cfg)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(sd))
+    unexpected = sorted(set(sd) - set(expected))
+    wrong = sorted(k for k in set(sd) & set(expected) if tuple(sd[k].shape) != tuple(expected[k].shape))
+    if missing or unexpected or wrong:
+        parts = []
+        for label, keys in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", wrong)):
+            if keys:
+                more = f" (+{len(keys) - 5} more)" if len(keys) > 5 else ""
+                parts.append(f"{label} {len(keys)}: {', '.join(keys[:5])}{more}")
+        raise WeightsError(f"{source} does not match the DSTformer config: " + "; ".join(parts))
+    model.load_state_dict({k: v.float() for k, v in sd.items()}, strict=True)
+    return model
+
+
+def load_checkpoint(
+    path: str | os.PathLike, config: str | DSTformerConfig | None = None
+) -> tuple[DSTformer, dict]:
+    """Load any supported checkpoint file; returns (model in eval mode on CPU, meta)."""
+    path = Path(path)
+    sd, cfg, meta = state_dict_and_config(_read(path), config, source=str(path))
+    model = build_model(sd, cfg, source=str(path))
+    return model.eval(), meta
+
+
+def save_checkpoint(
+    path: str | os.PathLike, model: DSTformer, meta: dict | None = None, half: bool = False, **extra: Any
+) -> Path:
+    """Atomically write our checkpoint format (weights in float16 when ``half``)."""
+    path = Path(path)
+    sd = {k: (v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu())
+          for k, v in model.state_dict().items()}
+    obj = {"format": FORMAT, "version": 1, "config": model.config.to_dict(), "model": sd, "meta": meta or {}, **extra}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

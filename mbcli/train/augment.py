@@ -1,0 +1,123 @@
+"""Clip sampling and MotionBERT-style corruption of the 2D input (REFERENCE.md section 3).
+
+A training sample is a clip of L frames from one (subject, action, camera) sequence, taken every ``stride`` frames
+(stride 1 or 2 of the 50 fps data covers 25-50 fps video). Its 2D input is either the Stacked Hourglass detection of
+those frames (confidence 1: the shared detections carry none) or the projected ground truth corrupted with:
+- smooth per-joint offsets: Gaussian offsets drawn at key frames every ~9 frames and linearly upsampled, sized
+  relative to the person's box, larger for wrists and ankles; plus iid jitter and rare uniform outliers;
+- a synthetic confidence that falls with the offset size, a / (d + a) with d the offset in box units, plus noise;
+- joint masking (p = 0.05 per joint-frame) and frame masking (p = 0.10): score 0, coordinates zeroed by the codec;
+- a random horizontal flip (p = 0.5) of the 2D and the 3D together, with left/right joints swapped by name.
+The 2D is normalised with its own square crop box (normalize.crop_params) enlarged by a random factor and shifted
+a little, so the lifter does not rely on the box being tight. The target is the root-relative camera-frame 3D (m).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mbcli.inference.windows import resample_time
+from mbcli.normalize import NormParams, crop_params, encode
+from mbcli.skeletons import H36M17, flip_joints
+from mbcli.train.data import Sequence
+
+# relative noise level per h36m17 joint (extremities are detected less precisely)
+_JOINT_NOISE = np.array([1.0, 1.0, 1.2, 1.5, 1.0, 1.2, 1.5, 1.0, 1.0, 1.0, 1.2, 1.0, 1.3, 1.7, 1.0, 1.3, 1.7])
+
+
+@dataclass(frozen=True)
+class CorruptionConfig:
+    noise_std: float = 0.02  # smooth offset std, in units of the person's box half-size
+    jitter_std: float = 0.005
+    outlier_prob: float = 0.01
+    mask_joint_prob: float = 0.05
+    mask_frame_prob: float = 0.10
+    flip_prob: float = 0.5
+    sh_prob: float = 0.3  # probability to use the Stacked Hourglass detections when the sequence has them
+    scale_jitter: tuple[float, float] = (1.0, 1.25)
+    center_jitter: float = 0.1
+    strides: tuple[int, ...] = (1, 2)
+
+
+def _indices(T: int, L: int, stride: int, rng: np.random.Generator) -> np.ndarray:
+    span = (L - 1) * stride + 1
+    if span <= T:
+        s = int(rng.integers(0, T - span + 1))
+        return s + stride * np.arange(L)
+    return np.round(np.linspace(0, T - 1, L)).astype(int)  # short sequence: stretch by index
+
+
+def corrupt_2d(xy: np.ndarray, rng: np.random.Generator, cfg: CorruptionConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(L,17,2) clean px -> (noisy xy, confidence) following the module docstring."""
+    L, J, _ = xy.shape
+    half = crop_params(xy, np.ones((L, J))).scale_px
+    keys = max(2, L // 9 + 1)
+    off = rng.normal(0, cfg.noise_std, (keys, J, 2)) * _JOINT_NOISE[None, :, None] * rng.uniform(0.3, 1.5)
+    off = resample_time(off, L)
+    off = off + rng.normal(0, cfg.jitter_std, (L, J, 2))
+    outl = rng.random((L, J)) < cfg.outlier_prob
+    off[outl] = rng.uniform(-0.3, 0.3, (int(outl.sum()), 2))
+    d = np.linalg.norm(off, axis=-1)
+    a = 0.05
+    conf = np.clip(a / (d + a) + rng.normal(0, 0.05, (L, J)), 0.0, 1.0)
+    return (xy + off * half).astype(np.float32), conf.astype(np.float32)
+
+
+def sample_clip(seq: Sequence, L: int, rng: np.random.Generator, cfg: CorruptionConfig,
+                clean: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """One training pair: network input (L,17,3) and root-relative target (L,17,3) in metres."""
+    stride = int(rng.choice(cfg.strides))
+    idx = _indices(seq.num_frames, L, stride, rng)
+    xyz = seq.xyz_camera[idx].astype(np.float64)
+    if clean:
+        xy, conf = seq.xy_gt[idx], np.ones((L, 17), np.float32)
+    elif seq.xy_sh is not None and rng.random() < cfg.sh_prob:
+        xy, conf = seq.xy_sh[idx], np.ones((L, 17), np.float32)
+    else:
+        xy, conf = corrupt_2d(seq.xy_gt[idx], rng, cfg)
+    if not clean:
+        conf = conf * (rng.random((L, 17)) >= cfg.mask_joint_prob)
+        conf = conf * (rng.random((L, 1)) >= cfg.mask_frame_prob)
+        if rng.random() < cfg.flip_prob:
+            xy = flip_joints(xy, H36M17, axis_value=seq.image_size[0] / 2)
+            conf = conf[:, H36M17.flip_permutation]
+            xyz = flip_joints(xyz, H36M17, axis_value=0.0)
+    valid = conf > 0
+    if not valid.any():
+        conf[:] = 1e-3
+        valid[:] = True
+    p = crop_params(xy, conf)
+    if not clean:
+        s = p.scale_px * rng.uniform(*cfg.scale_jitter)
+        c = np.asarray(p.center_xy) + rng.uniform(-cfg.center_jitter, cfg.center_jitter, 2) * p.scale_px
+        p = NormParams((float(c[0]), float(c[1])), float(s))
+    x = encode(xy, conf, p)
+    target = (xyz - xyz[:, :1]).astype(np.float32)
+    return x, target
+
+
+class ClipSampler:
+    """Draws batches of clips; sequences are chosen in proportion to their length."""
+
+    def __init__(self, seqs: list[Sequence], clip_len: int, cfg: CorruptionConfig, seed: int = 0,
+                 clean: bool = False) -> None:
+        self.seqs = seqs
+        self.clean = clean
+        self.L = clip_len
+        self.cfg = cfg
+        self.rng = np.random.default_rng(seed)
+        lengths = np.array([s.num_frames for s in seqs], dtype=np.float64)
+        self.p = lengths / lengths.sum()
+
+    def batch(self, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+        picks = self.rng.choice(len(self.seqs), size=batch_size, p=self.p)
+        pairs = [sample_clip(self.seqs[i], self.L, self.rng, self.cfg, clean=self.clean) for i in picks]
+        return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
+
+    def state(self) -> dict:
+        return self.rng.bit_generator.state
+
+    def set_state(self, state: dict) -> None:
+        self.rng.bit_generator.state = state

@@ -1,0 +1,95 @@
+"""Training recipes: small YAML files loaded strictly into dataclasses.
+
+``load_recipe("pose-h36m-cpu")`` finds a built-in recipe in mbcli/train/recipes/; a path to a .yaml file works too.
+Unknown keys anywhere raise ConfigError naming the key, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import yaml
+
+from mbcli.errors import ConfigError
+from mbcli.train.augment import CorruptionConfig
+
+RECIPE_DIR = Path(__file__).resolve().parent / "recipes"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    preset: str = "small"
+    overrides: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    w_scale: float = 0.5
+    w_velocity: float = 20.0
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str = "recipe"
+    model: ModelSpec = field(default_factory=ModelSpec)
+    data_dir: str | None = None
+    subjects: tuple[str, ...] = ("S1", "S5", "S6", "S7", "S8")
+    use_sh: bool = True
+    clip_len: int = 81
+    batch_size: int = 32
+    lr: float = 5e-4
+    weight_decay: float = 0.01
+    lr_decay: float = 0.99  # multiplied once per epoch_steps
+    epoch_steps: int = 200
+    steps: int = 10000
+    max_minutes: float | None = None
+    checkpoint_minutes: float = 5.0
+    log_every: int = 20
+    eval_every: int = 500
+    seed: int = 0
+    amp: str = "bf16"  # "bf16" autocast (CPU and CUDA) or "none"
+    grad_clip: float = 1.0
+    threads: int | None = None
+    loss: LossSpec = field(default_factory=LossSpec)
+    corruption: CorruptionConfig = field(default_factory=CorruptionConfig)
+
+
+def _build(cls, data: Any, where: str):
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where or 'recipe'} must be a mapping, got {type(data).__name__}")
+    hints = get_type_hints(cls)
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"unknown recipe key {where + '.' if where else ''}{unknown[0]}"
+                          f" (valid: {', '.join(sorted(names))})")
+    kwargs = {}
+    for k, v in data.items():
+        t = hints[k]
+        if isinstance(t, type) and is_dataclass(t):
+            kwargs[k] = _build(t, v, f"{where}.{k}" if where else k)
+        elif isinstance(v, list):
+            kwargs[k] = tuple(v)
+        else:
+            kwargs[k] = v
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"bad recipe value in {where or 'recipe'}: {e}") from None
+
+
+def load_recipe(name_or_path: str) -> Recipe:
+    p = Path(name_or_path)
+    if not p.is_file():
+        p = RECIPE_DIR / f"{name_or_path}.yaml"
+    if not p.is_file():
+        known = ", ".join(sorted(f.stem for f in RECIPE_DIR.glob("*.yaml")))
+        raise ConfigError(f"no recipe {name_or_path!r}: not a file and not a built-in recipe ({known})")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"recipe {p} is not valid YAML: {str(e).splitlines()[0]}") from None
+    data.setdefault("name", p.stem)
+    return _build(Recipe, data, "")
