@@ -1,0 +1,36 @@
+"""Exporters: one module per output format (bvh, json_motion, npz, ...), each taking the stage objects of
+mbcli.types and an output path.
+
+This package file holds only what every exporter shares: ``write_atomic``, which writes a file through a temporary
+file in the same folder and ``os.replace``, so an output is either complete or absent, never half-written.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from mbcli.errors import ExportError
+
+
+def write_atomic(path: str | os.PathLike, data: bytes | str) -> Path:
+    """Write ``data`` (str is UTF-8 encoded) to ``path`` atomically; create missing parent folders.
+
+    Raises ExportError (one line) when the folder or file cannot be written. Returns the Path written.
+    """
+    path = Path(path)
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # 0o666 & ~umask, like open()
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+        os.replace(tmp, path)
+    except OSError as e:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+        raise ExportError(f"cannot write {path}: {e.strerror or e}") from e
+    return path

@@ -1,0 +1,225 @@
+"""mbcli.motion JSON: round trips, the JSON Schema, minimal hand-written inputs, and one-line errors on malformed
+files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from mbcli.errors import ExportError, KeypointFileError
+from mbcli.export import write_atomic
+from mbcli.export.json_motion import SCHEMA_PATH, motion_to_dict, read_motion_json, write_motion_json
+from mbcli.skeletons import SKELETONS
+from mbcli.types import Keypoints2D, MotionResult, Pose3D, VideoInfo
+
+VIDEO = VideoInfo("clips/walk.mp4", 1920, 1080, 30.0, 40)
+
+
+def make_result(track_id=0, T=12, start=3, skeleton2d="h36m17", with_3d=True, seed=0, video=VIDEO):
+    rng = np.random.default_rng(seed)
+    J2 = SKELETONS[skeleton2d].num_joints
+    xy = rng.uniform(0, 1000, (T, J2, 2))
+    scores = rng.uniform(0.2, 1.0, (T, J2))
+    xy[1, 2] = np.nan  # one unknown point
+    scores[1, 2] = 0.0
+    frames = np.arange(start, start + T)
+    k2d = Keypoints2D(xy, scores, frames, skeleton2d, (1920, 1080), 30.0)
+    pose = Pose3D(rng.normal(0, 0.3, (T, 17, 3)), "h36m17", frames, 30.0) if with_3d else None
+    return MotionResult(video, track_id, k2d, pose)
+
+
+@pytest.fixture()
+def schema():
+    return json.loads(SCHEMA_PATH.read_text())
+
+
+def validate(doc, schema):
+    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema.Draft202012Validator(schema).validate(doc)
+
+
+def test_round_trip(tmp_path, schema):
+    results = [make_result(0), make_result(7, T=5, start=20, with_3d=False, seed=1)]
+    path = write_motion_json(results, VIDEO, tmp_path / "motion.json", weights="motionbert-lite")
+    doc = json.loads(path.read_text())
+    validate(doc, schema)
+    assert doc["format"] == "mbcli.motion" and doc["version"] == 1 and doc["num_frames"] == 40
+    assert doc["video"] == {"path": "clips/walk.mp4", "width": 1920, "height": 1080}
+    assert "image_size" not in doc and "keypoints_2d_skeleton" not in doc
+    assert doc["coords"] == {"units": "m", "frame": "camera", "up": "-y", "forward": "+z", "handedness": "right",
+                             "root_relative": True}
+    assert doc["generator"]["weights"] == "motionbert-lite"
+    assert "keypoints_3d" not in doc["people"][1]
+    assert np.asarray(doc["people"][0]["keypoints_2d"], dtype=float).shape == (12, 17, 3)  # one np.asarray call
+
+    kps, poses, meta = read_motion_json(path)
+    assert meta["track_ids"] == [0, 7] and meta["fps"] == 30.0 and meta["num_frames"] == 40
+    assert meta["image_size"] == (1920, 1080) and meta["skeleton"] == "h36m17"
+    assert poses[1] is None
+    for r, k in zip(results, kps):
+        np.testing.assert_array_equal(k.frame_indices, r.keypoints_2d.frame_indices)
+        np.testing.assert_allclose(k.xy, r.keypoints_2d.xy, atol=0.005 + 1e-9)  # NaN where unknown, both sides
+        np.testing.assert_allclose(k.scores, r.keypoints_2d.scores, atol=5e-4 + 1e-9)
+        assert k.skeleton.name == "h36m17" and k.image_size == (1920, 1080) and k.fps == 30.0
+    np.testing.assert_allclose(poses[0].xyz, results[0].pose_3d.xyz, atol=5e-6 + 1e-7)
+    assert poses[0].frame == "camera" and poses[0].units == "m" and poses[0].root_relative
+
+
+def test_numbers_are_rounded(tmp_path):
+    doc = motion_to_dict([make_result()], VIDEO)
+    x, y, s = doc["people"][0]["keypoints_2d"][0][0]
+    assert x == round(x, 2) and y == round(y, 2) and s == round(s, 3)
+    assert all(v == round(v, 5) for v in doc["people"][0]["keypoints_3d"][0][0])
+    assert doc["people"][0]["keypoints_2d"][1][2] == [None, None, 0.0]
+
+
+def test_keypoint_file_input_and_other_2d_skeleton(tmp_path, schema):
+    """No video: image_size on top; a COCO 2D skeleton next to the h36m17 3D one."""
+    r = make_result(skeleton2d="coco17", video=None)
+    path = write_motion_json([r], None, tmp_path / "m.json")
+    doc = json.loads(path.read_text())
+    validate(doc, schema)
+    assert doc["video"] is None and doc["image_size"] == [1920, 1080] and doc["num_frames"] == 15
+    assert doc["keypoints_2d_skeleton"]["name"] == "coco17" and doc["skeleton"]["name"] == "h36m17"
+    kps, poses, meta = read_motion_json(path)
+    assert kps[0].skeleton.name == "coco17" and poses[0].skeleton.name == "h36m17"
+    assert meta["video"] is None and meta["keypoints_2d_skeleton"] == "coco17"
+
+
+def test_minimal_hand_written_file(tmp_path, schema):
+    doc = {
+        "format": "mbcli.motion",
+        "version": 1,
+        "image_size": [640, 480],
+        "skeleton": {"name": "coco17"},
+        "people": [{"keypoints_2d": np.full((4, 17, 3), 0.5).tolist()}],
+    }
+    validate(doc, schema)
+    path = tmp_path / "min.json"
+    path.write_text(json.dumps(doc))
+    kps, poses, meta = read_motion_json(path)
+    assert poses == [None] and meta["track_ids"] == [0] and meta["fps"] == 30.0 and meta["num_frames"] == 4
+    assert kps[0].skeleton.name == "coco17" and kps[0].image_size == (640, 480)
+    np.testing.assert_array_equal(kps[0].frame_indices, np.arange(4))
+
+
+def test_schema_lists_every_skeleton(schema):
+    assert set(schema["$defs"]["skeleton"]["properties"]["name"]["enum"]) == set(SKELETONS)
+
+
+def good_doc():
+    return motion_to_dict([make_result(T=3)], VIDEO)
+
+
+def _set(path_keys, value):
+    def mutate(doc):
+        target = doc
+        for k in path_keys[:-1]:
+            target = target[k]
+        if value is KeyError:
+            del target[path_keys[-1]]
+        else:
+            target[path_keys[-1]] = value
+        return doc
+
+    return mutate
+
+
+MALFORMED = {
+    "format": (_set(["format"], "coco"), "format"),
+    "no format": (_set(["format"], KeyError), "format"),
+    "version": (_set(["version"], 2), "version"),
+    "no people": (_set(["people"], KeyError), "people"),
+    "no size": (lambda d: _set(["video"], None)(d), "image_size"),
+    "bad video": (_set(["video", "width"], -5), "video.width"),
+    "skeleton": (_set(["skeleton", "name"], "smpl24"), "unknown"),
+    "joints": (_set(["skeleton", "joints"], ["a"] * 17), "joints"),
+    "shape": (lambda d: _set(["people", 0, "keypoints_2d"], [[[1, 2, 3]] * 16] * 3)(d), "shape"),
+    "ragged": (lambda d: _set(["people", 0, "keypoints_2d", 0, 0], [1, 2])(d), "ragged"),
+    "text": (_set(["people", 0, "keypoints_2d"], "abc"), "shape"),
+    "3d shape": (lambda d: _set(["people", 0, "keypoints_3d"], [[[0, 0, 0]] * 17] * 2)(d), "keypoints_3d"),
+    "3d null": (lambda d: _set(["people", 0, "keypoints_3d", 0, 0, 0], None)(d), "non-finite"),
+    "null score": (lambda d: _set(["people", 0, "keypoints_2d", 0, 0, 2], None)(d), "score"),
+    "null xy": (lambda d: _set(["people", 0, "keypoints_2d", 0, 0, 0], None)(d), "null x/y"),
+    "frames order": (_set(["people", 0, "frame_indices"], [3, 2, 4]), "increasing"),
+    "frames float": (_set(["people", 0, "frame_indices"], [0.5, 1, 2]), "integers"),
+    "frames count": (_set(["people", 0, "frame_indices"], [0, 1]), "frame_indices"),
+    "track id": (lambda d: d | {"people": d["people"] * 2}, "used twice"),
+    "coords": (_set(["coords"], KeyError), "coords"),
+    "units": (_set(["coords", "units"], "ft"), "units"),
+    "fps": (_set(["fps"], 0), "fps"),
+    "num_frames": (_set(["num_frames"], 2), "num_frames"),
+    "top level": (lambda d: [d], "object"),
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED))
+def test_malformed_files_raise_one_line_errors(tmp_path, case):
+    mutate, needle = MALFORMED[case]
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(mutate(good_doc())))
+    with pytest.raises(KeypointFileError) as info:
+        read_motion_json(path)
+    message = str(info.value)
+    assert "\n" not in message and str(path) in message and needle in message
+
+
+@pytest.mark.parametrize("text", ["{not json", '{"format": "mbcli.motion", "version": 1, "fps": NaN}', ""])
+def test_unparseable_files(tmp_path, text):
+    path = tmp_path / "bad.json"
+    path.write_text(text)
+    with pytest.raises(KeypointFileError, match="JSON"):
+        read_motion_json(path)
+    with pytest.raises(KeypointFileError, match="cannot read"):
+        read_motion_json(tmp_path / "missing.json")
+
+
+def test_nan_token_inside_arrays_is_rejected(tmp_path):
+    text = json.dumps(good_doc(), separators=(",", ":")).replace('"keypoints_3d":[[[', '"keypoints_3d":[[[NaN,', 1)
+    path = tmp_path / "nan.json"
+    path.write_text(text)
+    with pytest.raises(KeypointFileError, match="NaN"):
+        read_motion_json(path)
+
+
+def test_writer_errors(tmp_path):
+    r = make_result(T=3)
+    bad_units = MotionResult(VIDEO, 0, r.keypoints_2d, Pose3D(r.pose_3d.xyz, "h36m17", [3, 4, 5], 30.0, units="ft"))
+    shifted = MotionResult(VIDEO, 0, r.keypoints_2d, Pose3D(r.pose_3d.xyz, "h36m17", [0, 1, 2], 30.0))
+    nan = r.pose_3d.xyz.copy()
+    nan[0, 0, 0] = np.nan
+    cases = [
+        ([bad_units], VIDEO, "units"),
+        ([shifted], VIDEO, "frame_indices"),
+        ([MotionResult(VIDEO, 0, r.keypoints_2d, Pose3D(nan, "h36m17", [3, 4, 5], 30.0))], VIDEO, "non-finite"),
+        ([], None, "nothing"),
+        ([r, r], VIDEO, "unique"),
+        ([r, make_result(1, skeleton2d="coco17")], VIDEO, "2D skeleton"),
+    ]
+    for results, video, needle in cases:
+        with pytest.raises(ExportError, match=needle):
+            write_motion_json(results, video, tmp_path / "x.json")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_empty_people_with_video(tmp_path, schema):
+    path = write_motion_json([], VIDEO, tmp_path / "empty.json")
+    validate(json.loads(path.read_text()), schema)
+    kps, poses, meta = read_motion_json(path)
+    assert kps == [] and poses == [] and meta["num_frames"] == 40
+
+
+def test_atomic_write_replaces_and_cleans_up(tmp_path):
+    target = tmp_path / "out.json"
+    target.write_text("old")
+    write_atomic(target, "new")
+    assert target.read_text() == "new" and [p.name for p in tmp_path.iterdir()] == ["out.json"]
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(ExportError, match="cannot write"):
+        write_atomic(blocker / "sub" / "x.json", "data")
+    with pytest.raises(ExportError, match="cannot write"):
+        write_atomic(tmp_path / "out.json" / "x", b"data")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "out.json"]
