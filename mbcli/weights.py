@@ -15,11 +15,13 @@ from pathlib import Path
 from mbcli.errors import WeightsError
 
 DEFAULT_LIFTER = "lifter-default"
+WEIGHTS_ENV = "MBCLI_WEIGHTS_DIR"
+_VERIFIED: dict[Path, float] = {}  # path -> mtime at which its sha256 matched the manifest
 
 
 def weights_dir() -> Path:
-    env = os.environ.get("MBCLI_WEIGHTS_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "weights"
+    env = os.environ.get(WEIGHTS_ENV)
+    return Path(env).expanduser().resolve() if env else Path(__file__).resolve().parents[1] / "weights"
 
 
 def manifest() -> list[dict]:
@@ -52,12 +54,27 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def resolve(name: str, verify: bool = False) -> tuple[Path, dict]:
-    """Path of the file behind manifest entry ``name`` (checked to exist, and its sha256 when ``verify``)."""
-    e = entry(name)
-    path = weights_dir() / e["file"]
+def file_path(filename: str, verify: bool = True) -> Path:
+    """Path of a model file in weights_dir(); raises WeightsError when it is missing or (``verify``) its sha256
+    differs from the manifest's (checked once per process and file version)."""
+    folder = weights_dir()
+    path = folder / filename
     if not path.is_file():
-        raise WeightsError(f"model file {path} listed in the manifest is missing")
-    if verify and e.get("sha256") and sha256(path) != e["sha256"]:
-        raise WeightsError(f"model file {path} does not match its sha256 in the manifest (corrupt or replaced)")
-    return path, e
+        raise WeightsError(f"model file {path} is missing; it ships in the repository's weights/ folder "
+                           f"(set {WEIGHTS_ENV} to use another folder)")
+    if verify and _VERIFIED.get(path) != path.stat().st_mtime:
+        known = {m.get("file"): m for m in manifest()} if (folder / "manifest.toml").is_file() else {}
+        want = known.get(filename, {}).get("sha256")
+        if want:
+            got = sha256(path)
+            if got != want:
+                raise WeightsError(f"model file {path} has sha256 {got[:12]}..., the manifest expects {want[:12]}...: "
+                                   "the file is corrupt or a git-lfs pointer; restore it")
+        _VERIFIED[path] = path.stat().st_mtime
+    return path
+
+
+def resolve(name: str, verify: bool = True) -> tuple[Path, dict]:
+    """Path of the file behind manifest entry ``name`` (checked against its sha256 when ``verify``)."""
+    e = entry(name)
+    return file_path(e["file"], verify), e
