@@ -17,8 +17,9 @@ Derived-joint recipes into h36m17 (documented choices):
 - neck_nose = nose (the H36M joint sits at the nose/chin, under the head).
 - head_top = mid ears + 0.5 (mid ears - thorax): the ears sit near the skull's centre, about half the
   shoulder-to-ear distance below the crown. Used for coco17 and blazepose33, which have no head-top point.
-- sh16 -> h36m17: neck_nose = thorax + 0.5 (head_top - thorax) is the midpoint of its neighbours, flagged with the
-  lower of their scores (the shared SH files carry no confidence; 1 is used).
+- sh16 -> h36m17: neck_nose = midpoint of thorax and head_top, flagged with the lower of their scores (the shared SH
+  files carry no confidence; 1 is used). spine = midpoint of pelvis and thorax: the detector's own "spine" point sits
+  a median 45 px from Human3.6M's spine joint in the training data, the midpoint 7 px.
 """
 
 from __future__ import annotations
@@ -245,7 +246,10 @@ RECIPES: dict[tuple[str, str], dict[str, Recipe]] = {
         "spine": (("neck", 0.5), ("mid_hip", 0.5)),
         "neck_nose": (("nose", 1.0),),
     },
-    ("sh16", "h36m17"): {"neck_nose": (("thorax", 0.5), ("head_top", 0.5))},
+    ("sh16", "h36m17"): {
+        "neck_nose": (("thorax", 0.5), ("head_top", 0.5)),
+        "spine": (("pelvis", 0.5), ("thorax", 0.5)),
+    },
     ("blazepose33", "coco17"): {},
     ("halpe26", "coco17"): {},
     ("h36m17", "coco17"): {},

@@ -1,6 +1,6 @@
 """The one training loop for the lifter: sample clips, corrupt, regress metric 3D, checkpoint, resume.
 
-- AdamW with weight decay; the learning rate is multiplied by ``lr_decay`` every ``epoch_steps`` steps
+- AdamW with weight decay; a linear warm-up over ``warmup_steps``, then the learning rate is multiplied by ``lr_decay`` every ``epoch_steps`` steps
   (MotionBERT decays 0.99 per epoch).
 - bf16 autocast on CPU and CUDA when ``amp: bf16`` (weights and optimizer stay float32).
 - Every ``checkpoint_minutes`` (and at the end) ``last.pt`` is written atomically with the model config, weights,
@@ -31,7 +31,8 @@ ProgressFn = Callable[[int, int, dict], None]
 
 
 def _lr_at(recipe: Recipe, step: int) -> float:
-    return recipe.lr * recipe.lr_decay ** (step // max(1, recipe.epoch_steps))
+    warm = min(1.0, (step + 1) / recipe.warmup_steps) if recipe.warmup_steps else 1.0
+    return warm * recipe.lr * recipe.lr_decay ** (step // max(1, recipe.epoch_steps))
 
 
 def _quick_val(model: DSTformer, val: ClipSampler, device: torch.device, batches: int = 4) -> float:

@@ -42,6 +42,7 @@ class Recipe:
     lr: float = 5e-4
     weight_decay: float = 0.01
     lr_decay: float = 0.99  # multiplied once per epoch_steps
+    warmup_steps: int = 0  # linear warm-up from 0
     epoch_steps: int = 200
     steps: int = 10000
     max_minutes: float | None = None

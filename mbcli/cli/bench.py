@@ -1,0 +1,95 @@
+"""``mbcli bench``: lifter throughput, end-to-end fps on a sample clip, and peak memory."""
+
+from __future__ import annotations
+
+import json
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from mbcli.cli import console as con
+from mbcli.cli.main import app, handle_errors
+from mbcli.weights import DEFAULT_LIFTER
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def lifter_fps(model, batch: int, frames: int, repeats: int, device) -> float:
+    import torch
+
+    x = torch.randn(batch, frames, 17, 3, device=device)
+    with torch.inference_mode():
+        model(x)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        for _ in range(repeats):
+            model(x)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        dt = (time.perf_counter() - t) / repeats
+    return batch * frames / dt
+
+
+@app.command()
+@handle_errors
+def bench(
+    clip: Path = typer.Option(Path("samples/sports2d_640.mp4"), help="Clip for the end-to-end measurement."),
+    models: str = typer.Option(f"lite,base,{DEFAULT_LIFTER}", help="Comma list: lite, base (random weights, for "
+                               "speed) and/or manifest names / checkpoint files."),
+    batch: int = typer.Option(2, help="Windows per forward pass for the lifter benchmark."),
+    repeats: int = typer.Option(3, help="Timed forward passes per model."),
+    device: str = typer.Option("cpu", help="cpu, cuda or auto."),
+    threads: int = typer.Option(None, help="torch threads (default: torch's choice)."),
+    end_to_end: bool = typer.Option(True, "--e2e/--no-e2e", help="Also time mbcli lift on CLIP."),
+    json_out: Path = typer.Option(None, "--json", help="Also write the figures to this JSON file."),
+) -> None:
+    """Measure lifter frames/s (batch of non-overlapping 243-frame windows), end-to-end fps and peak RSS."""
+    import torch
+
+    from mbcli.model import DSTformer, load_model, preset, resolve_device
+    from mbcli.pipeline import LiftConfig, run_lift
+
+    if threads:
+        torch.set_num_threads(threads)
+    dev = resolve_device(device)
+    table = Table(title=f"mbcli bench ({dev.type}, {torch.get_num_threads()} threads)")
+    table.add_column("what")
+    table.add_column("figure", justify="right")
+    figures: dict = {"device": dev.type, "threads": torch.get_num_threads(), "lifter_fps": {}}
+    for name in [m.strip() for m in models.split(",") if m.strip()]:
+        if name in ("lite", "base"):
+            model = DSTformer(preset(name)).eval().to(dev)
+        else:
+            model = load_model(name, device=str(dev))
+        T = model.config.maxlen
+        fps = lifter_fps(model, batch, T, repeats, dev)
+        figures["lifter_fps"][name] = round(fps, 1)
+        table.add_row(f"lifter {name} ({batch}x{T} frames)", f"{fps:.0f} frames/s")
+        del model
+    if end_to_end:
+        if not clip.is_file():
+            con.error(f"{clip}: clip not found; skipping the end-to-end figure")
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                for label, formats in (("json,bvh,npz", ("json", "bvh", "npz")),
+                                       ("all (incl. video)", ("json", "bvh", "npz", "video"))):
+                    t = time.perf_counter()
+                    res = run_lift(clip, Path(tmp) / label.replace(" ", "_"),
+                                   LiftConfig(formats=formats, device=device))
+                    dt = time.perf_counter() - t
+                    fps = res.frames / dt
+                    figures[f"e2e_fps[{label}]"] = round(fps, 2)
+                    table.add_row(f"end to end, {label}: {clip.name} ({res.frames} frames)", f"{fps:.1f} fps")
+                    figures[f"e2e_timings_s[{label}]"] = {k: round(v, 3) for k, v in res.timings.items()}
+    figures["peak_rss_mb"] = round(_peak_rss_mb(), 1)
+    table.add_row("peak RSS", f"{figures['peak_rss_mb']:.0f} MB")
+    con.out.print(table)
+    if json_out:
+        json_out.write_text(json.dumps(figures, indent=2) + "\n")

@@ -1,0 +1,38 @@
+"""``mbcli train``: run a training recipe (built-in name or YAML path), checkpointing and resumable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from mbcli.cli import console as con
+from mbcli.cli.main import app, handle_errors
+
+
+@app.command()
+@handle_errors
+def train(
+    config: str = typer.Option(..., "--config", "-c", help="Recipe: a built-in name (e.g. pose-h36m-cpu, smoke) or a "
+                               "YAML file."),
+    out: Path = typer.Option(Path("runs/train"), "--out", "-o", help="Run folder (checkpoints, metrics.jsonl)."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt."),
+    max_steps: int = typer.Option(None, help="Stop after this many steps in total."),
+) -> None:
+    """Train the DSTformer lifter on Human3.6M with MotionBERT-style 2D corruption."""
+    from mbcli.train.loop import train as run
+    from mbcli.train.recipe import load_recipe
+
+    recipe = load_recipe(config)
+    cols = (TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
+            TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*cols, console=con.console) as bar:
+        task = bar.add_task("train", total=recipe.steps, loss="-")
+
+        def on_progress(step: int, total: int, m: dict) -> None:
+            bar.update(task, completed=step, total=total, loss=f"{m['loss']:.4f}")
+
+        ckpt = run(recipe, out, device=device, resume=resume, on_progress=on_progress, max_steps=max_steps)
+    con.out.print(f"checkpoint: {ckpt}\nmetrics: {out / 'metrics.jsonl'}")

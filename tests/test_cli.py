@@ -1,0 +1,151 @@
+"""The CLI end to end (typer's CliRunner): error paths give one line and exit 1 with no output left behind; a
+keypoint-file input and a real video run through every stage."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from mbcli.cli.main import app
+from mbcli.model import DSTformer, preset, save_checkpoint
+from mbcli.skeletons import H36M17
+from mbcli.video import VideoWriter
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "samples" / "sports2d_640.mp4"
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("w") / "tiny.pt"
+    save_checkpoint(path, DSTformer(preset("tiny", maxlen=27)).eval())
+    return path
+
+
+def _run(args: list[str]):
+    return runner.invoke(app, args, catch_exceptions=False)
+
+
+def _assert_clean_failure(result, out: Path, pattern: str) -> None:
+    assert result.exit_code == 1, result.output
+    text = result.output.strip()
+    assert "error:" in text and pattern.lower() in text.lower(), text
+    assert len(text.splitlines()) == 1, text
+    assert "Traceback" not in text
+    assert not out.exists() or not any(out.iterdir())
+    leftovers = [p for p in out.parent.iterdir() if p.name.endswith(".partial")]
+    assert not leftovers
+
+
+def test_missing_input(tmp_path, tiny_weights):
+    out = tmp_path / "out"
+    r = _run(["lift", str(tmp_path / "nope.mp4"), "--out", str(out), "--weights", str(tiny_weights)])
+    _assert_clean_failure(r, out, "no such file")
+
+
+def test_text_file_renamed_mp4(tmp_path, tiny_weights):
+    bad = tmp_path / "notes.mp4"
+    bad.write_text("this is not a video\n" * 20)
+    out = tmp_path / "out"
+    r = _run(["lift", str(bad), "--out", str(out), "--weights", str(tiny_weights), "--no-progress"])
+    _assert_clean_failure(r, out, "not a readable video")
+
+
+def test_empty_file(tmp_path, tiny_weights):
+    bad = tmp_path / "empty.mp4"
+    bad.write_bytes(b"")
+    out = tmp_path / "out"
+    r = _run(["lift", str(bad), "--out", str(out), "--weights", str(tiny_weights)])
+    _assert_clean_failure(r, out, "empty")
+
+
+def test_zero_frame_video(tmp_path, tiny_weights):
+    path = tmp_path / "zero.mp4"
+    with av.open(str(path), "w") as c:  # a valid mp4 container holding no frame
+        s = c.add_stream("libx264", rate=30)
+        s.width, s.height, s.pix_fmt = 64, 64, "yuv420p"
+        c.start_encoding()
+    assert path.is_file()
+    out = tmp_path / "out"
+    r = _run(["lift", str(path), "--out", str(out), "--weights", str(tiny_weights), "--no-progress"])
+    _assert_clean_failure(r, out, "has no video")
+
+
+def test_video_with_no_person(tmp_path, tiny_weights):
+    path = tmp_path / "wall.mp4"
+    with VideoWriter(path, fps=30) as w:
+        for i in range(8):
+            w.write(np.full((240, 320, 3), 90 + i, np.uint8))
+    out = tmp_path / "out"
+    r = _run(["lift", str(path), "--out", str(out), "--weights", str(tiny_weights), "--no-progress"])
+    _assert_clean_failure(r, out, "no person")
+
+
+def test_malformed_json(tmp_path, tiny_weights):
+    bad = tmp_path / "kp.json"
+    bad.write_text('{"format": "mbcli.motion", "version": 1, "people": [{"keypoints_2d": [[1, 2]]')
+    out = tmp_path / "out"
+    r = _run(["lift", str(bad), "--out", str(out), "--weights", str(tiny_weights)])
+    _assert_clean_failure(r, out, "json")
+
+
+def test_unknown_format_value(tmp_path, tiny_weights):
+    out = tmp_path / "out"
+    r = _run(["lift", str(SAMPLE), "--out", str(out), "--formats", "json,fbx", "--weights", str(tiny_weights)])
+    _assert_clean_failure(r, out, "unknown output format 'fbx'")
+
+
+def test_corrupt_checkpoint(tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"\x80\x02garbage")
+    out = tmp_path / "out"
+    r = _run(["lift", str(SAMPLE), "--out", str(out), "--weights", str(bad)])
+    _assert_clean_failure(r, out, "cannot read checkpoint")
+
+
+def _minimal_motion_json(path: Path, T: int = 40) -> None:
+    t = np.arange(T)[:, None]
+    base = np.array([[0, 0], [-15, 0], [-15, 45], [-15, 90], [15, 0], [15, 45], [15, 90], [0, -25], [0, -50],
+                     [0, -60], [0, -75], [20, -50], [35, -25], [45, 0], [-20, -50], [-35, -25], [-45, 0]], float)
+    xy = base[None] * 2 + np.array([300, 200]) + t[..., None] * np.array([1.0, 0])
+    kp = np.concatenate([xy, np.ones((T, 17, 1))], -1)
+    doc = {"format": "mbcli.motion", "version": 1, "fps": 25, "image_size": [640, 480],
+           "skeleton": {"name": "h36m17", "joints": list(H36M17.joints), "parents": list(H36M17.parents)},
+           "people": [{"track_id": 3, "keypoints_2d": kp.round(2).tolist()}]}
+    path.write_text(json.dumps(doc))
+
+
+def test_minimal_keypoint_json_to_all_formats(tmp_path, tiny_weights):
+    src = tmp_path / "walk.json"
+    _minimal_motion_json(src)
+    out = tmp_path / "out"
+    r = _run(["lift", str(src), "--out", str(out), "--weights", str(tiny_weights), "--no-progress"])
+    assert r.exit_code == 0, r.output
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["walk.motion.json", "walk.motion.npz", "walk.person3.bvh"]  # no video: no overlay
+    doc = json.loads((out / "walk.motion.json").read_text())
+    assert doc["video"] is None and doc["image_size"] == [640, 480] and doc["fps"] == 25
+    k3 = np.asarray(doc["people"][0]["keypoints_3d"])
+    assert k3.shape == (40, 17, 3) and np.abs(k3[:, 0]).max() < 1e-4
+    assert "no overlay video" in r.output
+
+
+def test_lifting_twice_gives_identical_output(tmp_path, tiny_weights):
+    src = tmp_path / "walk.json"
+    _minimal_motion_json(src, 60)
+    outs = []
+    for k in range(2):
+        out = tmp_path / f"out{k}"
+        r = _run(["lift", str(src), "--out", str(out), "--formats", "json", "--weights", str(tiny_weights)])
+        assert r.exit_code == 0, r.output
+        doc = json.loads((out / "walk.motion.json").read_text())
+        outs.append(doc["people"][0]["keypoints_3d"])
+    assert outs[0] == outs[1]
