@@ -65,6 +65,8 @@ class MLP(nn.Module):
 class Attention(nn.Module):
     """Multi-head self-attention over joints (axis="spatial") or frames (axis="temporal")."""
 
+    max_view_batch = 16  # temporal attention loops over batch elements up to this batch size (no copies)
+
     def __init__(self, dim: int, num_heads: int, axis: str, attn_drop: float = 0.0, proj_drop: float = 0.0) -> None:
         super().__init__()
         if axis not in ("spatial", "temporal"):
@@ -81,17 +83,26 @@ class Attention(nn.Module):
         H = self.num_heads
         qkv = self.qkv(x).view(B, T, J, 3, H, C // H)
         d = C // H
-        # 4-D (batch, heads, length, d) inputs select the fused CPU/GPU kernels; 5-D ones fall back to plain math.
-        if self.axis == "spatial":
-            q, k, v = qkv.permute(3, 0, 1, 4, 2, 5).reshape(3, B * T, H, J, d).unbind(0)  # (B*T, H, J, d), no copy
-        else:
-            q, k, v = qkv.permute(3, 0, 2, 4, 1, 5).reshape(3, B * J, H, T, d).unbind(0)  # (B*J, H, T, d)
         drop = self.attn_drop if self.training else 0.0
-        out = F.scaled_dot_product_attention(q, k, v, dropout_p=drop)
+        # 4-D (batch, heads, length, d) views select the fused CPU/GPU kernels (5-D inputs fall back to plain math).
+        # The fused kernels accept these strided views without copying and return their output in the query's
+        # memory layout, so the reshapes back to (B, T, J, C) below are free.
         if self.axis == "spatial":
+            q, k, v = qkv.permute(3, 0, 1, 4, 2, 5).reshape(3, B * T, H, J, d).unbind(0)  # (B*T, H, J, d) views
+            out = F.scaled_dot_product_attention(q, k, v, dropout_p=drop)
             out = out.view(B, T, H, J, d).transpose(2, 3)  # (B, T, J, H, d)
-        else:
+        elif B > self.max_view_batch:  # large training batches: one call on a copied (B*J, H, T, d) layout
+            q, k, v = qkv.permute(3, 0, 2, 4, 1, 5).reshape(3, B * J, H, T, d).unbind(0)
+            out = F.scaled_dot_product_attention(q, k, v, dropout_p=drop)
             out = out.view(B, J, H, T, d).permute(0, 3, 1, 2, 4)  # (B, T, J, H, d)
+        else:
+            # frames of one joint: (J, H, T, d) is a view per batch element (B and J cannot merge without a copy)
+            outs = []
+            for b in range(B):
+                q, k, v = qkv[b].permute(2, 1, 3, 0, 4).unbind(0)  # (J, H, T, d) views
+                o = F.scaled_dot_product_attention(q, k, v, dropout_p=drop)
+                outs.append(o.permute(2, 0, 1, 3))  # (T, J, H, d)
+            out = outs[0].unsqueeze(0) if B == 1 else torch.stack(outs)  # (B, T, J, H, d)
         out = self.proj(out.reshape(B, T, J, C))  # (B, T, J, C)
         if self.proj_drop and self.training:
             out = F.dropout(out, self.proj_drop, True)

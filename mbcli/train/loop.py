@@ -105,7 +105,9 @@ def train(recipe: Recipe, out_dir: str | Path, device: str = "auto", resume: boo
                 pred = model(xt)
             pred = pred.float()
             pred = pred - pred[:, :, :1]
-            loss, parts = lifter_loss(pred, yt, recipe.loss.w_scale, recipe.loss.w_velocity)
+            ramp = recipe.loss.velocity_ramp_steps
+            w_vel = recipe.loss.w_velocity * (min(1.0, step / ramp) if ramp else 1.0)
+            loss, parts = lifter_loss(pred, yt, recipe.loss.w_scale, w_vel)
             if not math.isfinite(float(loss.detach())):
                 raise FloatingPointError(f"loss became {float(loss)} at step {step}")
             opt.zero_grad(set_to_none=True)

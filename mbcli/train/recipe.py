@@ -28,6 +28,9 @@ class ModelSpec:
 class LossSpec:
     w_scale: float = 0.5
     w_velocity: float = 20.0
+    # The velocity term is ramped in linearly over this many steps: from a random start, the full weight makes
+    # predicting zero motion (and so zero size) the easiest descent and the output collapses (measured).
+    velocity_ramp_steps: int = 0
 
 
 @dataclass(frozen=True)
