@@ -8,10 +8,10 @@ file in the same folder and ``os.replace``, so an output is either complete or a
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
 
 from mbcli.errors import ExportError
+from mbcli.fsutil import atomic_path
 
 
 def write_atomic(path: str | os.PathLike, data: bytes | str) -> Path:
@@ -21,16 +21,9 @@ def write_atomic(path: str | os.PathLike, data: bytes | str) -> Path:
     """
     path = Path(path)
     payload = data.encode("utf-8") if isinstance(data, str) else data
-    tmp = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # 0o666 & ~umask, like open()
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(payload)
     except OSError as e:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
         raise ExportError(f"cannot write {path}: {e.strerror or e}") from e
     return path

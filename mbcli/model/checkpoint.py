@@ -16,13 +16,13 @@ Loading is always strict: a missing or unexpected key, or a shape mismatch, rais
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from mbcli.errors import WeightsError
+from mbcli.fsutil import atomic_path
 from mbcli.model.config import DSTformerConfig, preset
 from mbcli.model.dstformer import DSTformer
 
@@ -141,13 +141,6 @@ def save_checkpoint(
     sd = {k: (v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu())
           for k, v in model.state_dict().items()}
     obj = {"format": FORMAT, "version": 1, "config": model.config.to_dict(), "model": sd, "meta": meta or {}, **extra}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
