@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mbcli.inference.predictors import LiftOptions, Lifter
+from mbcli.inference.predictors import Lifter, LiftOptions
 from mbcli.inference.windows import plan_windows
 from mbcli.model import load_model
 from mbcli.skeletons import H36M17

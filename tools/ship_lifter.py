@@ -14,7 +14,7 @@ import time
 
 import torch
 
-from mbcli.inference.predictors import LiftOptions, Lifter
+from mbcli.inference.predictors import Lifter, LiftOptions
 from mbcli.model import load_model, save_checkpoint
 from mbcli.train.evaluate import evaluate
 from mbcli.weights import sha256
