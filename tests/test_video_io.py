@@ -1,16 +1,13 @@
-"""Streaming decode and H.264 encode (mbcli.video): sizes, frame counts, exact frame rates, odd sizes, rotation
-metadata, atomic writes, error paths."""
+"""mbcli.video on real files: the shipped sample, a clip rotated by ffmpeg itself, file permissions of the writer.
+(tests/test_video.py covers the writer and reader in depth on synthetic clips.)"""
 
 from __future__ import annotations
 
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 
-from mbcli.errors import VideoReadError
 from mbcli.video import VideoWriter, iter_frames, probe
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,27 +31,6 @@ def test_iter_frames_streams_rgb_and_downscales():
     assert idx == [3, 8, 13, 18]
     _, small = next(iter(iter_frames(SAMPLE, max_width=321)))
     assert small.shape[1] % 2 == 0 and small.shape[0] % 2 == 0 and small.shape[1] <= 322
-
-
-@pytest.mark.parametrize("size,fps,expect_rate", [((63, 47), 29.97, Fraction(30000, 1001)), ((64, 48), 25.0, 25)])
-def test_writer_round_trip(tmp_path, size, fps, expect_rate):
-    w, h = size
-    path = tmp_path / "out.mp4"
-    rng = np.random.default_rng(0)
-    frames = [rng.integers(0, 255, (h, w, 3), dtype=np.uint8) for _ in range(9)]
-    with VideoWriter(path, fps=fps) as wr:
-        for f in frames:
-            wr.write(f)
-    with av.open(str(path)) as c:
-        s = c.streams.video[0]
-        assert s.codec_context.name == "h264"
-        assert s.codec_context.pix_fmt == "yuv420p"
-        assert s.average_rate == expect_rate
-        decoded = [f.to_ndarray(format="rgb24") for f in c.decode(s)]
-    assert len(decoded) == 9
-    assert decoded[0].shape == (h + h % 2, w + w % 2, 3)  # odd sizes padded to even
-    info = probe(path)
-    assert info.num_frames == 9
 
 
 def test_writer_respects_umask_and_leaves_nothing_on_error(tmp_path):
@@ -82,13 +58,3 @@ def test_rotation_metadata_is_applied():
     assert rgb.shape == (64, 32, 3)
     rows = rgb[..., 0].mean(axis=1)
     assert rows[-12:].mean() > 200 and rows[:12].mean() < 60  # as ffmpeg displays it
-
-
-def test_errors_are_one_line(tmp_path):
-    with pytest.raises(VideoReadError, match="no such file"):
-        probe(tmp_path / "missing.mp4")
-    txt = tmp_path / "fake.mp4"
-    txt.write_text("hello\n" * 100)
-    with pytest.raises(VideoReadError) as e:
-        probe(txt)
-    assert "\n" not in str(e.value)

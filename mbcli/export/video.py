@@ -19,6 +19,7 @@ Layout follows FORMATS.md section 5 (VideoPose3D's "Input | Reconstruction" figu
   Scale, centre and the ground grid (at the feet: the 5th percentile of each frame's lowest joint) are fixed for
   the whole video, so the skeleton does not breathe; bones are drawn far to near.
 - Output: H.264 yuv420p at the source fps through mbcli.video.VideoWriter (atomic: nothing is left on error).
+  Decoding runs in a helper thread a few frames ahead (bounded queue), overlapping drawing and encoding.
   Frame f of the output is frame f of the input; a person is drawn on frame f only where their Keypoints2D /
   Pose3D ``frame_indices`` contain f.
 """
@@ -27,6 +28,8 @@ from __future__ import annotations
 
 import math
 import os
+import queue
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,10 +37,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mbcli.errors import ExportError
+from mbcli.errors import ConfigError, ExportError
 from mbcli.geometry import euler_to_matrix
 from mbcli.skeletons import Skeleton, get_skeleton
-from mbcli.types import MotionResult, VideoInfo
+from mbcli.types import Keypoints2D, MotionResult, Pose3D, VideoInfo
 from mbcli.video import VideoWriter, iter_frames, probe
 
 __all__ = [
@@ -127,7 +130,7 @@ def render_overlay_frame(
 
     keypoints_xy (N,J,2) or (J,2) px in ``frame``'s pixel coordinates; scores (N,J) or None (all visible);
     track_ids (N,) pick colours and the ``#id`` labels (default 0..N-1). Joints with score < score_threshold or
-    non-finite coordinates are skipped, with their bones. ``thickness`` defaults to about H/240 px.
+    non-finite coordinates are skipped, with their bones. ``thickness`` defaults to H/240 px (at least 2).
     """
     if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
         raise ValueError(f"expected an RGB uint8 (H,W,3) frame, got {frame.dtype} {frame.shape}")
@@ -141,7 +144,7 @@ def render_overlay_frame(
     s = np.ones((N, J)) if scores is None else np.asarray(scores, dtype=np.float64).reshape(N, J)
     ids = list(range(N)) if track_ids is None else [int(t) for t in track_ids]
     H = frame.shape[0]
-    t = max(1, int(round(H / 240))) if thickness is None else int(thickness)
+    t = max(2, int(round(H / 240))) if thickness is None else int(thickness)
     edges, sides = drawing_edges(sk)
     joint_side = np.array([_side(n) for n in sk.joints])
     for n in range(N):
@@ -327,9 +330,19 @@ def _root_index(sk: Skeleton) -> int:
     return sk.parents.index(-1)
 
 
-def _prepare(results: Sequence[MotionResult], image_size: tuple[int, int]) -> list[_Person]:
+def _as_result(i: int, r) -> MotionResult:
+    """A MotionResult, or a (Keypoints2D, Pose3D | None) pair that becomes track ``i``."""
+    if isinstance(r, MotionResult):
+        return r
+    if isinstance(r, tuple) and len(r) == 2 and isinstance(r[0], Keypoints2D):
+        return MotionResult(video=None, track_id=i, keypoints_2d=r[0], pose_3d=r[1])
+    raise TypeError(f"expected MotionResult or (Keypoints2D, Pose3D | None), got {type(r).__name__}")
+
+
+def _prepare(results: Sequence, image_size: tuple[int, int]) -> list[_Person]:
     people = []
-    for r in results:
+    for n, r in enumerate(results):
+        r = _as_result(n, r)
         k = r.keypoints_2d
         p = _Person(
             track_id=int(r.track_id),
@@ -385,13 +398,58 @@ def _layout(people: list[_Person], image_size: tuple[int, int]) -> None:
         p.xyz_up[rows, :, 0] += off[:, None]
 
 
+def _prefetch(it, depth: int):
+    """Run iterator ``it`` in a thread, ``depth`` items ahead (decode overlaps drawing and encoding; PyAV and
+    swscale release the GIL). Exceptions are re-raised in the caller; closing the generator stops the thread."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def work():
+        try:
+            for item in it:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(done)
+        except BaseException as e:  # handed to the consumer
+            q.put(e)
+        finally:
+            if hasattr(it, "close"):
+                it.close()
+
+    th = threading.Thread(target=work, name="mbcli-decode", daemon=True)
+    th.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while th.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                pass
+            th.join(timeout=0.05)
+
+
 def _even(x: float) -> int:
     return max(2, int(round(x / 2.0)) * 2)
 
 
 def render_side_by_side(
     video_path: str | os.PathLike,
-    results: Sequence[MotionResult],
+    results: Sequence[MotionResult | tuple[Keypoints2D, Pose3D | None]],
     out_path: str | os.PathLike,
     height: int = 720,
     azimuth: float = 30.0,
@@ -404,6 +462,7 @@ def render_side_by_side(
 ) -> VideoInfo:
     """Render ``[input + 2D overlay | 3D skeleton]`` (or the overlay alone with ``show_3d=False``) to ``out_path``.
 
+    ``results``: one MotionResult per tracked person (or (Keypoints2D, Pose3D | None) pairs, track ids 0, 1, ...).
     Streams ``video_path`` frame by frame; the input panel is the video scaled to ``height`` px (even sizes), the
     3D panel a ``height`` x ``height`` square. Keypoints are scaled from each Keypoints2D's ``image_size`` to the
     panel. Writes H.264 yuv420p at the source fps, atomically; calls ``on_progress("render", done, total)``.
@@ -414,9 +473,11 @@ def render_side_by_side(
     if out.exists() and out.resolve() == Path(video_path).resolve():
         raise ExportError(f"{out}: the output would overwrite the input video")
     if height < 16:
-        raise ExportError(f"{out}: height must be at least 16 px, got {height}")
+        raise ConfigError(f"render height must be at least 16 px, got {height}")
     H = _even(height)
     W = _even(src.width * H / src.height)
+    # prefer a width whose aspect-kept height (as iter_frames rounds it) is exactly H: no second resize per frame
+    W = next((w for w in (W, W - 2, W + 2, W - 4, W + 4) if 2 <= w and _even(src.height * w / src.width) == H), W)
     people = _prepare(results, (src.width, src.height))
 
     view = None
@@ -425,7 +486,8 @@ def render_side_by_side(
         allpts = np.concatenate(pts) if pts else np.zeros((0, 3))
         if len(allpts) > 200_000:
             allpts = allpts[:: len(allpts) // 200_000 + 1]
-        lowest = [np.nanmin(p.xyz_up[..., 1], axis=1) for p in people if p.xyz_up is not None]  # (T3,) each
+        ys = [p.xyz_up[..., 1] for p in people if p.xyz_up is not None]
+        lowest = [np.where(np.isfinite(y), y, np.inf).min(axis=1) for y in ys]  # (T3,) each: a frame's lowest joint
         lowest = np.concatenate(lowest) if lowest else np.zeros(0)
         lowest = lowest[np.isfinite(lowest)]
         ground = float(np.percentile(lowest, 5)) if len(lowest) else None
@@ -435,7 +497,8 @@ def render_side_by_side(
     total = src.num_frames
     done = 0
     with VideoWriter(out, fps=src.fps, crf=crf) as writer:
-        for f, rgb in iter_frames(video_path, max_width=W if W < src.width else None):
+        frames = iter_frames(video_path, max_width=W if W < src.width else None)
+        for f, rgb in _prefetch(frames, depth=4):
             if rgb.shape[0] != H or rgb.shape[1] != W:
                 rgb = cv2.resize(rgb, (W, H), interpolation=cv2.INTER_AREA if W < rgb.shape[1] else cv2.INTER_LINEAR)
             for p in people:
