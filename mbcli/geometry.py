@@ -63,6 +63,34 @@ def unproject(uv: np.ndarray, depth: np.ndarray, f: np.ndarray, c: np.ndarray) -
     return np.concatenate([xy * d, d], axis=-1)
 
 
+# ----------------------------------------------------------------------------------------------- boxes
+
+
+def _box_overlap(a_xyxy: np.ndarray, b_xyxy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairwise intersection areas (M,N) of boxes (M,4), (N,4) in xyxy, and the areas of each set."""
+    a = np.asarray(a_xyxy, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b_xyxy, dtype=np.float64).reshape(-1, 4)
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=-1)
+    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=-1)
+    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=-1)
+    return inter, area_a, area_b
+
+
+def box_iou(a_xyxy: np.ndarray, b_xyxy: np.ndarray) -> np.ndarray:
+    """Pairwise intersection over union of boxes (M,4) and (N,4), xyxy -> (M,N); 0 where the union is empty."""
+    inter, area_a, area_b = _box_overlap(a_xyxy, b_xyxy)
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+
+
+def box_ioa(a_xyxy: np.ndarray, b_xyxy: np.ndarray) -> np.ndarray:
+    """Pairwise intersection over the area of each box of a (M,4), against b (N,4) -> (M,N)."""
+    inter, area_a, _ = _box_overlap(a_xyxy, b_xyxy)
+    return inter / np.maximum(area_a[:, None], 1e-12)
+
+
 # ----------------------------------------------------------------------------------------------- alignment
 
 

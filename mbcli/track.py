@@ -43,6 +43,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from mbcli.errors import ConfigError, NoPersonFound
+from mbcli.geometry import box_iou
 from mbcli.types import FramePoses, Keypoints2D, Track
 
 log = logging.getLogger(__name__)
@@ -65,19 +66,6 @@ def _cxcywh_to_xyxy(b: np.ndarray) -> np.ndarray:
     assert b.shape[-1] == 4
     return np.stack([b[..., 0] - b[..., 2] / 2, b[..., 1] - b[..., 3] / 2, b[..., 0] + b[..., 2] / 2,
                      b[..., 1] + b[..., 3] / 2], axis=-1)  # fmt: skip
-
-
-def box_iou(a_xyxy: np.ndarray, b_xyxy: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of boxes (M,4) and (N,4) in xyxy px -> (M,N); 0 where a union is empty."""
-    a = np.asarray(a_xyxy, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(b_xyxy, dtype=np.float64).reshape(-1, 4)
-    iw = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
-    ih = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
-    inter = iw * ih
-    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
-    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
 
 
 # -------------------------------------------------------------------------------------------------------- tracker

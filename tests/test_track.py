@@ -10,8 +10,9 @@ import pytest
 
 from mbcli.detect.files import read_keypoint_file
 from mbcli.errors import ConfigError, NoPersonFound
+from mbcli.geometry import box_iou
 from mbcli.skeletons import COCO17
-from mbcli.track import Tracker, box_iou, select_tracks, track_people, track_to_keypoints
+from mbcli.track import Tracker, select_tracks, track_people, track_to_keypoints
 from mbcli.types import FramePoses, Track
 
 ASSETS = Path(__file__).parent / "assets" / "keypoints"

@@ -57,6 +57,7 @@ import numpy as np
 
 from mbcli.detect.base import DetectorBase, check_frame, weights_path
 from mbcli.errors import ConfigError, DependencyError
+from mbcli.geometry import box_ioa, box_iou
 from mbcli.skeletons import BLAZEPOSE33
 from mbcli.types import FramePoses
 
@@ -134,30 +135,6 @@ def make_session(path, num_threads: int | None, device: str = "cpu"):
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(x, -60.0, 60.0)))
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU between boxes a (N,4) and b (M,4), xyxy -> (N,M)."""
-    a = np.asarray(a, np.float64).reshape(-1, 4)
-    b = np.asarray(b, np.float64).reshape(-1, 4)
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=-1)
-    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=-1)
-    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=-1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
-
-
-def box_ioa(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Intersection over the area of each box in a (N,4), against b (M,4) -> (N,M)."""
-    a = np.asarray(a, np.float64).reshape(-1, 4)
-    b = np.asarray(b, np.float64).reshape(-1, 4)
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=-1)
-    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=-1)
-    return inter / np.maximum(area_a[:, None], 1e-12)
 
 
 # ---- stage 1: person boxes ---------------------------------------------------------------------------------------
