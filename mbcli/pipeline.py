@@ -51,6 +51,7 @@ class LiftConfig:
     stride: int = 81
     flip: bool = True
     batch_size: int = 8
+    precision: str = "fp32"
     detector: str = "default"
     detect_max_width: int | None = None
     fps: float | None = None  # for keypoint files that carry no frame rate
@@ -200,7 +201,8 @@ def make_lifter(cfg: LiftConfig) -> tuple[Lifter, str]:
     model = load_model(cfg.weights, device=str(device), config=cfg.weights_config)
     name = model.meta.get("name") or Path(cfg.weights).name
     opts = LiftOptions(window=min(cfg.window, model.config.maxlen), stride=min(cfg.stride, cfg.window,
-                       model.config.maxlen), flip=cfg.flip, batch_size=cfg.batch_size)
+                       model.config.maxlen), flip=cfg.flip, batch_size=cfg.batch_size,
+                       precision=cfg.precision)
     return Lifter(model, device, opts, weights_name=name), name
 
 

@@ -20,10 +20,10 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def lifter_fps(model, batch: int, frames: int, repeats: int, device) -> float:
+def lifter_fps(model, batch: int, frames: int, repeats: int, device, dtype=None) -> float:
     import torch
 
-    x = torch.randn(batch, frames, 17, 3, device=device)
+    x = torch.randn(batch, frames, 17, 3, device=device, dtype=dtype or torch.float32)
     with torch.inference_mode():
         model(x)
         if device.type == "cuda":
@@ -48,6 +48,7 @@ def bench(
     device: str = typer.Option("cpu", help="cpu, cuda or auto."),
     threads: int = typer.Option(None, help="torch threads (default: torch's choice)."),
     end_to_end: bool = typer.Option(True, "--e2e/--no-e2e", help="Also time mbcli lift on CLIP."),
+    bf16: bool = typer.Option(True, "--bf16/--no-bf16", help="Also time the lifters in bfloat16."),
     json_out: Path = typer.Option(None, "--json", help="Also write the figures to this JSON file."),
 ) -> None:
     """Measure lifter frames/s (batch of non-overlapping 243-frame windows), end-to-end fps and peak RSS."""
@@ -71,7 +72,11 @@ def bench(
         T = model.config.maxlen
         fps = lifter_fps(model, batch, T, repeats, dev)
         figures["lifter_fps"][name] = round(fps, 1)
-        table.add_row(f"lifter {name} ({batch}x{T} frames)", f"{fps:.0f} frames/s")
+        table.add_row(f"lifter {name} ({batch}x{T} frames, fp32)", f"{fps:.0f} frames/s")
+        if bf16:
+            fps16 = lifter_fps(model.to(torch.bfloat16), batch, T, repeats, dev, torch.bfloat16)
+            figures["lifter_fps"][name + "@bf16"] = round(fps16, 1)
+            table.add_row(f"lifter {name} ({batch}x{T} frames, bf16)", f"{fps16:.0f} frames/s")
         del model
     if end_to_end:
         if not clip.is_file():
