@@ -52,6 +52,7 @@ class LiftConfig:
     flip: bool = True
     batch_size: int = 8
     precision: str = "fp32"
+    runtime: str = "torch"
     detector: str = "default"
     detect_max_width: int | None = None
     fps: float | None = None  # for keypoint files that carry no frame rate
@@ -202,7 +203,7 @@ def make_lifter(cfg: LiftConfig) -> tuple[Lifter, str]:
     name = model.meta.get("name") or Path(cfg.weights).name
     opts = LiftOptions(window=min(cfg.window, model.config.maxlen), stride=min(cfg.stride, cfg.window,
                        model.config.maxlen), flip=cfg.flip, batch_size=cfg.batch_size,
-                       precision=cfg.precision)
+                       precision=cfg.precision, runtime=cfg.runtime)
     return Lifter(model, device, opts, weights_name=name), name
 
 

@@ -8,6 +8,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import typer
 from rich.table import Table
 
@@ -49,6 +50,7 @@ def bench(
     threads: int = typer.Option(None, help="torch threads (default: torch's choice)."),
     end_to_end: bool = typer.Option(True, "--e2e/--no-e2e", help="Also time mbcli lift on CLIP."),
     bf16: bool = typer.Option(True, "--bf16/--no-bf16", help="Also time the lifters in bfloat16."),
+    onnx: bool = typer.Option(True, "--onnx/--no-onnx", help="Also time the lifters through ONNX Runtime."),
     json_out: Path = typer.Option(None, "--json", help="Also write the figures to this JSON file."),
 ) -> None:
     """Measure lifter frames/s (batch of non-overlapping 243-frame windows), end-to-end fps and peak RSS."""
@@ -73,6 +75,18 @@ def bench(
         fps = lifter_fps(model, batch, T, repeats, dev)
         figures["lifter_fps"][name] = round(fps, 1)
         table.add_row(f"lifter {name} ({batch}x{T} frames, fp32)", f"{fps:.0f} frames/s")
+        if onnx and dev.type == "cpu":
+            from mbcli.inference.onnx_runtime import OnnxLifterModel
+
+            om = OnnxLifterModel(model, batch, T)
+            xn = np.random.default_rng(0).standard_normal((batch, T, 17, 3)).astype(np.float32)
+            om(xn)
+            t = time.perf_counter()
+            for _ in range(repeats):
+                om(xn)
+            fps_onnx = batch * T * repeats / (time.perf_counter() - t)
+            figures["lifter_fps"][name + "@onnx"] = round(fps_onnx, 1)
+            table.add_row(f"lifter {name} ({batch}x{T} frames, fp32, onnxruntime)", f"{fps_onnx:.0f} frames/s")
         if bf16:
             fps16 = lifter_fps(model.to(torch.bfloat16), batch, T, repeats, dev, torch.bfloat16)
             figures["lifter_fps"][name + "@bf16"] = round(fps16, 1)

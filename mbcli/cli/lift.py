@@ -30,6 +30,8 @@ def lift(
     flip: bool = typer.Option(True, "--flip/--no-flip", help="Flip test-time augmentation."),
     batch_size: int = typer.Option(8, help="Windows per forward pass."),
     precision: str = typer.Option("fp32", help="fp32 (exact) or bf16 (faster on CPU, ~1% deviation)."),
+    runtime: str = typer.Option("torch", help="torch, or onnx (ONNX Runtime on the CPU: same fp32 results, faster; "
+                                "the first run per weights exports a cached model)."),
     detect_max_width: int = typer.Option(None, help="Downscale frames wider than this for detection."),
     fps: float = typer.Option(None, help="Frame rate of a keypoint file that does not record one (default 30)."),
     video: Path = typer.Option(None, help="Source video for the overlay when INPUT is a keypoint file."),
@@ -40,7 +42,7 @@ def lift(
     """Detect, track and lift every person in INPUT to 3D; write JSON, BVH, NPZ and a side-by-side video."""
     cfg = LiftConfig(formats=parse_formats(formats), person=person, device=device, weights=weights,
                      weights_config=weights_config, window=window, stride=stride, flip=flip, batch_size=batch_size,
-                     precision=precision,
+                     precision=precision, runtime=runtime,
                      detect_max_width=detect_max_width, fps=fps, video=str(video) if video else None,
                      bvh_units=bvh_units, azimuth=azimuth)
     with con.stage_progress(progress) as on_progress:

@@ -48,12 +48,17 @@ class LiftOptions:
     batch_size: int = 8
     min_frames: int = 1
     precision: str = "fp32"  # "bf16": weights and activations in bfloat16 (faster, ~1% relative deviation)
+    runtime: str = "torch"  # "onnx": ONNX Runtime on the CPU (float32, fused kernels)
 
     def __post_init__(self) -> None:
         if not 1 <= self.stride <= self.window:
             raise ConfigError(f"stride must be between 1 and the window length {self.window}")
         if self.precision not in ("fp32", "bf16"):
             raise ConfigError(f"precision must be fp32 or bf16, got {self.precision!r}")
+        if self.runtime not in ("torch", "onnx"):
+            raise ConfigError(f"runtime must be torch or onnx, got {self.runtime!r}")
+        if self.runtime == "onnx" and self.precision != "fp32":
+            raise ConfigError("the onnx runtime runs in fp32 only")
 
 
 def _root_relative(xyz: np.ndarray) -> np.ndarray:
@@ -85,6 +90,13 @@ class Lifter:
         self.dtype = torch.bfloat16 if opts.precision == "bf16" else torch.float32
         if self.dtype != torch.float32:
             self.model = copy.deepcopy(self.model).to(self.dtype)  # the caller's float32 model stays as it is
+        self._onnx = None
+        if opts.runtime == "onnx":
+            if self.device.type != "cpu":
+                raise ConfigError("--runtime onnx runs on the CPU; use --device cpu (or --runtime torch on CUDA)")
+            from mbcli.inference.onnx_runtime import OnnxLifterModel
+
+            self._onnx = OnnxLifterModel(self.model, opts.batch_size * (2 if opts.flip else 1), opts.window)
         self.output_units = cfg.output_units
         self.weights_name = weights_name
         self._flip_perm = H36M17.flip_permutation
@@ -92,16 +104,22 @@ class Lifter:
     # ------------------------------------------------------------------------------------------ batching
     @torch.inference_mode()
     def _run(self, batch: np.ndarray) -> np.ndarray:
-        """(B, L, 17, 3) normalised input -> (B, L, 17, 3) output, with flip TTA when enabled."""
-        x = torch.from_numpy(batch).to(self.device, self.dtype)
-        y = self.model(x)
+        """(B, L, 17, 3) normalised input -> (B, L, 17, 3) output, with flip TTA when enabled (the mirrored
+        windows ride in the same forward pass)."""
+        B = batch.shape[0]
         if self.options.flip:
-            xf = x[:, :, self._flip_perm].clone()
+            xf = batch[:, :, self._flip_perm].copy()
             xf[..., 0] = -xf[..., 0]
-            yf = self.model(xf)[:, :, self._flip_perm].clone()
+            batch = np.concatenate([batch, xf])
+        if self._onnx is not None:
+            y = self._onnx(batch)
+        else:
+            y = self.model(torch.from_numpy(batch).to(self.device, self.dtype)).float().cpu().numpy()
+        if self.options.flip:
+            yf = y[B:, :, self._flip_perm].copy()
             yf[..., 0] = -yf[..., 0]
-            y = (y + yf) * 0.5
-        return y.float().cpu().numpy()
+            y = (y[:B] + yf) * 0.5
+        return y
 
     def lift(self, kp: Keypoints2D) -> Pose3D:
         return self.lift_many([kp])[0]
