@@ -47,8 +47,8 @@ class LiftConfig:
     device: str = "auto"
     weights: str = DEFAULT_LIFTER
     weights_config: str | None = None  # "base"/"lite" for MotionBERT files without a config
-    window: int = 243
-    stride: int = 81
+    window: int = 243  # capped at the model's maxlen
+    stride: int | None = None  # default: a third of the effective window
     flip: bool = True
     batch_size: int = 8
     precision: str = "fp32"
@@ -201,8 +201,9 @@ def make_lifter(cfg: LiftConfig) -> tuple[Lifter, str]:
     device = resolve_device(cfg.device)
     model = load_model(cfg.weights, device=str(device), config=cfg.weights_config)
     name = model.meta.get("name") or Path(cfg.weights).name
-    opts = LiftOptions(window=min(cfg.window, model.config.maxlen), stride=min(cfg.stride, cfg.window,
-                       model.config.maxlen), flip=cfg.flip, batch_size=cfg.batch_size,
+    window = min(cfg.window, model.config.maxlen)
+    stride = min(cfg.stride, window) if cfg.stride else max(1, window // 3)
+    opts = LiftOptions(window=window, stride=stride, flip=cfg.flip, batch_size=cfg.batch_size,
                        precision=cfg.precision, runtime=cfg.runtime)
     return Lifter(model, device, opts, weights_name=name), name
 

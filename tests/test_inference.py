@@ -144,3 +144,9 @@ def test_rescale_to_metric_recovers_reference_bone_lengths():
     lengths = [np.linalg.norm(out[0, j] - out[0, parents[j]]) for j in range(1, 17)]
     ref = [H36M_BONE_LENGTHS_M[H36M17.joints[j]] for j in range(1, 17)]
     assert np.allclose(lengths, ref, rtol=1e-6)
+
+
+def test_window_capped_at_maxlen_keeps_its_overlap():
+    model = DSTformer(preset("tiny", maxlen=27)).eval()
+    lifter = Lifter(model, "cpu", LiftOptions(window=243, stride=81))
+    assert (lifter.options.window, lifter.options.stride) == (27, 9)

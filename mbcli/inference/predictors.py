@@ -85,7 +85,8 @@ class Lifter:
         cfg = model.config
         opts = options or LiftOptions()
         if opts.window > cfg.maxlen:
-            opts = replace(opts, window=cfg.maxlen, stride=min(opts.stride, cfg.maxlen))
+            # keep the overlap proportion when the window is capped at the model's length
+            opts = replace(opts, window=cfg.maxlen, stride=max(1, round(opts.stride * cfg.maxlen / opts.window)))
         self.options = opts
         self.dtype = torch.bfloat16 if opts.precision == "bf16" else torch.float32
         if self.dtype != torch.float32:
