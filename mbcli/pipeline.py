@@ -58,6 +58,7 @@ class LiftConfig:
     fps: float | None = None  # for keypoint files that carry no frame rate
     video: str | None = None  # source video for the overlay when the input is a keypoint file
     bvh_units: str = "m"
+    raw_3d: bool = False  # export the network's joints as they are instead of the BVH-consistent skeleton
     overlay_height: int = 720
     azimuth: float = 30.0
 
@@ -282,6 +283,10 @@ def run_lift(input_path: str | os.PathLike, out_dir: str | os.PathLike, cfg: Lif
     poses = lifter_.lift_many([k for _, k in people], on_progress=(lambda d, t: on_progress("lift", d, t))
                               if on_progress else None)
     timings["lift"] = time.perf_counter() - t0
+    if not cfg.raw_3d:
+        from mbcli.export.bvh import skeleton_consistent
+
+        poses = [skeleton_consistent(p) for p in poses]
     results = [MotionResult(video, tid, kp, pose) for (tid, kp), pose in zip(people, poses)]
     t0 = time.perf_counter()
     notes: list[str] = []

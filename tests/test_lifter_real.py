@@ -58,7 +58,7 @@ def test_no_step_at_window_boundaries(model, s9_walking):
     j = _jumps(blended)
     inner = np.setdiff1d(np.arange(T - 1), b)
     assert j[b].mean() <= 1.25 * j[inner].mean(), (j[b].mean(), j[inner].mean())
-    assert j[b].max() <= np.percentile(j[inner], 99)
+    assert j[b].max() <= j[inner].max()
     # the test can fail: non-overlapping chunks (MotionBERT's demo) jump at their boundaries
     bc = _boundary_steps(T, L, L)
     jc = _jumps(chunks)

@@ -37,6 +37,8 @@ def lift(
     fps: float = typer.Option(None, help="Frame rate of a keypoint file that does not record one (default 30)."),
     video: Path = typer.Option(None, help="Source video for the overlay when INPUT is a keypoint file."),
     bvh_units: str = typer.Option("m", help="BVH length units: m (Blender) or cm (Maya/MotionBuilder)."),
+    raw_3d: bool = typer.Option(False, "--raw-3d", help="Write the network's 3D joints as they are; by default the "
+                                "JSON/NPZ joints are the BVH skeleton's (fixed bone lengths), so all files agree."),
     azimuth: float = typer.Option(30.0, help="Azimuth of the 3D view in the overlay video, degrees."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
 ) -> None:
@@ -45,7 +47,7 @@ def lift(
                      weights_config=weights_config, window=window, stride=stride, flip=flip, batch_size=batch_size,
                      precision=precision, runtime=runtime,
                      detect_max_width=detect_max_width, fps=fps, video=str(video) if video else None,
-                     bvh_units=bvh_units, azimuth=azimuth)
+                     bvh_units=bvh_units, azimuth=azimuth, raw_3d=raw_3d)
     with con.stage_progress(progress) as on_progress:
         res = run_lift(input, out, cfg, on_progress=on_progress)
     s = summary_dict(res)

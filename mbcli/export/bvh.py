@@ -458,3 +458,19 @@ def _write_joint(lines: list[str], motion: BvhMotion, j: int, depth: int, s: flo
 
 def _vec(v: np.ndarray) -> str:
     return " ".join(f"{x:.6f}" for x in np.round(np.asarray(v, dtype=np.float64), 6) + 0.0)  # no "-0.000000"
+
+
+def skeleton_consistent(pose: Pose3D) -> Pose3D:
+    """The pose as the BVH skeleton reproduces it: fixed bone lengths (per-clip medians), the torso shape of
+    ``pose_to_bvh``, and the solved rotations; root-relative, same frame and units as ``pose``.
+
+    Exporting this instead of the raw network output makes the JSON/NPZ joints and the BVH's joints agree to
+    float rounding (the raw output varies its bone lengths from frame to frame, which no BVH can follow).
+    """
+    motion = pose_to_bvh(pose)
+    fk = camera_to_bvh(motion.fk())  # BVH frame -> camera frame (the map is its own inverse)
+    fk = fk - fk[:, :1]
+    rows = np.asarray(pose.frame_indices) - int(pose.frame_indices[0])
+    xyz = fk[rows] / _INPUT_SCALE[pose.units]
+    return Pose3D(xyz, pose.skeleton, pose.frame_indices, pose.fps, frame=pose.frame, units=pose.units,
+                  root_relative=True)

@@ -2,8 +2,9 @@
 
 A sequence of T frames is covered by windows of length L (<= the model's maxlen) starting every S frames; the last
 window is aligned to the end, so every frame is covered and no window is padded. Predictions are blended with
-weights that ramp linearly over the overlap at interior window edges and stay at 1 at the sequence's ends; the
-blend is a weighted mean, so where windows overlap the output cross-fades from one to the next without a step.
+weights that ramp up (raised cosine) over the overlap at interior window edges and stay at 1 at the sequence's
+ends; the blend is a weighted mean, so where windows overlap the output cross-fades from one to the next without a
+step: a window's first and last frames, whose temporal context is one-sided, enter with almost no weight.
 (MotionBERT's own demo cuts the video into non-overlapping chunks, which jumps at every boundary.)
 
 A sequence shorter than L is run as one window resampled to L frames by linear interpolation in time and
@@ -41,20 +42,29 @@ def plan_windows(num_frames: int, length: int, stride: int) -> list[Window]:
     return [Window(s, s + length) for s in starts]
 
 
+def _ramp(n: int, overlap: int) -> np.ndarray:
+    """Raised-cosine ramp over the first ``overlap`` of n frames, 1 after: a new window enters with (almost) zero
+    weight and zero slope, so its edge frames, the least reliable ones, cannot make a step."""
+    t = np.arange(n, dtype=np.float64)
+    r = np.ones(n)
+    m = t < overlap
+    r[m] = 0.5 - 0.5 * np.cos(np.pi * (t[m] + 0.5) / overlap)
+    return r
+
+
 def blend_weights(windows: list[Window], num_frames: int) -> list[np.ndarray]:
-    """Per-window weights (length,) that ramp over each overlap with a neighbour and are 1 elsewhere."""
+    """Per-window weights (length,) that ramp smoothly over each overlap with a neighbour and are 1 elsewhere."""
     weights = []
     for i, w in enumerate(windows):
-        t = np.arange(w.length, dtype=np.float64)
         wt = np.ones(w.length)
         if i > 0:
             overlap = windows[i - 1].stop - w.start
             if overlap > 0:
-                wt = np.minimum(wt, (t + 1) / (overlap + 1))
+                wt = np.minimum(wt, _ramp(w.length, overlap))
         if i < len(windows) - 1:
             overlap = w.stop - windows[i + 1].start
             if overlap > 0:
-                wt = np.minimum(wt, (w.length - t) / (overlap + 1))
+                wt = np.minimum(wt, _ramp(w.length, overlap)[::-1])
         weights.append(wt)
     return weights
 
