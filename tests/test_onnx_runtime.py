@@ -13,6 +13,7 @@ from mbcli.skeletons import H36M17
 from mbcli.types import Keypoints2D
 
 pytest.importorskip("onnxruntime")
+pytest.importorskip("onnx", reason="--runtime onnx needs the onnx package (pip install -e '.[onnx]')")
 
 
 def _kp(T: int) -> Keypoints2D:

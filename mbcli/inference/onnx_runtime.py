@@ -41,9 +41,10 @@ class OnnxLifterModel:
 
     def __init__(self, model: torch.nn.Module, batch: int, window: int, threads: int | None = None) -> None:
         try:
+            import onnx  # noqa: F401  (torch.onnx.export needs it)
             import onnxruntime as ort
         except ImportError:
-            raise DependencyError("--runtime onnx needs onnxruntime: pip install onnxruntime") from None
+            raise DependencyError('--runtime onnx needs onnx and onnxruntime: pip install -e ".[onnx]"') from None
         self.batch, self.window = batch, window
         path = cache_dir() / f"dstformer-{_weights_key(model)}-b{batch}-t{window}.onnx"
         if not path.is_file():
