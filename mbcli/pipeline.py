@@ -15,7 +15,6 @@ Stage names passed to ``on_progress(stage, done, total)``: "detect", "lift", "ex
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -133,7 +132,6 @@ def _detect_video(path: Path, cfg: LiftConfig, on_progress: ProgressFn | None) -
     info = probe(path)
     detector = load_detector(cfg.detector)
     frames: list[FramePoses] = []
-    scale = 1.0
     for idx, rgb in iter_frames(path, max_width=cfg.detect_max_width):
         fp = detector(rgb, idx)
         if rgb.shape[1] != info.width:
@@ -307,9 +305,5 @@ def summary_dict(res: LiftResult) -> dict:
     }
 
 
-def summary_json(res: LiftResult) -> str:
-    return json.dumps(summary_dict(res), indent=2)
-
-
 __all__ = ["FORMATS", "LiftConfig", "LiftResult", "load_people", "make_lifter", "parse_formats", "run_lift",
-           "summary_dict", "summary_json"]
+           "summary_dict"]

@@ -8,7 +8,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import typer
 from rich.table import Table
 
@@ -21,21 +20,24 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def lifter_fps(model, batch: int, frames: int, repeats: int, device, dtype=None) -> float:
+def lifter_fps(model, x, repeats: int, device) -> float:
+    """Frames/s of ``model(x)`` for a (B, T, 17, 3) input (torch tensor, or numpy for the ONNX model), after a
+    warm-up call."""
     import torch
 
-    x = torch.randn(batch, frames, 17, 3, device=device, dtype=dtype or torch.float32)
-    with torch.inference_mode():
-        model(x)
+    def sync() -> None:
         if device.type == "cuda":
             torch.cuda.synchronize()
+
+    with torch.inference_mode():
+        model(x)
+        sync()
         t = time.perf_counter()
         for _ in range(repeats):
             model(x)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        sync()
         dt = (time.perf_counter() - t) / repeats
-    return batch * frames / dt
+    return x.shape[0] * x.shape[1] / dt
 
 
 @app.command()
@@ -81,31 +83,27 @@ def bench(
                     figures[f"e2e_fps[{label}]"] = round(fps, 2)
                     table.add_row(f"end to end, {label}: {clip.name} ({res.frames} frames)", f"{fps:.1f} fps")
                     figures[f"e2e_timings_s[{label}]"] = {k: round(v, 3) for k, v in res.timings.items()}
-    figures["peak_rss_mb_end_to_end"] = round(_peak_rss_mb(), 1)
-    table.add_row("peak RSS after the end-to-end runs", f"{figures['peak_rss_mb_end_to_end']:.0f} MB")
+    if end_to_end:
+        figures["peak_rss_mb_end_to_end"] = round(_peak_rss_mb(), 1)
+        table.add_row("peak RSS after the end-to-end runs", f"{figures['peak_rss_mb_end_to_end']:.0f} MB")
     for name in [m.strip() for m in models.split(",") if m.strip()]:
         if name in ("lite", "base"):
             model = DSTformer(preset(name)).eval().to(dev)
         else:
             model = load_model(name, device=str(dev))
         T = model.config.maxlen
-        fps = lifter_fps(model, batch, T, repeats, dev)
+        x = torch.randn(batch, T, 17, 3, device=dev)
+        fps = lifter_fps(model, x, repeats, dev)
         figures["lifter_fps"][name] = round(fps, 1)
         table.add_row(f"lifter {name} ({batch}x{T} frames, fp32)", f"{fps:.0f} frames/s")
         if onnx and dev.type == "cpu":
             from mbcli.inference.onnx_runtime import OnnxLifterModel
 
-            om = OnnxLifterModel(model, batch, T)
-            xn = np.random.default_rng(0).standard_normal((batch, T, 17, 3)).astype(np.float32)
-            om(xn)
-            t = time.perf_counter()
-            for _ in range(repeats):
-                om(xn)
-            fps_onnx = batch * T * repeats / (time.perf_counter() - t)
+            fps_onnx = lifter_fps(OnnxLifterModel(model, batch, T), x.cpu().numpy(), repeats, dev)
             figures["lifter_fps"][name + "@onnx"] = round(fps_onnx, 1)
             table.add_row(f"lifter {name} ({batch}x{T} frames, fp32, onnxruntime)", f"{fps_onnx:.0f} frames/s")
         if bf16:
-            fps16 = lifter_fps(model.to(torch.bfloat16), batch, T, repeats, dev, torch.bfloat16)
+            fps16 = lifter_fps(model.to(torch.bfloat16), x.to(torch.bfloat16), repeats, dev)
             figures["lifter_fps"][name + "@bf16"] = round(fps16, 1)
             table.add_row(f"lifter {name} ({batch}x{T} frames, bf16)", f"{fps16:.0f} frames/s")
         del model

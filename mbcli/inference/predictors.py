@@ -46,7 +46,6 @@ class LiftOptions:
     stride: int = 81
     flip: bool = True
     batch_size: int = 8
-    min_frames: int = 1
     precision: str = "fp32"  # "bf16": weights and activations in bfloat16 (faster, ~1% relative deviation)
     runtime: str = "torch"  # "onnx": ONNX Runtime on the CPU (float32, fused kernels)
 
@@ -100,7 +99,6 @@ class Lifter:
             self._onnx = OnnxLifterModel(self.model, opts.batch_size * (2 if opts.flip else 1), opts.window)
         self.output_units = cfg.output_units
         self.weights_name = weights_name
-        self._flip_perm = H36M17.flip_permutation
 
     # ------------------------------------------------------------------------------------------ batching
     @torch.inference_mode()
@@ -109,17 +107,13 @@ class Lifter:
         windows ride in the same forward pass)."""
         B = batch.shape[0]
         if self.options.flip:
-            xf = batch[:, :, self._flip_perm].copy()
-            xf[..., 0] = -xf[..., 0]
-            batch = np.concatenate([batch, xf])
+            batch = np.concatenate([batch, flip_joints(batch, H36M17)])
         if self._onnx is not None:
             y = self._onnx(batch)
         else:
             y = self.model(torch.from_numpy(batch).to(self.device, self.dtype)).float().cpu().numpy()
         if self.options.flip:
-            yf = y[B:, :, self._flip_perm].copy()
-            yf[..., 0] = -yf[..., 0]
-            y = (y[:B] + yf) * 0.5
+            y = (y[:B] + flip_joints(y[B:], H36M17)) * 0.5
         return y
 
     def lift(self, kp: Keypoints2D) -> Pose3D:
@@ -130,8 +124,8 @@ class Lifter:
         jobs: list[tuple[int, Window, np.ndarray]] = []  # (person, window, encoded (L,17,3))
         plans: list[list[Window]] = []
         for pi, kp in enumerate(people):
-            if kp.num_frames < self.options.min_frames:
-                raise ClipTooShort(f"track has {kp.num_frames} frames; at least {self.options.min_frames} are needed")
+            if kp.num_frames == 0:
+                raise ClipTooShort("a track with no frames cannot be lifted")
             xy, sc = (kp.xy, kp.scores) if kp.skeleton.name == "h36m17" else remap(kp.xy, kp.scores, kp.skeleton,
                                                                                   H36M17)
             wins = plan_windows(kp.num_frames, L, self.options.stride)
@@ -169,8 +163,3 @@ class Lifter:
             results.append(Pose3D(xyz, H36M17, kp.frame_indices, kp.fps, frame="camera", units="m",
                                   root_relative=True))
         return results
-
-
-def flip_pose_input(x: np.ndarray) -> np.ndarray:
-    """Mirror a normalised (…, 17, 3) input about x = 0 and swap left/right joints."""
-    return flip_joints(x, H36M17, 0.0)
