@@ -9,11 +9,9 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from mbcli.cli.main import app
-from mbcli.model import DSTformer, preset, save_checkpoint
 from mbcli.skeletons import H36M17
 from mbcli.video import VideoWriter
 
@@ -21,13 +19,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "samples" / "sports2d_640.mp4"
 runner = CliRunner()
 
-
-@pytest.fixture(scope="module")
-def tiny_weights(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("w") / "tiny.pt"
-    save_checkpoint(path, DSTformer(preset("tiny", maxlen=27)).eval())
-    return path
 
 
 def _run(args: list[str]):

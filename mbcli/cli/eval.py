@@ -28,6 +28,7 @@ def eval_(
     json_out: Path = typer.Option(None, "--json", help="Also write the result as JSON to this path."),
 ) -> None:
     """Evaluate a lifter on Human3.6M S9 and S11 (59 of the 60 sequences exist in the shared data)."""
+    from mbcli.export import write_atomic
     from mbcli.inference.predictors import Lifter, LiftOptions
     from mbcli.model import load_model, resolve_device
     from mbcli.train.evaluate import evaluate
@@ -49,4 +50,4 @@ def eval_(
     table.add_row("[bold]average", f"[bold]{res.protocol1_mpjpe_mm:.1f}", f"[bold]{res.protocol2_pmpjpe_mm:.1f}")
     con.out.print(table)
     if json_out:
-        json_out.write_text(json.dumps(d, indent=2) + "\n")
+        write_atomic(json_out, json.dumps(d, indent=2) + "\n")

@@ -20,12 +20,26 @@ def train(
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt."),
     max_steps: int = typer.Option(None, help="Stop after this many steps in total."),
+    init: Path = typer.Option(None, "--init", help="Start from these weights (e.g. a pretraining run's last.pt); "
+                              "overrides the recipe's init_from."),
 ) -> None:
-    """Train the DSTformer lifter on Human3.6M with MotionBERT-style 2D corruption."""
+    """Train the DSTformer lifter on Human3.6M with MotionBERT-style 2D corruption.
+
+    Multi-GPU: torchrun --nproc_per_node N -m mbcli train --config ... (DistributedDataParallel; rank 0 reports).
+    """
+    import os
+
     from mbcli.train.loop import train as run
     from mbcli.train.recipe import load_recipe
 
     recipe = load_recipe(config)
+    if init is not None:
+        import dataclasses
+
+        recipe = dataclasses.replace(recipe, init_from=str(init))
+    if os.environ.get("RANK", "0") != "0":
+        run(recipe, out, device=device, resume=resume, max_steps=max_steps)
+        return
     cols = (TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
             TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*cols, console=con.console) as bar:

@@ -1,8 +1,9 @@
 """Clip sampling and MotionBERT-style corruption of the 2D input (REFERENCE.md section 3).
 
 A training sample is a clip of L frames from one (subject, action, camera) sequence, taken every ``stride`` frames
-(stride 1 or 2 of the 50 fps data covers 25-50 fps video). Its 2D input is either the Stacked Hourglass detection of
-those frames (confidence 1: the shared detections carry none) or the projected ground truth corrupted with:
+(stride 1 or 2 of the 50 fps data covers 25-50 fps video; only strides whose span fits the sequence are drawn,
+and a sequence shorter than one clip is stretched over it by index). Its 2D input is either the Stacked Hourglass
+detection of those frames (confidence 1: the shared detections carry none) or the projected ground truth corrupted with:
 - smooth per-joint offsets: Gaussian offsets drawn at key frames every ~9 frames and linearly upsampled, sized
   relative to the person's box, larger for wrists and ankles; plus iid jitter and rare uniform outliers;
 - a synthetic confidence that falls with the offset size, a / (d + a) with d the offset in box units, plus noise;
@@ -68,7 +69,8 @@ def corrupt_2d(xy: np.ndarray, rng: np.random.Generator, cfg: CorruptionConfig) 
 def sample_clip(seq: Sequence, L: int, rng: np.random.Generator, cfg: CorruptionConfig,
                 clean: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """One training pair: network input (L,17,3) and root-relative target (L,17,3) in metres."""
-    stride = int(rng.choice(cfg.strides))
+    fits = [s for s in cfg.strides if (L - 1) * s + 1 <= seq.num_frames] or [min(cfg.strides)]
+    stride = int(rng.choice(fits))  # a short sequence (e.g. a CMU run) is not slowed further by a long stride
     idx = _indices(seq.num_frames, L, stride, rng)
     xyz = seq.xyz_camera[idx].astype(np.float64)
     if clean:

@@ -1,11 +1,19 @@
 """The one training loop for the lifter: sample clips, corrupt, regress metric 3D, checkpoint, resume.
 
-- AdamW with weight decay; a linear warm-up over ``warmup_steps``, then the learning rate is multiplied by ``lr_decay`` every ``epoch_steps`` steps
-  (MotionBERT decays 0.99 per epoch).
+- AdamW with weight decay; a linear warm-up over ``warmup_steps``, then either the learning rate is multiplied by
+  ``lr_decay`` every ``epoch_steps`` steps (MotionBERT decays 0.99 per epoch) or it follows a cosine to ``min_lr``
+  at ``steps`` (``lr_schedule: cosine``; best when the budget is known in advance).
 - bf16 autocast on CPU and CUDA when ``amp: bf16`` (weights and optimizer stay float32).
+- Data: Human3.6M clips (projected ground truth with corruption, or the SH detections) and, with ``cmu_fraction``
+  > 0, CMU mocap clips seen through virtual cameras (train/cmu.py) mixed in at that rate.
+- Multi-GPU: run under ``torchrun --nproc_per_node N -m mbcli train ...``; the loop detects the torchrun
+  environment, joins the process group (NCCL on CUDA, Gloo on CPU) and wraps the model in
+  DistributedDataParallel. ``batch_size`` is the global batch (split evenly over the ranks); each rank draws its
+  own clips from its own seeded sampler; only rank 0 logs, reports progress and writes checkpoints.
 - Every ``checkpoint_minutes`` (and at the end) ``last.pt`` is written atomically with the model config, weights,
-  optimizer, step, the sampler's random state and torch's RNG state, so ``resume=True`` continues exactly where a
-  killed run stopped. Metrics go to ``metrics.jsonl`` (one JSON object per log line).
+  optimizer, step, every rank's sampler state and the RNG states, so ``resume=True`` continues exactly where a
+  killed run stopped: the steps after the checkpoint are recomputed identically, and metrics.jsonl rows written
+  after the checkpoint are dropped on resume so the log stays one row per step.
 - Progress is reported through ``on_progress(step, total, metrics)``; nothing is printed here.
 """
 
@@ -13,15 +21,19 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 
+from mbcli.errors import ConfigError
+from mbcli.fsutil import atomic_path
 from mbcli.model import DSTformer, preset, resolve_device, save_checkpoint
-from mbcli.model.checkpoint import build_model
+from mbcli.model.checkpoint import build_model, load_checkpoint
 from mbcli.train.augment import ClipSampler
 from mbcli.train.data import TEST_SUBJECTS, load_h36m
 from mbcli.train.losses import lifter_loss
@@ -32,10 +44,34 @@ ProgressFn = Callable[[int, int, dict], None]
 
 def _lr_at(recipe: Recipe, step: int) -> float:
     warm = min(1.0, (step + 1) / recipe.warmup_steps) if recipe.warmup_steps else 1.0
+    if recipe.lr_schedule == "cosine":
+        t = min(1.0, step / max(1, recipe.steps))
+        return warm * (recipe.min_lr + (recipe.lr - recipe.min_lr) * 0.5 * (1.0 + math.cos(math.pi * t)))
     return warm * recipe.lr * recipe.lr_decay ** (step // max(1, recipe.epoch_steps))
 
 
-def _quick_val(model: DSTformer, val: ClipSampler, device: torch.device, batches: int = 4) -> float:
+class MixedSampler:
+    """Draws each clip of a batch from ``b`` with probability ``frac_b``, else from ``a`` (one seeded stream)."""
+
+    def __init__(self, a: ClipSampler, b: ClipSampler, frac_b: float, seed: int) -> None:
+        self.a, self.b, self.frac_b = a, b, frac_b
+        self.rng = np.random.default_rng(seed + 7919)
+
+    def batch(self, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+        nb = int(self.rng.binomial(batch_size, self.frac_b))
+        parts = [s.batch(n) for s, n in ((self.a, batch_size - nb), (self.b, nb)) if n > 0]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+    def state(self) -> dict:
+        return {"mix": self.rng.bit_generator.state, "a": self.a.state(), "b": self.b.state()}
+
+    def set_state(self, state: dict) -> None:
+        self.rng.bit_generator.state = state["mix"]
+        self.a.set_state(state["a"])
+        self.b.set_state(state["b"])
+
+
+def _quick_val(model: torch.nn.Module, val: ClipSampler, device: torch.device, batches: int = 4) -> float:
     """MPJPE (mm) on fixed clean-GT clips of the test subjects (a training-time signal, not the benchmark)."""
     state = val.state()
     errs = []
@@ -51,47 +87,155 @@ def _quick_val(model: DSTformer, val: ClipSampler, device: torch.device, batches
     return float(np.mean(errs) * 1000)
 
 
+class _Dist:
+    """The torchrun environment, or a single process."""
+
+    def __init__(self, device: str) -> None:
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        dev = resolve_device(device)
+        if self.world > 1:
+            if dev.type == "cuda":
+                dev = torch.device("cuda", self.local_rank)
+                torch.cuda.set_device(dev)
+            if not dist.is_initialized():
+                dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+        self.device = dev
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def gather(self, obj: object) -> list:
+        if self.world == 1:
+            return [obj]
+        out: list = [None] * self.world
+        dist.all_gather_object(out, obj)
+        return out
+
+    def agree(self, flag: int) -> int:
+        """Rank 0's decision, broadcast (checkpoint/stop timing must be the same on every rank)."""
+        if self.world == 1:
+            return flag
+        t = torch.tensor([flag], dtype=torch.int64, device=self.device)
+        dist.broadcast(t, 0)
+        return int(t.item())
+
+    def mean(self, value: float) -> float:
+        if self.world == 1:
+            return value
+        t = torch.tensor([value], dtype=torch.float64, device=self.device)
+        dist.all_reduce(t)
+        return float(t.item()) / self.world
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop metric rows written after the checkpoint we resume from (they will be recomputed)."""
+    if not path.is_file():
+        return
+    keep = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line).get("step", 0) <= step:
+                keep.append(line)
+        except json.JSONDecodeError:
+            continue  # a line cut short by the kill
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(s + "\n" for s in keep))
+
+
+def _rng_state(dev: torch.device) -> dict:
+    st = {"torch": torch.get_rng_state()}
+    if dev.type == "cuda":
+        st["cuda"] = torch.cuda.get_rng_state(dev)
+    return st
+
+
+def _set_rng_state(st: dict, dev: torch.device) -> None:
+    torch.set_rng_state(st["torch"])
+    if dev.type == "cuda" and "cuda" in st:
+        torch.cuda.set_rng_state(st["cuda"], dev)
+
+
 def train(recipe: Recipe, out_dir: str | Path, device: str = "auto", resume: bool = False,
           on_progress: ProgressFn | None = None, max_steps: int | None = None) -> Path:
     """Run (or resume) a recipe; returns the path of the final checkpoint ``last.pt``."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    dev = resolve_device(device)
+    ctx = _Dist(device)
+    dev = ctx.device
+    if ctx.main:
+        out.mkdir(parents=True, exist_ok=True)
+    if recipe.batch_size % ctx.world:
+        raise ConfigError(f"batch_size {recipe.batch_size} does not split over {ctx.world} processes")
+    local_batch = recipe.batch_size // ctx.world
     if recipe.threads:
         torch.set_num_threads(recipe.threads)
-    torch.manual_seed(recipe.seed)
+    torch.manual_seed(recipe.seed + ctx.rank)
     cfg = preset(recipe.model.preset, **{**recipe.model.overrides, "output_units": "m"})
-    seqs = load_h36m(recipe.data_dir, tuple(recipe.subjects), with_sh=recipe.use_sh)
-    sampler = ClipSampler(seqs, min(recipe.clip_len, cfg.maxlen), recipe.corruption, seed=recipe.seed)
-    val_seqs = load_h36m(recipe.data_dir, TEST_SUBJECTS, with_sh=False, cameras=(0,))
-    val = ClipSampler(val_seqs, min(recipe.clip_len, cfg.maxlen), recipe.corruption, seed=1234, clean=True)
+    L = min(recipe.clip_len, cfg.maxlen)
+    seed = recipe.seed + 1000 * ctx.rank
+    sampler: ClipSampler | MixedSampler
+    if recipe.cmu_fraction > 0:
+        from mbcli.train.cmu import load_cmu
 
-    model = DSTformer(cfg).to(dev)
-    opt = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+        cmu = ClipSampler(load_cmu(recipe.cmu_dir, seed=recipe.seed), L, recipe.corruption, seed=seed + 1)
+        if recipe.cmu_fraction >= 1:
+            sampler = cmu
+        else:
+            h36m = ClipSampler(load_h36m(recipe.data_dir, tuple(recipe.subjects), with_sh=recipe.use_sh), L,
+                               recipe.corruption, seed=seed)
+            sampler = MixedSampler(h36m, cmu, recipe.cmu_fraction, seed)
+    else:
+        sampler = ClipSampler(load_h36m(recipe.data_dir, tuple(recipe.subjects), with_sh=recipe.use_sh), L,
+                              recipe.corruption, seed=seed)
+    val_seqs = load_h36m(recipe.data_dir, TEST_SUBJECTS, with_sh=False, cameras=(0,))
+    val = ClipSampler(val_seqs, L, recipe.corruption, seed=1234, clean=True)
+
+    model = DSTformer(cfg)
+    if recipe.init_from:
+        model = load_checkpoint(recipe.init_from)[0]
+        if model.config != cfg:
+            raise ConfigError(f"init_from {recipe.init_from}: its model config differs from the recipe's")
     step = 0
+    elapsed_before = 0.0
     ckpt = out / "last.pt"
+    obj = None
     if resume and ckpt.is_file():
         obj = torch.load(ckpt, map_location="cpu", weights_only=False)
-        model = build_model(obj["model"], cfg, str(ckpt)).to(dev)
-        opt = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
-        opt.load_state_dict(obj["optimizer"])
+        model = build_model(obj["model"], cfg, str(ckpt))
         step = int(obj["step"])
-        sampler.set_state(obj["sampler_state"])
-        torch.set_rng_state(obj["torch_rng"])
+        elapsed_before = float(obj.get("meta", {}).get("train_seconds", 0.0))
+    model = model.to(dev).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    if obj is not None:
+        opt.load_state_dict(obj["optimizer"])
+        states = obj.get("sampler_states") or [obj["sampler_state"]]
+        if len(states) == ctx.world:
+            sampler.set_state(states[ctx.rank])
+        rngs = obj.get("rng_states") or [{"torch": obj["torch_rng"]}]
+        if len(rngs) == ctx.world:
+            _set_rng_state(rngs[ctx.rank], dev)
+        if ctx.main:
+            _truncate_log(out / "metrics.jsonl", step)
+    net: torch.nn.Module = model
+    if ctx.world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
     total = recipe.steps if max_steps is None else min(recipe.steps, max_steps)
-    model.train()
-    log = open(out / "metrics.jsonl", "a")
+    log = open(out / "metrics.jsonl", "a") if ctx.main else None
     t_start = time.monotonic()
     t_ckpt = t_start
-    elapsed_before = 0.0
-    if resume and ckpt.is_file():
-        elapsed_before = float(obj.get("meta", {}).get("train_seconds", 0.0))
 
     def save() -> None:
+        samplers = ctx.gather(sampler.state())
+        rngs = ctx.gather(_rng_state(dev))
+        if not ctx.main:
+            return
         meta = {"recipe": recipe.name, "step": step, "train_seconds": elapsed_before + time.monotonic() - t_start,
-                "device": str(dev), "output_units": "m", "frame": "camera", "root_relative": True}
+                "device": str(dev), "world_size": ctx.world, "output_units": "m", "frame": "camera",
+                "root_relative": True}
         save_checkpoint(ckpt, model, meta=meta, optimizer=opt.state_dict(), step=step,
-                        sampler_state=sampler.state(), torch_rng=torch.get_rng_state())
+                        sampler_states=samplers, rng_states=rngs)
 
     amp = recipe.amp == "bf16"
     try:
@@ -99,10 +243,11 @@ def train(recipe: Recipe, out_dir: str | Path, device: str = "auto", resume: boo
             lr = _lr_at(recipe, step)
             for g in opt.param_groups:
                 g["lr"] = lr
-            x, y = sampler.batch(recipe.batch_size)
-            xt, yt = torch.from_numpy(x).to(dev), torch.from_numpy(y).to(dev)
+            x, y = sampler.batch(local_batch)
+            xt = torch.from_numpy(x).to(dev, non_blocking=True)
+            yt = torch.from_numpy(y).to(dev, non_blocking=True)
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
-                pred = model(xt)
+                pred = net(xt)
             pred = pred.float()
             pred = pred - pred[:, :, :1]
             ramp = recipe.loss.velocity_ramp_steps
@@ -116,22 +261,28 @@ def train(recipe: Recipe, out_dir: str | Path, device: str = "auto", resume: boo
                 torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
             opt.step()
             step += 1
-            metrics = {"step": step, "loss": float(loss.detach()), "lr": lr, **parts}
-            if step % recipe.eval_every == 0 or step == total:
+            metrics = {"step": step, "loss": ctx.mean(float(loss.detach())), "lr": lr,
+                       **{k: ctx.mean(v) for k, v in parts.items()}}
+            if ctx.main and (step % recipe.eval_every == 0 or step == total):
                 metrics["val_mpjpe_mm_gt2d"] = _quick_val(model, val, dev)
-            if step % recipe.log_every == 0 or "val_mpjpe_mm_gt2d" in metrics:
+            if log and (step % recipe.log_every == 0 or "val_mpjpe_mm_gt2d" in metrics):
                 metrics["elapsed_s"] = round(elapsed_before + time.monotonic() - t_start, 1)
                 log.write(json.dumps(metrics) + "\n")
                 log.flush()
-            if on_progress:
+            if on_progress and ctx.main:
                 on_progress(step, total, metrics)
             now = time.monotonic()
-            if now - t_ckpt > recipe.checkpoint_minutes * 60:
+            stop = bool(recipe.max_minutes and (now - t_start) > recipe.max_minutes * 60)
+            flag = ctx.agree(2 if stop else 1 if now - t_ckpt > recipe.checkpoint_minutes * 60 else 0)
+            if flag == 1:
                 save()
                 t_ckpt = now
-            if recipe.max_minutes and (now - t_start) > recipe.max_minutes * 60:
+            if flag == 2:
                 break
     finally:
-        log.close()
+        if log:
+            log.close()
     save()
+    if ctx.world > 1:
+        dist.barrier()
     return ckpt

@@ -40,11 +40,15 @@ class Recipe:
     data_dir: str | None = None
     subjects: tuple[str, ...] = ("S1", "S5", "S6", "S7", "S8")
     use_sh: bool = True
+    cmu_fraction: float = 0.0  # share of clips drawn from the CMU mocap through virtual cameras (1.0: CMU only)
+    cmu_dir: str | None = None  # default: ../shared/data/cmu
     clip_len: int = 81
     batch_size: int = 32
     lr: float = 5e-4
     weight_decay: float = 0.01
+    lr_schedule: str = "exp"  # "exp": times lr_decay every epoch_steps; "cosine": to min_lr at `steps`
     lr_decay: float = 0.99  # multiplied once per epoch_steps
+    min_lr: float = 0.0  # floor of the cosine schedule
     warmup_steps: int = 0  # linear warm-up from 0
     epoch_steps: int = 200
     steps: int = 10000
@@ -56,6 +60,7 @@ class Recipe:
     amp: str = "bf16"  # "bf16" autocast (CPU and CUDA) or "none"
     grad_clip: float = 1.0
     threads: int | None = None
+    init_from: str | None = None  # start from these weights (a checkpoint path; relative paths are from the recipe)
     loss: LossSpec = field(default_factory=LossSpec)
     corruption: CorruptionConfig = field(default_factory=CorruptionConfig)
 
@@ -78,6 +83,8 @@ def _build(cls, data: Any, where: str):
             kwargs[k] = tuple(v)
         else:
             kwargs[k] = v
+    if cls is Recipe and kwargs.get("lr_schedule", "exp") not in ("exp", "cosine"):
+        raise ConfigError(f"lr_schedule must be exp or cosine, got {kwargs['lr_schedule']!r}")
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as e:
@@ -95,5 +102,10 @@ def load_recipe(name_or_path: str) -> Recipe:
         data = yaml.safe_load(p.read_text()) or {}
     except yaml.YAMLError as e:
         raise ConfigError(f"recipe {p} is not valid YAML: {str(e).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"recipe {p} must be a mapping of keys to values, got {type(data).__name__}")
     data.setdefault("name", p.stem)
+    init = data.get("init_from")
+    if isinstance(init, str) and not Path(init).is_absolute():
+        data["init_from"] = str((p.parent / init).resolve())
     return _build(Recipe, data, "")

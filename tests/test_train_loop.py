@@ -1,0 +1,144 @@
+"""The training loop: a smoke run, exact resume (in process and after a real SIGKILL), the learning-rate schedules,
+CMU mixing, and DistributedDataParallel through torchrun (two CPU processes on Gloo).
+
+Runs on the synthetic Human3.6M folder of tests/h36m_fixture.py, so it needs no shared data and takes seconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mbcli.errors import ConfigError
+from mbcli.model import load_model
+from mbcli.train.loop import _lr_at, train
+from mbcli.train.recipe import load_recipe
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def _recipe(h36m: Path, **kw):
+    base = dict(data_dir=str(h36m), steps=8, checkpoint_minutes=0.0, log_every=1, eval_every=4, batch_size=4)
+    return dataclasses.replace(load_recipe("smoke"), **{**base, **kw})
+
+
+def _rows(run: Path) -> list[dict]:
+    return [json.loads(s) for s in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def _write_recipe(path: Path, h36m: Path, steps: int) -> Path:
+    path.write_text(f"model: {{preset: tiny}}\nclip_len: 27\nbatch_size: 4\nsteps: {steps}\nlog_every: 1\n"
+                    f"eval_every: 1000\ncheckpoint_minutes: 0.0\namp: none\nuse_sh: true\ndata_dir: {h36m}\n")
+    return path
+
+
+def test_smoke_run_writes_a_loadable_checkpoint_and_log(h36m, tmp_path):
+    ckpt = train(_recipe(h36m), tmp_path / "run", device="cpu")
+    rows = _rows(tmp_path / "run")
+    assert [r["step"] for r in rows] == list(range(1, 9))
+    assert all(np.isfinite(r["loss"]) for r in rows)
+    assert "val_mpjpe_mm_gt2d" in rows[3] and "val_mpjpe_mm_gt2d" in rows[7]
+    obj = torch.load(ckpt, weights_only=False)
+    assert obj["step"] == 8 and obj["meta"]["world_size"] == 1 and obj["meta"]["output_units"] == "m"
+    model = load_model(str(ckpt))
+    out = model(torch.zeros(1, 27, 17, 3))
+    assert out.shape == (1, 27, 17, 3)
+
+
+def test_resume_continues_exactly(h36m, tmp_path):
+    full = tmp_path / "full"
+    part = tmp_path / "part"
+    train(_recipe(h36m), full, device="cpu")
+    train(_recipe(h36m), part, device="cpu", max_steps=3)  # stops (and checkpoints) at step 3
+    assert _rows(part)[-1]["step"] == 3
+    train(_recipe(h36m), part, device="cpu", resume=True)
+    a, b = _rows(full), _rows(part)
+    assert [r["step"] for r in b] == list(range(1, 9))
+    for ra, rb in zip(a, b):
+        assert ra["loss"] == rb["loss"], (ra, rb)
+    sa = torch.load(full / "last.pt", weights_only=False)["model"]
+    sb = torch.load(part / "last.pt", weights_only=False)["model"]
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_a_killed_run_resumes_to_the_same_loss_curve(h36m, tmp_path):
+    """A real SIGKILL in the middle of training; rows logged after the last checkpoint are recomputed."""
+    recipe = _write_recipe(tmp_path / "r.yaml", h36m, steps=40)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "mbcli", "train", "--config", str(recipe), "--device", "cpu"]
+    subprocess.run(cmd + ["--out", str(tmp_path / "ref")], check=True, env=env, capture_output=True)
+    run = tmp_path / "killed"
+    p = subprocess.Popen(cmd + ["--out", str(run)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = run / "metrics.jsonl"
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 120:
+        if log.is_file() and len(log.read_text().splitlines()) >= 12:
+            break
+        time.sleep(0.02)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    n_killed = len(log.read_text().splitlines())
+    assert 12 <= n_killed < 40, "the run must be killed part-way"
+    r = subprocess.run(cmd + ["--out", str(run), "--resume"], env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    ref, got = _rows(tmp_path / "ref"), _rows(run)
+    assert [x["step"] for x in got] == list(range(1, 41))
+    assert [x["loss"] for x in got] == [x["loss"] for x in ref]
+
+
+def test_cosine_and_exponential_schedules():
+    r = dataclasses.replace(load_recipe("smoke"), lr=1e-3, steps=100, warmup_steps=10, lr_schedule="cosine",
+                            min_lr=1e-5)
+    assert _lr_at(r, 0) == pytest.approx(1e-4)
+    assert _lr_at(r, 9) == pytest.approx(1e-3 * (0.5 * (1 + np.cos(np.pi * 0.09))) + 1e-5 * (1 - 0.5 * (1 + np.cos(
+        np.pi * 0.09))))
+    assert _lr_at(r, 50) == pytest.approx(1e-5 + (1e-3 - 1e-5) * 0.5)
+    assert _lr_at(r, 100) == pytest.approx(1e-5)
+    e = dataclasses.replace(r, lr_schedule="exp", lr_decay=0.5, epoch_steps=10, warmup_steps=0)
+    assert _lr_at(e, 9) == pytest.approx(1e-3) and _lr_at(e, 25) == pytest.approx(2.5e-4)
+
+
+def test_init_from_must_match_the_recipe_model(h36m, tmp_path):
+    ckpt = train(_recipe(h36m, steps=2), tmp_path / "a", device="cpu")
+    train(_recipe(h36m, steps=2, init_from=str(ckpt)), tmp_path / "b", device="cpu")  # same model: fine
+    other = dataclasses.replace(_recipe(h36m, steps=2, init_from=str(ckpt)),
+                                model=dataclasses.replace(load_recipe("smoke").model, overrides={"depth": 1}))
+    with pytest.raises(ConfigError, match="init_from"):
+        train(other, tmp_path / "c", device="cpu")
+
+
+def test_cmu_clips_are_mixed_in(h36m, tmp_path):
+    from mbcli.train.cmu import default_cmu_dir
+
+    if not default_cmu_dir().is_dir():
+        pytest.skip("CMU mocap (../shared/data/cmu) not present")
+    ckpt = train(_recipe(h36m, steps=3, cmu_fraction=0.5, batch_size=8), tmp_path / "mix", device="cpu")
+    state = torch.load(ckpt, weights_only=False)["sampler_states"][0]
+    assert set(state) == {"mix", "a", "b"}
+
+
+def test_ddp_with_torchrun_on_two_cpu_processes(h36m, tmp_path):
+    """torchrun starts two ranks (Gloo); rank 0 alone logs and checkpoints; a resumed DDP run continues."""
+    recipe = _write_recipe(tmp_path / "r.yaml", h36m, steps=6)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    base = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+            "-m", "mbcli", "train", "--config", str(recipe), "--device", "cpu", "--out", str(tmp_path / "ddp")]
+    r = subprocess.run(base + ["--max-steps", "3"], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    r = subprocess.run(base + ["--resume"], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = _rows(tmp_path / "ddp")
+    assert [x["step"] for x in rows] == list(range(1, 7))
+    obj = torch.load(tmp_path / "ddp" / "last.pt", weights_only=False)
+    assert obj["meta"]["world_size"] == 2 and obj["step"] == 6
+    assert len(obj["sampler_states"]) == 2 and obj["sampler_states"][0] != obj["sampler_states"][1]
