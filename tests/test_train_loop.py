@@ -71,6 +71,12 @@ def test_resume_continues_exactly(h36m, tmp_path):
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
+def test_prefetching_changes_nothing(h36m, tmp_path):
+    train(_recipe(h36m, steps=5, prefetch=0), tmp_path / "a", device="cpu")
+    train(_recipe(h36m, steps=5, prefetch=3), tmp_path / "b", device="cpu")
+    assert [r["loss"] for r in _rows(tmp_path / "a")] == [r["loss"] for r in _rows(tmp_path / "b")]
+
+
 def test_a_killed_run_resumes_to_the_same_loss_curve(h36m, tmp_path):
     """A real SIGKILL in the middle of training; rows logged after the last checkpoint are recomputed."""
     recipe = _write_recipe(tmp_path / "r.yaml", h36m, steps=40)

@@ -6,6 +6,7 @@
 - bf16 autocast on CPU and CUDA when ``amp: bf16`` (weights and optimizer stay float32).
 - Data: Human3.6M clips (projected ground truth with corruption, or the SH detections) and, with ``cmu_fraction``
   > 0, CMU mocap clips seen through virtual cameras (train/cmu.py) mixed in at that rate.
+- Clips are drawn on a background thread ``prefetch`` batches ahead (same order, same result as without it).
 - Multi-GPU: run under ``torchrun --nproc_per_node N -m mbcli train ...``; the loop detects the torchrun
   environment, joins the process group (NCCL on CUDA, Gloo on CPU) and wraps the model in
   DistributedDataParallel. ``batch_size`` is the global batch (split evenly over the ranks); each rank draws its
@@ -69,6 +70,54 @@ class MixedSampler:
         self.rng.bit_generator.state = state["mix"]
         self.a.set_state(state["a"])
         self.b.set_state(state["b"])
+
+
+class Prefetcher:
+    """Draws batches on a background thread, in the sampler's own order, ``depth`` ahead of the training step.
+
+    Each batch travels with the sampler state right after it was drawn, so ``state()`` is the state after the last
+    batch *consumed*: a checkpoint never skips the batches that were drawn but not yet trained on.
+    """
+
+    def __init__(self, sampler: ClipSampler | MixedSampler, batch_size: int, depth: int) -> None:
+        import queue
+        import threading
+
+        self.sampler, self.batch_size = sampler, batch_size
+        self._state = sampler.state()
+        self._q: queue.Queue = queue.Queue(maxsize=max(1, depth))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                item = (self.sampler.batch(self.batch_size), self.sampler.state(), None)
+            except Exception as e:  # handed to the training thread
+                item = (None, None, e)
+            while not self._stop.is_set():
+                try:
+                    self._q.put(item, timeout=0.1)
+                    break
+                except Exception:
+                    continue
+            if item[2] is not None:
+                return
+
+    def batch(self) -> tuple[np.ndarray, np.ndarray]:
+        b, state, err = self._q.get()
+        if err is not None:
+            raise err
+        self._state = state
+        return b
+
+    def state(self) -> dict:
+        return self._state
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
 
 
 def _quick_val(model: torch.nn.Module, val: ClipSampler, device: torch.device, batches: int = 4) -> float:
@@ -218,6 +267,7 @@ def train(recipe: Recipe, out_dir: str | Path, device: str = "auto", resume: boo
             _set_rng_state(rngs[ctx.rank], dev)
         if ctx.main:
             _truncate_log(out / "metrics.jsonl", step)
+    feed = Prefetcher(sampler, local_batch, recipe.prefetch) if recipe.prefetch else None
     net: torch.nn.Module = model
     if ctx.world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
@@ -227,7 +277,7 @@ def train(recipe: Recipe, out_dir: str | Path, device: str = "auto", resume: boo
     t_ckpt = t_start
 
     def save() -> None:
-        samplers = ctx.gather(sampler.state())
+        samplers = ctx.gather(feed.state() if feed else sampler.state())
         rngs = ctx.gather(_rng_state(dev))
         if not ctx.main:
             return
@@ -243,7 +293,7 @@ def train(recipe: Recipe, out_dir: str | Path, device: str = "auto", resume: boo
             lr = _lr_at(recipe, step)
             for g in opt.param_groups:
                 g["lr"] = lr
-            x, y = sampler.batch(local_batch)
+            x, y = feed.batch() if feed else sampler.batch(local_batch)
             xt = torch.from_numpy(x).to(dev, non_blocking=True)
             yt = torch.from_numpy(y).to(dev, non_blocking=True)
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
@@ -280,6 +330,8 @@ def train(recipe: Recipe, out_dir: str | Path, device: str = "auto", resume: boo
             if flag == 2:
                 break
     finally:
+        if feed:
+            feed.close()
         if log:
             log.close()
     save()

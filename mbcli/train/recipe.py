@@ -60,6 +60,7 @@ class Recipe:
     amp: str = "bf16"  # "bf16" autocast (CPU and CUDA) or "none"
     grad_clip: float = 1.0
     threads: int | None = None
+    prefetch: int = 2  # batches drawn ahead on a background thread (0: draw in the training thread)
     init_from: str | None = None  # start from these weights (a checkpoint path; relative paths are from the recipe)
     loss: LossSpec = field(default_factory=LossSpec)
     corruption: CorruptionConfig = field(default_factory=CorruptionConfig)
