@@ -80,12 +80,12 @@ def test_output_is_metric_and_close_to_ground_truth(model, s9_walking):
 
 def test_quick_benchmark_matches_the_manifest(model):
     """CI's regression check: the shipped lifter's quick-subset figure (SH input) is the one recorded."""
-    from mbcli.train.evaluate import evaluate
+    from mbcli.train.evaluate import QUICK_FRAMES, evaluate
 
     L = model.config.maxlen
     res = evaluate(Lifter(model, "cpu", LiftOptions(window=L, stride=max(1, L // 3), flip=True, batch_size=16)),
                    "sh", quick=True)
     e = entry("lifter-default")
-    assert res.sequences == 59 and res.frames == 59 * 500
+    assert res.sequences == 59 and res.frames == 59 * QUICK_FRAMES
     assert abs(res.protocol1_mpjpe_mm - float(e["eval_quick_sh_mpjpe_mm"])) < 0.3, res.protocol1_mpjpe_mm
     assert abs(res.protocol2_pmpjpe_mm - float(e["eval_quick_sh_pmpjpe_mm"])) < 0.3, res.protocol2_pmpjpe_mm

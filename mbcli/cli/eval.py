@@ -20,7 +20,7 @@ def eval_(
     weights_config: str = typer.Option(None, help="base or lite, for MotionBERT checkpoint files."),
     input: str = typer.Option("sh", "--input", help="sh (Stacked Hourglass detections, the headline) or gt "
                               "(projected ground truth)."),
-    quick: bool = typer.Option(False, "--quick", help="Fixed subset (one camera, first 500 frames per sequence)."),
+    quick: bool = typer.Option(False, "--quick", help="Fixed subset (one camera, first 300 frames per sequence)."),
     data: Path = typer.Option(None, "--data", help="Folder laid out like ../shared/data/h36m (default: that one)."),
     flip: bool = typer.Option(True, "--flip/--no-flip", help="Flip test-time augmentation."),
     stride: int = typer.Option(None, help="Window stride (default: a third of the model's window)."),
