@@ -1,0 +1,607 @@
+"""The SMPL body model: loading the official model files, and a stateless forward pass in torch.
+
+Model: Loper, Mahmood, Romero, Pons-Moll, Black, "SMPL: A Skinned Multi-Person Linear Model", SIGGRAPH Asia 2015.
+Symbols: B batch, V = 6890 vertices, J = 24 joints, S shape coefficients (betas), P = 207 = 23 * 9 pose features.
+
+Forward pass (``smpl_forward``), the paper's equations in the order they are evaluated:
+  v_shaped = T + shapedirs . beta                      shape blend shapes (eq. 8), (B,V,3)
+  J_rest   = J_regressor @ v_shaped                    joint regression (eq. 10), (B,J,3)
+  R_j      = exp(theta_j)                              Rodrigues, axis-angle radians -> (B,J,3,3)
+  v_posed  = v_shaped + posedirs . vec(R_1..23 - I)    pose blend shapes (eq. 9); the root is not a pose feature
+  G_j      = G_parent(j) [R_j | J_j - J_parent(j)],  G_0 = [R_0 | J_0]     kinematic chain (eq. 3)
+  v        = sum_j w_vj G_j [I | -J_j] v_posed         linear blend skinning with the rest pose removed (eq. 2)
+  joints   = translation of G_j                        the posed skeleton joints (24, from the chain)
+``transl`` is then added to vertices and joints. Rotation matrices act on column vectors (x' = R x). Units and axes
+are the model file's: metres, SMPL's canonical frame (y up, the body facing +z, its left side on +x).
+
+Files (``load_smpl``). The SMPL licence forbids redistribution, so mbcli never ships the model; users download it
+from https://smpl.is.tue.mpg.de and point mbcli at it (``--smpl-model PATH`` or the MBCLI_SMPL_MODEL variable).
+Accepted: the official Python-2 ``.pkl`` files (arrays wrapped in chumpy objects, ``J_regressor`` a scipy sparse
+matrix), the same with chumpy removed, and ``.npz`` archives with the same keys. Pickles are read by a restricted
+unpickler that resolves only numpy, a few builtins, and stand-ins for chumpy and scipy.sparse classes, so neither
+chumpy nor scipy is needed and no code from the file runs. A pickled chumpy object is its instance ``__dict__``
+(chumpy's ``Ch.__getstate__`` drops only its caches): a plain ``chumpy.ch.Ch`` keeps its array in ``state['x']``;
+the reordering classes keep their operand in ``state['a']`` (``Reshape``: ``newshape``; ``Select``: ``idxs``,
+``preferred_shape``; ``transpose``: ``axes``). A pickled scipy sparse matrix is ``{'_shape', 'data', 'indices',
+'indptr', ...}`` (csc/csr) or ``{'row', 'col'}``/``{'coords'}`` (coo).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import io
+import os
+import pickle
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mbcli.errors import ConfigError, WeightsError
+
+SMPL_ENV = "MBCLI_SMPL_MODEL"
+SMPL_URL = "https://smpl.is.tue.mpg.de"
+NUM_VERTICES = 6890
+NUM_JOINTS = 24
+NUM_POSE_FEATURES = (NUM_JOINTS - 1) * 9
+SMPL_JOINT_NAMES: tuple[str, ...] = (
+    "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2", "left_ankle", "right_ankle",
+    "spine3", "left_foot", "right_foot", "neck", "left_collar", "right_collar", "head", "left_shoulder",
+    "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hand", "right_hand",
+)
+SMPL_PARENTS: tuple[int, ...] = (-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21)
+_HOW_TO_GET = (f"download SMPL from {SMPL_URL} (its licence forbids redistribution, so mbcli cannot ship it), "
+               f"then pass --smpl-model PATH or set {SMPL_ENV}")
+_REQUIRED = ("v_template", "shapedirs", "posedirs", "J_regressor", "weights")
+
+
+@dataclass(frozen=True, eq=False)
+class SMPLModel:
+    """SMPL's arrays. Float arrays are torch tensors of one dtype and device; topology is numpy int64.
+
+    v_template (V,3) rest mesh in metres; shapedirs (V,3,S) shape blend shapes; posedirs (V,3,P) pose blend shapes
+    (P = 207 features, joints 1..23 row-major 3x3 each); J_regressor (J,V) dense; weights (V,J) skinning weights;
+    parents (J,) parent index per joint, -1 for the root, every parent before its child; faces (F,3) vertex indices;
+    gender 'neutral' | 'male' | 'female' | 'unknown'; J_regressor_extra (K,V) and J_regressor_h36m (17,V) only when
+    the file carries them; path the file it came from.
+    """
+
+    v_template: torch.Tensor
+    shapedirs: torch.Tensor
+    posedirs: torch.Tensor
+    J_regressor: torch.Tensor
+    weights: torch.Tensor
+    parents: np.ndarray
+    faces: np.ndarray
+    gender: str = "unknown"
+    J_regressor_extra: torch.Tensor | None = None
+    J_regressor_h36m: torch.Tensor | None = None
+    path: str = ""
+
+    def __post_init__(self) -> None:
+        V, J = self.v_template.shape[0], self.J_regressor.shape[0]
+        expected = {"v_template": (V, 3), "shapedirs": (V, 3, None), "posedirs": (V, 3, (J - 1) * 9),
+                    "J_regressor": (J, V), "weights": (V, J)}
+        for name, shape in expected.items():
+            t = getattr(self, name)
+            if not isinstance(t, torch.Tensor) or t.dim() != len(shape) or any(
+                    s is not None and d != s for d, s in zip(t.shape, shape)):
+                raise ValueError(f"SMPLModel.{name} must be a tensor of shape {shape}, got "
+                                 f"{tuple(getattr(t, 'shape', ()))}")
+        if self.parents.shape != (J,) or self.faces.ndim != 2 or self.faces.shape[1] != 3:
+            raise ValueError(f"SMPLModel: parents must be ({J},) and faces (F,3), got {self.parents.shape}, "
+                             f"{self.faces.shape}")
+
+    @property
+    def num_betas(self) -> int:
+        return int(self.shapedirs.shape[-1])
+
+    @property
+    def num_vertices(self) -> int:
+        return int(self.v_template.shape[0])
+
+    @property
+    def num_joints(self) -> int:
+        return int(self.J_regressor.shape[0])
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.v_template.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.v_template.device
+
+    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> SMPLModel:
+        """A copy with every float tensor moved to ``device`` and/or cast to ``dtype``."""
+        changes = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, torch.Tensor):
+                changes[f.name] = value.to(device=device, dtype=dtype)
+        return dataclasses.replace(self, **changes)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Forward pass
+
+
+def axis_angle_to_matrix_torch(aa: torch.Tensor) -> torch.Tensor:
+    """Rodrigues: rotation vectors (...,3) (axis * angle, radians) -> rotation matrices (...,3,3).
+
+    R = I + a K + b K^2 with K the cross-product matrix of the (unnormalised) vector, a = sin(t)/t and
+    b = (1 - cos t)/t^2; below t^2 = 1e-6 their Taylor series are used, so R and its gradient are finite at zero.
+    """
+    if aa.shape[-1] != 3:
+        raise ValueError(f"axis-angle input must end in 3, got {tuple(aa.shape)}")
+    x, y, z = aa.unbind(-1)
+    t2 = x * x + y * y + z * z
+    small = t2 < 1e-6
+    t2_safe = torch.where(small, torch.ones_like(t2), t2)
+    t = torch.sqrt(t2_safe)
+    a = torch.where(small, 1.0 - t2 / 6.0, torch.sin(t) / t)
+    b = torch.where(small, 0.5 - t2 / 24.0, (1.0 - torch.cos(t)) / t2_safe)
+    ax, ay, az = a * x, a * y, a * z
+    bxy, bxz, byz = b * x * y, b * x * z, b * y * z
+    bxx, byy, bzz = b * x * x, b * y * y, b * z * z
+    # K^2 = v v^T - t^2 I, so b K^2 contributes b v v^T off the diagonal and b (v_i^2 - t^2) on it.
+    R = torch.stack([
+        1.0 + bxx - b * t2, bxy - az, bxz + ay,
+        bxy + az, 1.0 + byy - b * t2, byz - ax,
+        bxz - ay, byz + ax, 1.0 + bzz - b * t2,
+    ], dim=-1)
+    return R.reshape(*aa.shape[:-1], 3, 3)
+
+
+@functools.lru_cache(maxsize=8)
+def _chain_order(parents: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
+    """(joint, parent) pairs for joints 1..J-1; parents[0] must be -1 and each parent must precede its child."""
+    if parents[0] != -1 or any(not 0 <= p < j for j, p in enumerate(parents) if j > 0):
+        raise ValueError(f"parents must be -1 for joint 0 and precede their children, got {parents}")
+    return tuple((j, parents[j]) for j in range(1, len(parents)))
+
+
+def _rotations(model: SMPLModel, global_orient: torch.Tensor, body_pose: torch.Tensor,
+               pose2rot: bool) -> torch.Tensor:
+    """Per-joint local rotations (B,J,3,3) from axis-angle (pose2rot) or rotation-matrix input."""
+    J = model.num_joints
+    kw = {"dtype": model.dtype, "device": model.device}
+    go = torch.as_tensor(global_orient, **kw)
+    bp = torch.as_tensor(body_pose, **kw)
+    B = go.shape[0]
+    if pose2rot:
+        if go.numel() != B * 3 or bp.numel() != B * (J - 1) * 3:
+            raise ValueError(f"axis-angle input needs global_orient (B,3) and body_pose (B,{(J - 1) * 3}) or "
+                             f"(B,{J - 1},3); got {tuple(go.shape)} and {tuple(bp.shape)}")
+        pose = torch.cat([go.reshape(B, 1, 3), bp.reshape(B, J - 1, 3)], dim=1)  # (B,J,3)
+        return axis_angle_to_matrix_torch(pose)  # (B,J,3,3)
+    if go.numel() != B * 9 or bp.numel() != B * (J - 1) * 9:
+        raise ValueError(f"rotation-matrix input (pose2rot=False) needs global_orient (B,3,3) and body_pose "
+                         f"(B,{J - 1},3,3); got {tuple(go.shape)} and {tuple(bp.shape)}")
+    return torch.cat([go.reshape(B, 1, 3, 3), bp.reshape(B, J - 1, 3, 3)], dim=1)  # (B,J,3,3)
+
+
+def smpl_forward(
+    model: SMPLModel,
+    betas: torch.Tensor,
+    global_orient: torch.Tensor,
+    body_pose: torch.Tensor,
+    transl: torch.Tensor | None = None,
+    pose2rot: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """SMPL's forward pass for a batch; differentiable, no Python loop over the batch.
+
+    betas (B,S), (1,S) or (S,) with S <= model.num_betas (missing coefficients count as 0); global_orient (B,3) and
+    body_pose (B,69) or (B,23,3) as axis-angle radians, or with ``pose2rot=False`` rotation matrices (B,3,3) or
+    (B,1,3,3) and (B,23,3,3); transl (B,3) metres or None. Returns vertices (B,V,3) and joints (B,J,3), both
+    translated by transl, in the model's dtype and device. The joints are the posed skeleton's 24 (smplx's
+    ``SMPL`` output appends 21 joints picked from vertices; its first 24 equal these).
+    """
+    kw = {"dtype": model.dtype, "device": model.device}
+    V, J = model.num_vertices, model.num_joints
+    rot = _rotations(model, global_orient, body_pose, pose2rot)  # (B,J,3,3)
+    B = rot.shape[0]
+    betas = torch.as_tensor(betas, **kw)
+    betas = betas.reshape(1, -1) if betas.dim() == 1 else betas
+    S = betas.shape[-1]
+    if S > model.num_betas:
+        raise ConfigError(f"{S} shape coefficients (betas) given but the SMPL model file has only {model.num_betas}")
+    if betas.dim() != 2 or betas.shape[0] not in (1, B):
+        raise ValueError(f"betas must be (S,), (1,S) or ({B},S), got {tuple(betas.shape)}")
+
+    # Vertex-major layout: per-vertex quantities are (V,3,B), so each large product is a single matrix product.
+    # Shape blend shapes; the rest joints use J_regressor's linearity: J(T + D beta) = J T + (J D) beta.
+    shapedirs = model.shapedirs[:, :, :S]  # (V,3,S)
+    v_shaped = model.v_template.unsqueeze(-1) + (shapedirs.reshape(V * 3, S) @ betas.T).reshape(V, 3, -1)
+    J_dirs = (model.J_regressor @ shapedirs.reshape(V, 3 * S)).reshape(J, 3, S)  # (J,3,S)
+    J_rest = model.J_regressor @ model.v_template + (betas @ J_dirs.reshape(J * 3, S).T).reshape(-1, J, 3)
+    J_rest = J_rest.expand(B, J, 3)
+
+    # Pose blend shapes: features are (R - I) of joints 1..J-1, row-major.
+    eye = torch.eye(3, **kw)
+    pose_feature = (rot[:, 1:] - eye).reshape(B, (J - 1) * 9)  # (B,P)
+    v_posed = v_shaped + (model.posedirs.reshape(V * 3, (J - 1) * 9) @ pose_feature.T).reshape(V, 3, B)
+
+    # Kinematic chain: global rotation and position of every joint.
+    parents = tuple(int(p) for p in model.parents)
+    R_glob: list[torch.Tensor] = [rot[:, 0]]  # each (B,3,3)
+    t_glob: list[torch.Tensor] = [J_rest[:, 0]]  # each (B,3)
+    for j, p in _chain_order(parents):
+        R_glob.append(R_glob[p] @ rot[:, j])
+        bone = (J_rest[:, j] - J_rest[:, p]).unsqueeze(-1)  # (B,3,1)
+        t_glob.append(t_glob[p] + (R_glob[p] @ bone).squeeze(-1))
+    R_all = torch.stack(R_glob, dim=1)  # (B,J,3,3)
+    joints = torch.stack(t_glob, dim=1)  # (B,J,3)
+
+    # Linear blend skinning: G_j applied to (x - J_rest_j), blended per vertex by the skinning weights.
+    offset = joints - (R_all @ J_rest.unsqueeze(-1)).squeeze(-1)  # (B,J,3)
+    # Per joint 12 numbers, [columns of R | offset]; one (V,J) @ (J,12*B) product blends them for every vertex.
+    A = torch.cat([R_all.transpose(-1, -2), offset.unsqueeze(-2)], dim=-2)  # (B,J,4,3)
+    T = (model.weights @ A.permute(1, 2, 3, 0).reshape(J, 12 * B)).reshape(V, 4, 3, B)
+    c0, c1, c2, t = T.unbind(1)  # each (V,3,B)
+    x0, x1, x2 = v_posed.unsqueeze(-2).unbind(1)  # each (V,1,B)
+    vertices = (c0 * x0 + c1 * x1 + c2 * x2 + t).permute(2, 0, 1).contiguous()  # (B,V,3)
+
+    if transl is not None:
+        transl = torch.as_tensor(transl, **kw).reshape(-1, 1, 3)
+        vertices = vertices + transl
+        joints = joints + transl
+    return vertices, joints
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Reading model files
+
+
+class _PickledObject:
+    """A stand-in for a class the file names; keeps the pickled state instead of running the class's code."""
+
+    qualname = "?"
+
+    def __init__(self, *args: Any) -> None:
+        self.args = args
+        self.state: Any = None
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state
+
+
+class _Chumpy(_PickledObject):
+    """A chumpy object (module chumpy.*); its array is rebuilt from the state by ``_chumpy_value``."""
+
+
+class _Sparse(_PickledObject):
+    """A scipy.sparse matrix; densified by ``_sparse_value``."""
+
+
+_SPARSE_NAME = re.compile(r"(csc|csr|coo)_(matrix|array)")
+
+
+def _standin(base: type[_PickledObject], module: str, name: str) -> type:
+    return type(name, (base,), {"qualname": f"{module}.{name}"})
+
+
+@functools.lru_cache(maxsize=1)
+def _safe_globals() -> dict[tuple[str, str], Any]:
+    import codecs
+    import collections
+    import copyreg
+
+    reconstruct = np.zeros(1).__reduce__()[0]  # numpy's private _reconstruct, wherever this numpy keeps it
+    scalar = np.float64(0).__reduce__()[0]
+    frombuffer = np.zeros(2).__reduce_ex__(5)[0]  # protocol-5 pickles rebuild arrays with numpy's _frombuffer
+    table: dict[tuple[str, str], Any] = {}
+    for mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
+        table[(mod, "_reconstruct")] = reconstruct
+        table[(mod, "scalar")] = scalar
+        table[(mod.replace("multiarray", "numeric"), "_frombuffer")] = frombuffer
+    table[("numpy", "ndarray")] = np.ndarray
+    table[("numpy", "dtype")] = np.dtype
+    for mod in ("copy_reg", "copyreg"):
+        table[(mod, "_reconstructor")] = copyreg._reconstructor
+    for mod in ("__builtin__", "builtins"):
+        for name, obj in (("set", set), ("frozenset", frozenset), ("slice", slice), ("complex", complex),
+                          ("object", object)):
+            table[(mod, name)] = obj
+    table[("_codecs", "encode")] = codecs.encode
+    table[("collections", "OrderedDict")] = collections.OrderedDict
+    return table
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    """Resolves only numpy arrays/dtypes/scalars, a few builtins, and stand-ins for chumpy and scipy.sparse."""
+
+    stand_ins: dict[tuple[str, str], type] = {}
+
+    def find_class(self, module: str, name: str) -> Any:
+        key = (module, name)
+        table = _safe_globals()
+        if key in table:
+            return table[key]
+        if module == "chumpy" or module.startswith("chumpy."):
+            base: type[_PickledObject] = _Chumpy
+        elif (module == "scipy.sparse" or module.startswith("scipy.sparse.")) and _SPARSE_NAME.fullmatch(name):
+            base = _Sparse
+        else:
+            raise pickle.UnpicklingError(f"refers to {module}.{name}, which an SMPL model file never holds")
+        if key not in self.stand_ins:
+            self.stand_ins[key] = _standin(base, module, name)
+        return self.stand_ins[key]
+
+
+def _sparse_value(obj: _Sparse) -> np.ndarray:
+    st = obj.state if isinstance(obj.state, dict) else {}
+    shape = tuple(int(s) for s in st.get("_shape", st.get("shape", ())))
+    fmt = obj.qualname.rsplit(".", 1)[1][:3]
+    if len(shape) != 2:
+        raise ValueError(f"sparse matrix {obj.qualname} without a 2-D shape")
+    data = np.asarray(st["data"], dtype=np.float64)
+    dense = np.zeros(shape, dtype=np.float64)
+    if fmt == "coo":
+        rows, cols = st["coords"] if "coords" in st else (st["row"], st["col"])
+    else:
+        indptr = np.asarray(st["indptr"], dtype=np.int64)
+        outer = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))  # column (csc) or row (csr) of each entry
+        inner = np.asarray(st["indices"], dtype=np.int64)
+        rows, cols = (inner, outer) if fmt == "csc" else (outer, inner)
+    np.add.at(dense, (np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)), data)
+    return dense
+
+
+def _chumpy_value(obj: _Chumpy, depth: int = 0) -> np.ndarray:
+    if depth > 32:
+        raise ValueError("chumpy objects nested too deeply")
+    st = obj.state if isinstance(obj.state, dict) else {}
+    kind = obj.qualname.rsplit(".", 1)[1]
+
+    def operand(name: str) -> np.ndarray:
+        return np.asarray(_plain(st[name], depth + 1))
+
+    if kind == "Reshape":
+        return operand("a").reshape(st["newshape"])
+    if kind == "Select":
+        out = operand("a").ravel()[np.asarray(st["idxs"])]
+        return out.reshape(st["preferred_shape"]) if "preferred_shape" in st else out
+    if kind == "transpose":
+        return np.transpose(operand("a"), axes=st.get("axes"))
+    if "x" in st and "a" not in st:  # chumpy.ch.Ch and other leaf objects hold their value in x
+        return operand("x")
+    raise ValueError(f"it holds a {obj.qualname} object, which mbcli cannot evaluate without chumpy")
+
+
+def _plain(value: Any, depth: int = 0) -> Any:
+    """numpy for chumpy and sparse stand-ins; everything else unchanged."""
+    if isinstance(value, _Chumpy):
+        return _chumpy_value(value, depth)
+    if isinstance(value, _Sparse):
+        return _sparse_value(value)
+    return value
+
+
+def _read_pickle(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            data = _SafeUnpickler(f, encoding="latin1").load()
+    except Exception as e:  # an untrusted file: any failure to unpickle it is the file's fault
+        raise WeightsError(f"cannot read SMPL model {path}: not a valid model pickle ({_one_line(e)})") from None
+    if not isinstance(data, dict):
+        raise WeightsError(f"{path} is not an SMPL model: the pickle holds a {type(data).__name__}, not a dict "
+                           f"of arrays; {_HOW_TO_GET}")
+    return data
+
+
+def _read_npz(path: Path) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for member in zf.namelist():
+                if not member.endswith(".npy"):
+                    continue
+                raw = zf.read(member)
+                try:
+                    value = np.load(io.BytesIO(raw), allow_pickle=False)
+                except ValueError as e:
+                    if "allow_pickle" not in str(e):
+                        raise
+                    value = _restricted_object_array(raw)
+                out[member[:-4]] = value
+    except WeightsError:
+        raise
+    except Exception as e:
+        raise WeightsError(f"cannot read SMPL model {path}: not a valid .npz archive ({_one_line(e)})") from None
+    return out
+
+
+def _restricted_object_array(raw: bytes) -> Any:
+    """An object array inside an .npy (np.save wrote it with pickle), read with the restricted unpickler."""
+    f = io.BytesIO(raw)
+    version = np.lib.format.read_magic(f)
+    reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    reader(f)
+    value = _SafeUnpickler(f, encoding="latin1").load()
+    return value.item() if isinstance(value, np.ndarray) and value.shape == () else value
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return f"{type(e).__name__}: {text[:200]}" if text else type(e).__name__
+
+
+def _identify(arrays: dict[str, Any]) -> str | None:
+    """Name of the body model the keys and sizes suggest, when it is not SMPL."""
+    keys = set(arrays)
+    V = _shape(arrays.get("v_template"))[:1]
+    V = V[0] if V else None
+    J = _shape(arrays.get("J_regressor"))[:1] or _shape(arrays.get("weights"))[1:2]
+    J = J[0] if J else None
+    P = _shape(arrays.get("posedirs"))[-1:] or (None,)
+    if V == 10475 or J == 55 or ("lmk_faces_idx" in keys and V != 5023):
+        return "SMPL-X"
+    if V == 5023:
+        return "FLAME"
+    if V == 778 or J == 16:
+        return "MANO"
+    if "hands_componentsl" in keys or "hands_meanl" in keys or J == 52:
+        return "SMPL-H (SMPL+H)"
+    if V == NUM_VERTICES and P[0] == 93:
+        return "STAR"
+    return None
+
+
+def _shape(value: Any) -> tuple[int, ...]:
+    shape = getattr(value, "shape", None)
+    if shape is None:
+        st = getattr(value, "state", None)
+        if isinstance(st, dict):
+            shape = st.get("_shape", st.get("shape"))
+    try:
+        return tuple(int(s) for s in shape) if shape is not None else ()
+    except TypeError:
+        return ()
+
+
+def _gender(arrays: dict[str, Any], path: Path) -> str:
+    g = arrays.get("gender")
+    if g is not None:
+        g = np.asarray(g)
+        text = g.item() if g.shape == () else None
+        if isinstance(text, bytes):
+            text = text.decode("latin1")
+        if isinstance(text, str) and text.strip().lower() in ("neutral", "male", "female"):
+            return text.strip().lower()
+    name = path.name.lower()
+    if "neutral" in name:
+        return "neutral"
+    if "female" in name or re.search(r"(^|[_\-.])f([_\-.]|$)", name):
+        return "female"
+    if "male" in name or re.search(r"(^|[_\-.])m([_\-.]|$)", name):
+        return "male"
+    return "unknown"
+
+
+def resolve_smpl_path(path: str | os.PathLike | None = None) -> Path:
+    """The SMPL model file to use: ``path`` if given, else $MBCLI_SMPL_MODEL. A folder resolves to the
+    SMPL_NEUTRAL.pkl/.npz inside it (or inside its smpl/ subfolder, smplx's layout). Raises WeightsError."""
+    source = "--smpl-model"
+    if path is None or str(path) == "":
+        env = os.environ.get(SMPL_ENV, "")
+        if not env:
+            raise WeightsError(f"no SMPL model file given: {_HOW_TO_GET}")
+        path, source = env, f"${SMPL_ENV}"
+    p = Path(path).expanduser()
+    if p.is_dir():
+        for cand in ("SMPL_NEUTRAL.pkl", "SMPL_NEUTRAL.npz", "smpl/SMPL_NEUTRAL.pkl", "smpl/SMPL_NEUTRAL.npz"):
+            if (p / cand).is_file():
+                return p / cand
+        raise WeightsError(f"no SMPL_NEUTRAL.pkl or .npz in the folder {p} (from {source}); give the model file "
+                           f"itself, or {_HOW_TO_GET}")
+    if not p.is_file():
+        raise WeightsError(f"SMPL model file not found: {p} (from {source}); {_HOW_TO_GET}")
+    return p
+
+
+def _f(value: Any, name: str, path: Path) -> np.ndarray:
+    try:
+        arr = np.asarray(_plain(value), dtype=np.float64)
+    except ValueError as e:
+        raise WeightsError(f"cannot read {name!r} from SMPL model {path}: {' '.join(str(e).split())}; re-save the "
+                           f"file with plain numpy arrays (e.g. with smplx's tools/clean_ch.py)") from None
+    if not np.isfinite(arr).all():
+        raise WeightsError(f"SMPL model {path} is corrupt: {name!r} holds NaN or infinite values")
+    return arr
+
+
+def load_smpl(path: str | os.PathLike | None = None, *, dtype: torch.dtype = torch.float32,
+              device: torch.device | str = "cpu") -> SMPLModel:
+    """Load an SMPL model file (.pkl, official or chumpy-free, or .npz); ``path`` None reads $MBCLI_SMPL_MODEL.
+
+    Raises WeightsError (one line) when no file is given or found, when the file is corrupt, or when it is not the
+    SMPL body (SMPL-X, SMPL-H, MANO, FLAME and STAR files are named as such).
+    """
+    p = resolve_smpl_path(path)
+    with open(p, "rb") as f:
+        magic = f.read(6)
+    if magic.startswith(b"PK"):
+        arrays = _read_npz(p)
+    elif magic.startswith(b"\x93NUMPY"):
+        raise WeightsError(f"{p} is a single .npy array, not an SMPL model; use the official .pkl or an .npz with "
+                           f"v_template, shapedirs, posedirs, J_regressor, weights, kintree_table and f")
+    else:
+        arrays = _read_pickle(p)
+    return _build(arrays, p, dtype, torch.device(device))
+
+
+def _build(arrays: dict[str, Any], path: Path, dtype: torch.dtype, device: torch.device) -> SMPLModel:
+    def not_smpl(reason: str) -> WeightsError:
+        other = _identify(arrays)
+        what = f"it looks like {other} ({reason})" if other else reason
+        return WeightsError(f"{path} is not an SMPL body model: {what}; mbcli needs SMPL (6890 vertices, 24 joints) "
+                            f"from {SMPL_URL}")
+
+    missing = [k for k in _REQUIRED if k not in arrays]
+    if "kintree_table" not in arrays and "parents" not in arrays:
+        missing.append("kintree_table")
+    if "f" not in arrays and "faces" not in arrays:
+        missing.append("f")
+    if missing:
+        raise not_smpl(f"missing {', '.join(missing)}")
+    V, J, P = NUM_VERTICES, NUM_JOINTS, NUM_POSE_FEATURES
+    v_template = _f(arrays["v_template"], "v_template", path)
+    if v_template.shape != (V, 3):
+        raise not_smpl(f"v_template is {v_template.shape}, SMPL's is ({V}, 3)")
+    J_regressor = _f(arrays["J_regressor"], "J_regressor", path)
+    weights = _f(arrays["weights"], "weights", path)
+    if J_regressor.shape != (J, V) or weights.shape != (V, J):
+        raise not_smpl(f"J_regressor {J_regressor.shape} and weights {weights.shape}, SMPL's are ({J}, {V}) and "
+                       f"({V}, {J})")
+    shapedirs = _f(arrays["shapedirs"], "shapedirs", path)
+    if shapedirs.ndim == 2 and shapedirs.shape[0] == V * 3:
+        shapedirs = shapedirs.reshape(V, 3, -1)
+    if shapedirs.ndim != 3 or shapedirs.shape[:2] != (V, 3) or shapedirs.shape[2] < 1:
+        raise not_smpl(f"shapedirs is {shapedirs.shape}, SMPL's is ({V}, 3, S)")
+    posedirs = _f(arrays["posedirs"], "posedirs", path)
+    if posedirs.shape == (P, V * 3):
+        posedirs = posedirs.T
+    if posedirs.shape == (V * 3, P):
+        posedirs = posedirs.reshape(V, 3, P)
+    if posedirs.shape != (V, 3, P):
+        raise not_smpl(f"posedirs is {posedirs.shape}, SMPL's is ({V}, 3, {P})")
+
+    if "kintree_table" in arrays:
+        kintree = np.asarray(_plain(arrays["kintree_table"]))
+        if kintree.ndim != 2 or kintree.shape[1] != J:
+            raise not_smpl(f"kintree_table is {kintree.shape}, SMPL's is (2, {J})")
+        parents = kintree[0].astype(np.int64)
+    else:
+        parents = np.asarray(_plain(arrays["parents"])).astype(np.int64).reshape(-1)
+    parents[0] = -1  # the official files store the root's parent as uint32 4294967295
+    if tuple(parents.tolist()) != SMPL_PARENTS:
+        raise not_smpl(f"its kinematic tree {parents.tolist()} differs from SMPL's")
+    faces = np.asarray(_plain(arrays["f"] if "f" in arrays else arrays["faces"]))
+    if faces.ndim != 2 or faces.shape[1] != 3 or not np.issubdtype(faces.dtype, np.integer) or faces.size == 0 or (
+            faces.min() < 0 or faces.max() >= V):
+        raise not_smpl(f"faces are {faces.shape} {faces.dtype}, not (F, 3) vertex indices below {V}")
+
+    extra = {}
+    for key in ("J_regressor_extra", "J_regressor_h36m"):
+        if key in arrays:
+            reg = _f(arrays[key], key, path)
+            if reg.ndim != 2 or reg.shape[1] != V:
+                raise WeightsError(f"SMPL model {path}: {key} is {reg.shape}, expected (K, {V})")
+            extra[key] = reg
+
+    def t(a: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(np.ascontiguousarray(a), dtype=dtype, device=device)
+
+    return SMPLModel(
+        v_template=t(v_template), shapedirs=t(shapedirs), posedirs=t(posedirs), J_regressor=t(J_regressor),
+        weights=t(weights), parents=parents, faces=faces.astype(np.int64), gender=_gender(arrays, path),
+        J_regressor_extra=t(extra["J_regressor_extra"]) if "J_regressor_extra" in extra else None,
+        J_regressor_h36m=t(extra["J_regressor_h36m"]) if "J_regressor_h36m" in extra else None,
+        path=str(path),
+    )
