@@ -108,6 +108,15 @@ H36M17 = _tree(
     ],
 )
 
+# Mean bone lengths (m) of the Human3.6M training subjects S1 S5 S6 S7 S8, left/right averaged, keyed by each bone's
+# child joint (tools/h36m_bone_lengths.py measures them): the metric scale for unit-less lifters and CMU retargeting.
+H36M_BONE_LENGTHS_M = {
+    "right_hip": 0.1345, "right_knee": 0.4499, "right_ankle": 0.4459, "left_hip": 0.1345, "left_knee": 0.4499,
+    "left_ankle": 0.4459, "spine": 0.2393, "thorax": 0.2554, "neck_nose": 0.1163, "head_top": 0.1150,
+    "left_shoulder": 0.1493, "left_elbow": 0.2804, "left_wrist": 0.2496, "right_shoulder": 0.1493,
+    "right_elbow": 0.2804, "right_wrist": 0.2496,
+}
+
 # COCO has no kinematic root; parents below are a drawing tree rooted at the nose (used for overlays only).
 COCO17 = _tree(
     "coco17",

@@ -174,12 +174,6 @@ def _bone_lengths(xyz: np.ndarray) -> np.ndarray:
     return np.stack([np.linalg.norm(xyz[..., j, :] - xyz[..., p, :], axis=-1) for p, j in H36M17.bones], axis=-1)
 
 
-def test_h36m_bone_table_matches_the_predictor_table():
-    from mbcli.inference.predictors import H36M_BONE_LENGTHS_M
-
-    assert C.H36M_BONE_LENGTHS_M == H36M_BONE_LENGTHS_M
-
-
 def test_match_bone_lengths_sets_lengths_and_keeps_directions():
     rng = np.random.default_rng(0)
     xyz = rng.normal(size=(5, 17, 3))

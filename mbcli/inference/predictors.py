@@ -25,18 +25,11 @@ import torch
 from mbcli.errors import ClipTooShort, ConfigError
 from mbcli.inference.windows import Window, blend, plan_windows, resample_time
 from mbcli.normalize import crop_params, encode
-from mbcli.skeletons import H36M17, flip_joints, remap
+from mbcli.skeletons import H36M17, H36M_BONE_LENGTHS_M, flip_joints, remap
 from mbcli.types import Keypoints2D, Pose3D
 
 # Mean bone lengths (m) of the Human3.6M training subjects S1 S5 S6 S7 S8, h36m17 bones in child order
 # (computed from ../shared/data/h36m/h36m_3d.npz by tools/h36m_bone_lengths.py).
-H36M_BONE_LENGTHS_M = {
-    "right_hip": 0.1345, "right_knee": 0.4499, "right_ankle": 0.4459, "left_hip": 0.1345, "left_knee": 0.4499,
-    "left_ankle": 0.4459, "spine": 0.2393, "thorax": 0.2554, "neck_nose": 0.1163, "head_top": 0.1150,
-    "left_shoulder": 0.1493, "left_elbow": 0.2804, "left_wrist": 0.2496, "right_shoulder": 0.1493,
-    "right_elbow": 0.2804, "right_wrist": 0.2496,
-}
-
 ProgressFn = Callable[[int, int], None]
 
 

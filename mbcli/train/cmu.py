@@ -72,7 +72,7 @@ import numpy as np
 
 from mbcli.errors import ConfigError
 from mbcli.geometry import euler_to_matrix, project, world_to_camera
-from mbcli.skeletons import H36M17
+from mbcli.skeletons import H36M17, H36M_BONE_LENGTHS_M
 from mbcli.train.data import Sequence
 
 _POS = {"Xposition": 0, "Yposition": 1, "Zposition": 2}
@@ -291,16 +291,6 @@ def forward_kinematics(motion: BvhMotion, nodes: list[str] | tuple[str, ...] | N
 # ----------------------------------------------------------------------------------------------- CMU -> h36m17
 
 CMU_UNIT_M = 0.01  # the shared files are in centimetres (see the module docstring), not inches
-
-# Mean bone lengths (m) of the Human3.6M training subjects S1 S5 S6 S7 S8, left/right averaged; the same numbers as
-# inference.predictors.H36M_BONE_LENGTHS_M (tools/h36m_bone_lengths.py), repeated here so that loading data does not
-# import torch (a test checks that both tables agree).
-H36M_BONE_LENGTHS_M = {
-    "right_hip": 0.1345, "right_knee": 0.4499, "right_ankle": 0.4459, "left_hip": 0.1345, "left_knee": 0.4499,
-    "left_ankle": 0.4459, "spine": 0.2393, "thorax": 0.2554, "neck_nose": 0.1163, "head_top": 0.1150,
-    "left_shoulder": 0.1493, "left_elbow": 0.2804, "left_wrist": 0.2496, "right_shoulder": 0.1493,
-    "right_elbow": 0.2804, "right_wrist": 0.2496,
-}  # fmt: skip
 
 # Mean Human3.6M joint placements (m, training subjects, all frames), measured in body frames: the pelvis frame
 # (left = right_hip->left_hip, up = pelvis->thorax made orthogonal to left, forward = left x up) and the upper-body
