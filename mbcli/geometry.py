@@ -284,3 +284,17 @@ def rotation_between(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     axis = np.where(s > 1e-9, axis / np.where(s > 1e-9, s, 1.0), perp)
     angle = np.arctan2(s, c)
     return axis_angle_to_matrix(axis * angle)
+
+
+def kabsch(rest_dirs: np.ndarray, target_dirs: np.ndarray) -> np.ndarray:
+    """The rotations (T,3,3) R maximising sum_c <R rest_c, target_c> for rest (C,3) or (T,C,3) and targets (T,C,3)
+    (Kabsch's SVD solution, reflections excluded)."""
+    H = np.einsum("...ci,...cj->...ij", rest_dirs, target_dirs)
+    H = np.broadcast_to(H, np.broadcast_shapes(H.shape, np.shape(target_dirs)[:-2] + (3, 3)))
+    U, _, Vt = np.linalg.svd(H)
+    V = np.swapaxes(Vt, -1, -2)
+    d = np.sign(np.linalg.det(V @ np.swapaxes(U, -1, -2)))
+    D = np.zeros(H.shape)
+    D[..., 0, 0] = D[..., 1, 1] = 1.0
+    D[..., 2, 2] = np.where(d == 0, 1.0, d)
+    return V @ D @ np.swapaxes(U, -1, -2)

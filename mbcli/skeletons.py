@@ -219,7 +219,22 @@ SH16 = _tree(
     ],
 )
 
-SKELETONS: dict[str, Skeleton] = {s.name: s for s in (H36M17, COCO17, HALPE26, BLAZEPOSE33, SH16)}
+# The SMPL body model's 24 joints in its storage order (Loper et al. 2015; the hand-end joints 22, 23 are SMPL's
+# own, dropped in the AMASS/SMPL-H pose layout).
+SMPL24 = _tree(
+    "smpl24",
+    [
+        ("pelvis", None), ("left_hip", "pelvis"), ("right_hip", "pelvis"), ("spine1", "pelvis"),
+        ("left_knee", "left_hip"), ("right_knee", "right_hip"), ("spine2", "spine1"), ("left_ankle", "left_knee"),
+        ("right_ankle", "right_knee"), ("spine3", "spine2"), ("left_foot", "left_ankle"),
+        ("right_foot", "right_ankle"), ("neck", "spine3"), ("left_collar", "spine3"), ("right_collar", "spine3"),
+        ("head", "neck"), ("left_shoulder", "left_collar"), ("right_shoulder", "right_collar"),
+        ("left_elbow", "left_shoulder"), ("right_elbow", "right_shoulder"), ("left_wrist", "left_elbow"),
+        ("right_wrist", "right_elbow"), ("left_hand", "left_wrist"), ("right_hand", "right_wrist"),
+    ],
+)
+
+SKELETONS: dict[str, Skeleton] = {s.name: s for s in (H36M17, COCO17, HALPE26, BLAZEPOSE33, SH16, SMPL24)}
 
 
 def get_skeleton(name: str) -> Skeleton:

@@ -1,13 +1,15 @@
-"""Body models: SMPL loaded from a user-supplied file (never shipped: its licence forbids it) and a stateless
-forward pass in torch. Fitting to 3D joints will live here too."""
+"""Body models behind one interface (body/base.py): SMPL from a user-supplied file (never shipped: its licence
+forbids it) and the open anny model (optional extra); fitting them to lifted 3D joints and 2D keypoints (fit.py)."""
 
 from __future__ import annotations
 
+from mbcli.body.base import BodyModel
 from mbcli.body.smpl import (
     SMPL_ENV,
     SMPL_JOINT_NAMES,
     SMPL_PARENTS,
     SMPL_URL,
+    SMPLBody,
     SMPLModel,
     axis_angle_to_matrix_torch,
     load_smpl,
@@ -15,5 +17,22 @@ from mbcli.body.smpl import (
     smpl_forward,
 )
 
-__all__ = ["SMPL_ENV", "SMPL_JOINT_NAMES", "SMPL_PARENTS", "SMPL_URL", "SMPLModel", "axis_angle_to_matrix_torch",
-           "load_smpl", "resolve_smpl_path", "smpl_forward"]
+BODY_MODELS = ("smpl", "anny")
+
+
+def load_body_model(name: str, smpl_model: str | None = None) -> BodyModel:
+    """"smpl" (from ``smpl_model`` or $MBCLI_SMPL_MODEL) or "anny" (needs the optional anny package)."""
+    from mbcli.errors import ConfigError
+
+    if name == "smpl":
+        return SMPLBody(load_smpl(smpl_model))
+    if name == "anny":
+        from mbcli.body.anny_model import load_anny
+
+        return load_anny()
+    raise ConfigError(f"unknown body model {name!r}; choose from: {', '.join(BODY_MODELS)}")
+
+
+__all__ = ["BODY_MODELS", "SMPL_ENV", "SMPL_JOINT_NAMES", "SMPL_PARENTS", "SMPL_URL", "BodyModel", "SMPLBody",
+           "SMPLModel", "axis_angle_to_matrix_torch", "load_body_model", "load_smpl", "resolve_smpl_path",
+           "smpl_forward"]

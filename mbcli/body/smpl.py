@@ -42,19 +42,18 @@ from typing import Any
 import numpy as np
 import torch
 
+from mbcli.body.base import BodyModel, correspondence_matrix
 from mbcli.errors import ConfigError, WeightsError
+from mbcli.geometry import matrix_to_axis_angle
+from mbcli.skeletons import SMPL24
 
 SMPL_ENV = "MBCLI_SMPL_MODEL"
 SMPL_URL = "https://smpl.is.tue.mpg.de"
 NUM_VERTICES = 6890
 NUM_JOINTS = 24
 NUM_POSE_FEATURES = (NUM_JOINTS - 1) * 9
-SMPL_JOINT_NAMES: tuple[str, ...] = (
-    "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2", "left_ankle", "right_ankle",
-    "spine3", "left_foot", "right_foot", "neck", "left_collar", "right_collar", "head", "left_shoulder",
-    "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hand", "right_hand",
-)
-SMPL_PARENTS: tuple[int, ...] = (-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21)
+SMPL_JOINT_NAMES: tuple[str, ...] = SMPL24.joints
+SMPL_PARENTS: tuple[int, ...] = SMPL24.parents
 _HOW_TO_GET = (f"download SMPL from {SMPL_URL} (its licence forbids redistribution, so mbcli cannot ship it), "
                f"then pass --smpl-model PATH or set {SMPL_ENV}")
 _REQUIRED = ("v_template", "shapedirs", "posedirs", "J_regressor", "weights")
@@ -100,6 +99,13 @@ class SMPLModel:
     @property
     def num_betas(self) -> int:
         return int(self.shapedirs.shape[-1])
+
+    @functools.cached_property
+    def joint_basis(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(J_regressor @ v_template (J,3), J_regressor @ shapedirs (J,3,S)): rest joints are linear in betas."""
+        V, S = self.num_vertices, self.num_betas
+        J_dirs = (self.J_regressor @ self.shapedirs.reshape(V, 3 * S)).reshape(-1, 3, S)
+        return self.J_regressor @ self.v_template, J_dirs
 
     @property
     def num_vertices(self) -> int:
@@ -193,6 +199,7 @@ def smpl_forward(
     body_pose: torch.Tensor,
     transl: torch.Tensor | None = None,
     pose2rot: bool = True,
+    vertex_ids: np.ndarray | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """SMPL's forward pass for a batch; differentiable, no Python loop over the batch.
 
@@ -200,7 +207,9 @@ def smpl_forward(
     body_pose (B,69) or (B,23,3) as axis-angle radians, or with ``pose2rot=False`` rotation matrices (B,3,3) or
     (B,1,3,3) and (B,23,3,3); transl (B,3) metres or None. Returns vertices (B,V,3) and joints (B,J,3), both
     translated by transl, in the model's dtype and device. The joints are the posed skeleton's 24 (smplx's
-    ``SMPL`` output appends 21 joints picked from vertices; its first 24 equal these).
+    ``SMPL`` output appends 21 joints picked from vertices; its first 24 equal these). ``vertex_ids`` (K,) poses
+    only those vertices (vertices is then (B,K,3)): the joints need the whole shaped mesh only through
+    J_regressor, which is linear, so a fit that looks at a few vertices never touches the other 6890 - K.
     """
     kw = {"dtype": model.dtype, "device": model.device}
     V, J = model.num_vertices, model.num_joints
@@ -217,15 +226,21 @@ def smpl_forward(
     # Vertex-major layout: per-vertex quantities are (V,3,B), so each large product is a single matrix product.
     # Shape blend shapes; the rest joints use J_regressor's linearity: J(T + D beta) = J T + (J D) beta.
     shapedirs = model.shapedirs[:, :, :S]  # (V,3,S)
-    v_shaped = model.v_template.unsqueeze(-1) + (shapedirs.reshape(V * 3, S) @ betas.T).reshape(V, 3, -1)
-    J_dirs = (model.J_regressor @ shapedirs.reshape(V, 3 * S)).reshape(J, 3, S)  # (J,3,S)
-    J_rest = model.J_regressor @ model.v_template + (betas @ J_dirs.reshape(J * 3, S).T).reshape(-1, J, 3)
+    J_template, J_dirs = model.joint_basis  # (J,3), (J,3,S_model)
+    J_dirs = J_dirs[:, :, :S]
+    J_rest = J_template + (betas @ J_dirs.reshape(J * 3, S).T).reshape(-1, J, 3)
     J_rest = J_rest.expand(B, J, 3)
+    v_template, posedirs, skin = model.v_template, model.posedirs, model.weights
+    if vertex_ids is not None:
+        ids = torch.as_tensor(np.asarray(vertex_ids, dtype=np.int64), device=model.device)
+        v_template, shapedirs, posedirs, skin = v_template[ids], shapedirs[ids], posedirs[ids], skin[ids]
+        V = int(ids.numel())
+    v_shaped = v_template.unsqueeze(-1) + (shapedirs.reshape(V * 3, S) @ betas.T).reshape(V, 3, -1)
 
     # Pose blend shapes: features are (R - I) of joints 1..J-1, row-major.
     eye = torch.eye(3, **kw)
     pose_feature = (rot[:, 1:] - eye).reshape(B, (J - 1) * 9)  # (B,P)
-    v_posed = v_shaped + (model.posedirs.reshape(V * 3, (J - 1) * 9) @ pose_feature.T).reshape(V, 3, B)
+    v_posed = v_shaped + (posedirs.reshape(V * 3, (J - 1) * 9) @ pose_feature.T).reshape(V, 3, B)
 
     # Kinematic chain: global rotation and position of every joint.
     parents = tuple(int(p) for p in model.parents)
@@ -242,7 +257,7 @@ def smpl_forward(
     offset = joints - (R_all @ J_rest.unsqueeze(-1)).squeeze(-1)  # (B,J,3)
     # Per joint 12 numbers, [columns of R | offset]; one (V,J) @ (J,12*B) product blends them for every vertex.
     A = torch.cat([R_all.transpose(-1, -2), offset.unsqueeze(-2)], dim=-2)  # (B,J,4,3)
-    T = (model.weights @ A.permute(1, 2, 3, 0).reshape(J, 12 * B)).reshape(V, 4, 3, B)
+    T = (skin @ A.permute(1, 2, 3, 0).reshape(J, 12 * B)).reshape(V, 4, 3, B)
     c0, c1, c2, t = T.unbind(1)  # each (V,3,B)
     x0, x1, x2 = v_posed.unsqueeze(-2).unbind(1)  # each (V,1,B)
     vertices = (c0 * x0 + c1 * x1 + c2 * x2 + t).permute(2, 0, 1).contiguous()  # (B,V,3)
@@ -605,3 +620,106 @@ def _build(arrays: dict[str, Any], path: Path, dtype: torch.dtype, device: torch
         J_regressor_h36m=t(extra["J_regressor_h36m"]) if "J_regressor_h36m" in extra else None,
         path=str(path),
     )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# SMPL behind the fitter's interface (body/base.py)
+
+# SMPL -> h36m17. Human3.6M's hip joints sit where the mocap pelvis markers put them: about 9 cm above SMPL's
+# femoral-head hip joints (level with SMPL's pelvis joint) and twice as far apart (hip width 0.27 m against SMPL's
+# ~0.14 m; thigh 0.45 m against ~0.36 m). So an h36m hip is SMPL's pelvis plus the full hip-to-hip vector, and the
+# h36m root is SMPL's pelvis; this keeps the mean SMPL shape's h36m17 bone lengths near Human3.6M's means instead of
+# asking the shape coefficients to stretch the legs. Thorax (level with the shoulders) is between SMPL's neck and
+# shoulder joints; spine half-way up SMPL's spine1-spine2. neck_nose (the H36M joint at nose/chin height) is the
+# mean of SMPL's head joint and the nose vertex 332; head_top is the crown vertex 412. Vertex ids are SMPL's
+# topology (the same in every SMPL release).
+SMPL_NOSE_VERTEX = 332
+SMPL_HEAD_TOP_VERTEX = 412
+SMPL_H36M_RECIPE: dict[str, list[tuple[str | int, float]]] = {
+    "pelvis": [("pelvis", 1.0)],
+    "right_hip": [("pelvis", 1.0), ("right_hip", 1.0), ("left_hip", -1.0)],
+    "right_knee": [("right_knee", 1.0)],
+    "right_ankle": [("right_ankle", 1.0)],
+    "left_hip": [("pelvis", 1.0), ("left_hip", 1.0), ("right_hip", -1.0)],
+    "left_knee": [("left_knee", 1.0)],
+    "left_ankle": [("left_ankle", 1.0)],
+    "spine": [("spine1", 0.5), ("spine2", 0.5)],
+    "thorax": [("neck", 0.5), ("left_shoulder", 0.25), ("right_shoulder", 0.25)],
+    "neck_nose": [("head", 0.5), (SMPL_NOSE_VERTEX, 0.5)],
+    "head_top": [(SMPL_HEAD_TOP_VERTEX, 1.0)],
+    "left_shoulder": [("left_shoulder", 1.0)],
+    "left_elbow": [("left_elbow", 1.0)],
+    "left_wrist": [("left_wrist", 1.0)],
+    "right_shoulder": [("right_shoulder", 1.0)],
+    "right_elbow": [("right_elbow", 1.0)],
+    "right_wrist": [("right_wrist", 1.0)],
+}
+# Model joints that sit (about) where an h36m17 joint sits, for the analytic initialisation's bone directions.
+SMPL_H36M_PAIRS: tuple[tuple[str, str], ...] = (
+    ("pelvis", "pelvis"), ("left_hip", "left_hip"), ("right_hip", "right_hip"), ("left_knee", "left_knee"),
+    ("right_knee", "right_knee"), ("left_ankle", "left_ankle"), ("right_ankle", "right_ankle"), ("neck", "thorax"),
+    ("head", "head_top"), ("left_shoulder", "left_shoulder"), ("right_shoulder", "right_shoulder"),
+    ("left_elbow", "left_elbow"), ("right_elbow", "right_elbow"), ("left_wrist", "left_wrist"),
+    ("right_wrist", "right_wrist"),
+)
+
+
+class SMPLBody(BodyModel):
+    """SMPL (a loaded SMPLModel) behind the BodyModel interface: shape = betas (first ``num_betas``, default 10)."""
+
+    def __init__(self, model: SMPLModel, num_betas: int = 10) -> None:
+        if model.num_vertices != NUM_VERTICES:
+            raise ValueError("SMPLBody needs a full SMPL model")
+        self.model = model
+        self._num_betas = min(num_betas, model.num_betas)
+        self.name = "smpl"
+        self.joint_names = SMPL_JOINT_NAMES
+        self.parents = np.asarray(SMPL_PARENTS, dtype=np.int64)
+        self.faces = np.asarray(model.faces, dtype=np.int64)
+        self.free_joints = tuple(range(22))  # the hand-end joints 22, 23 carry only finger-less hands: kept at rest
+        self.h36m_pairs = SMPL_H36M_PAIRS
+        self.h36m_vertex_ids = np.array([SMPL_NOSE_VERTEX, SMPL_HEAD_TOP_VERTEX], dtype=np.int64)
+        self.h36m_weights = correspondence_matrix(self.joint_names, self.h36m_vertex_ids, SMPL_H36M_RECIPE).to(
+            model.dtype)
+
+    @property
+    def num_shape(self) -> int:
+        return self._num_betas
+
+    @property
+    def num_vertices(self) -> int:
+        return self.model.num_vertices
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.model.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
+
+    def rest_joints(self, shape: torch.Tensor) -> torch.Tensor:
+        m = self.model
+        shape = torch.as_tensor(shape, dtype=m.dtype, device=m.device)
+        shape = shape.reshape(-1, shape.shape[-1])
+        J_template, J_dirs = m.joint_basis
+        return J_template + torch.einsum("jcs,bs->bjc", J_dirs[:, :, :shape.shape[-1]], shape)
+
+    def rest_vertices(self, shape: torch.Tensor) -> torch.Tensor:
+        m = self.model
+        shape = torch.as_tensor(shape, dtype=m.dtype, device=m.device).reshape(-1)
+        return m.v_template + torch.einsum("vcs,s->vc", m.shapedirs[:, :, :len(shape)], shape)
+
+    def skin_weights(self) -> np.ndarray:
+        return self.model.weights.double().cpu().numpy()
+
+    def forward(self, shape: torch.Tensor, rotmats: torch.Tensor, transl: torch.Tensor | None = None,
+                vertex_ids: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        B = rotmats.shape[0]
+        return smpl_forward(self.model, shape, rotmats[:, :1].reshape(B, 3, 3), rotmats[:, 1:], transl,
+                            pose2rot=False, vertex_ids=vertex_ids)
+
+    def params_arrays(self, shape: np.ndarray, rotmats: np.ndarray, transl: np.ndarray) -> dict[str, np.ndarray]:
+        aa = matrix_to_axis_angle(np.asarray(rotmats, dtype=np.float64)).astype(np.float32)  # (T,24,3)
+        return {"betas": np.asarray(shape, np.float32), "global_orient": aa[:, 0],
+                "body_pose": aa[:, 1:].reshape(len(aa), -1), "transl": np.asarray(transl, np.float32)}

@@ -81,7 +81,7 @@ import numpy as np
 
 from mbcli.errors import ExportError
 from mbcli.export import write_atomic
-from mbcli.geometry import matrix_to_euler, rotation_between
+from mbcli.geometry import kabsch, matrix_to_euler, rotation_between
 from mbcli.skeletons import H36M17
 from mbcli.types import MotionResult, Pose3D
 
@@ -277,18 +277,6 @@ def solve_ik(targets: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.n
             G[:, j] = _single_child_rotation(j, kids[0], G, G_p, X, targets, offsets)
         local[:, j] = np.swapaxes(G_p, -1, -2) @ G[:, j]
     return targets[:, 0].copy(), local
-
-
-def kabsch(rest_dirs: np.ndarray, target_dirs: np.ndarray) -> np.ndarray:
-    """The rotations (T,3,3) R maximising sum_c <R rest_c, target_c> for rest (C,3) and targets (T,C,3)."""
-    H = np.einsum("ci,tcj->tij", rest_dirs, target_dirs)
-    U, _, Vt = np.linalg.svd(H)
-    V = np.swapaxes(Vt, -1, -2)
-    d = np.sign(np.linalg.det(V @ np.swapaxes(U, -1, -2)))
-    D = np.zeros_like(H)
-    D[:, 0, 0] = D[:, 1, 1] = 1.0
-    D[:, 2, 2] = np.where(d == 0, 1.0, d)
-    return V @ D @ np.swapaxes(U, -1, -2)
 
 
 def floor_height(targets_bvh: np.ndarray, floor: str) -> np.ndarray:
