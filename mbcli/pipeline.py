@@ -15,6 +15,7 @@ Stage names passed to ``on_progress(stage, done, total)``: "detect", "lift", "ex
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -262,6 +263,23 @@ def _render(src: str, results: list[MotionResult], path: Path, cfg: LiftConfig,
 # ----------------------------------------------------------------------------------------------- entry point
 
 
+def _lift_people(path: Path, kind: str, cfg: LiftConfig, on_progress: ProgressFn | None, timings: dict[str, float],
+                 lifter: tuple[Lifter, str] | None = None):
+    """Load the lifter (first: bad weights fail before the slow detection), read/detect the people, lift them.
+    Returns (video info or None, [(track id, 2D)], [Pose3D], number of frames, weights name)."""
+    t0 = time.perf_counter()
+    lifter_, weights = lifter or make_lifter(cfg)
+    timings["load"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    video, people, num_frames = load_people(path, cfg, on_progress, kind)
+    timings["detect"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    poses = lifter_.lift_many([k for _, k in people], on_progress=(lambda d, t: on_progress("lift", d, t))
+                              if on_progress else None)
+    timings["lift"] = time.perf_counter() - t0
+    return video, people, poses, num_frames, weights
+
+
 def run_lift(input_path: str | os.PathLike, out_dir: str | os.PathLike, cfg: LiftConfig | None = None,
              on_progress: ProgressFn | None = None, lifter: tuple[Lifter, str] | None = None) -> LiftResult:
     cfg = cfg or LiftConfig()
@@ -271,16 +289,7 @@ def run_lift(input_path: str | os.PathLike, out_dir: str | os.PathLike, cfg: Lif
     path = Path(input_path)
     kind = _input_kind(path)  # a missing input fails before anything is loaded
     timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-    lifter_, weights = lifter or make_lifter(cfg)  # fail on bad weights before the slow detection
-    timings["load"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    video, people, num_frames = load_people(path, cfg, on_progress, kind)
-    timings["detect"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    poses = lifter_.lift_many([k for _, k in people], on_progress=(lambda d, t: on_progress("lift", d, t))
-                              if on_progress else None)
-    timings["lift"] = time.perf_counter() - t0
+    video, people, poses, num_frames, weights = _lift_people(path, kind, cfg, on_progress, timings, lifter)
     if not cfg.raw_3d:
         from mbcli.export.bvh import skeleton_consistent
 
@@ -307,3 +316,201 @@ def summary_dict(res: LiftResult) -> dict:
 
 __all__ = ["FORMATS", "LiftConfig", "LiftResult", "load_people", "make_lifter", "parse_formats", "run_lift",
            "summary_dict"]
+
+
+# ----------------------------------------------------------------------------------------------- mbcli mesh
+
+
+@dataclass(frozen=True)
+class MeshConfig:
+    """``mbcli mesh`` settings. out: the parameter file (.npz); video: the overlay video to write (None: none);
+    glb: the animated mesh (anny; None: none); person: "largest" or a track id; fov: the camera's assumed diagonal
+    field of view in degrees (the video's intrinsics are unknown); lift: how to lift when the input is not a
+    motion.json with 3D."""
+
+    out: str = "smpl.npz"
+    body_model: str = "smpl"
+    smpl_model: str | None = None
+    person: str = "largest"
+    video: str | None = None
+    glb: str | None = None
+    fov: float = 60.0
+    iterations: int = 100
+    overlay_height: int = 720
+    lift: LiftConfig = field(default_factory=LiftConfig)
+
+
+@dataclass
+class MeshResult:
+    track_id: int
+    fit: object  # mbcli.body.fit.BodyFit
+    frame_indices: np.ndarray
+    fps: float
+    files: list[Path]
+    timings: dict[str, float]
+    notes: list[str]
+
+
+def _contiguous(pose, kp: Keypoints2D) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One row per frame from the pose's first to last frame: targets (N,17,3) (gaps interpolated), frame indices,
+    2D keypoints (N,17,2) and scores (N,17) (0 where the 2D track has no detection)."""
+    fi = np.asarray(pose.frame_indices)
+    full = np.arange(fi[0], fi[-1] + 1)
+    xyz = pose.xyz.astype(np.float64) * {"m": 1.0, "cm": 0.01, "mm": 0.001}[pose.units]
+    tg = np.empty((len(full),) + xyz.shape[1:])
+    for j in range(xyz.shape[1]):
+        for c in range(3):
+            tg[:, j, c] = np.interp(full, fi, xyz[:, j, c])
+    xy = np.zeros((len(full), 17, 2))
+    sc = np.zeros((len(full), 17))
+    rows = {int(f): i for i, f in enumerate(kp.frame_indices)}
+    for k, f in enumerate(full):
+        i = rows.get(int(f))
+        if i is not None:
+            xy[k] = kp.xy[i]
+            sc[k] = kp.scores[i]
+    return tg, full, np.nan_to_num(xy), sc
+
+
+def _mesh_people(path: Path, kind: str, cfg: MeshConfig, on_progress: ProgressFn | None,
+                 timings: dict[str, float]) -> tuple[VideoInfo | None, list[tuple[int, Keypoints2D, object]]]:
+    """(video info, [(track id, 2D, 3D pose)]) of the chosen person(s), lifting when the input carries no 3D."""
+    lcfg = dataclasses.replace(cfg.lift, person=cfg.person)
+    if kind == "motion":
+        from mbcli.export.json_motion import read_motion_json
+
+        kps, poses, meta = read_motion_json(path)
+        if not kps:
+            raise NoPersonFound(f"{path}: the file lists no people")
+        ids = list(meta.get("track_ids", range(len(kps))))
+        chosen = _select_motion_people(kps, ids, cfg.person)
+        out = []
+        for tid, kp in chosen:
+            pose = poses[ids.index(tid)]
+            if pose is None:
+                raise InputError(f"{path} has no 3D poses (2D keypoints only); run `mbcli lift` on the video first, "
+                                 f"or give mbcli mesh the video or 2D keypoint file to lift it")
+            out.append((tid, _to_h36m(kp), pose))
+        return None, out
+    video, people, poses, _, _ = _lift_people(path, kind, lcfg, on_progress, timings)
+    from mbcli.export.bvh import skeleton_consistent
+
+    return video, [(tid, kp, skeleton_consistent(p)) for (tid, kp), p in zip(people, poses)]
+
+
+def run_mesh(input_path: str | os.PathLike, cfg: MeshConfig | None = None,
+             on_progress: ProgressFn | None = None) -> MeshResult:
+    """Fit a body model to the chosen person of a video, keypoint file or motion.json; write the parameter file
+    (smpl.npz for SMPL, body.npz layout for others), the overlay video and the GLB when asked. All outputs are
+    written to temporary names and renamed only when every one of them succeeded."""
+    from mbcli.body import load_body_model
+    from mbcli.body.fit import Camera, FitConfig, fit_body
+
+    cfg = cfg or MeshConfig()
+    out = Path(cfg.out)
+    if out.suffix.lower() != ".npz":
+        raise ConfigError(f"--out must be a .npz file, got {out}")
+    for extra, suffix in ((cfg.video, ".mp4"), (cfg.glb, ".glb")):
+        if extra is not None and Path(extra).suffix.lower() != suffix:
+            raise ConfigError(f"{extra}: expected a {suffix} file")
+    path = Path(input_path)
+    kind = _input_kind(path)
+    timings: dict[str, float] = {}
+    notes: list[str] = []
+    t0 = time.perf_counter()
+    body = load_body_model(cfg.body_model, cfg.smpl_model)  # a missing model fails before the slow stages
+    timings["body_model"] = time.perf_counter() - t0
+    video, people = _mesh_people(path, kind, cfg, on_progress, timings)
+    if not people:
+        raise NoPersonFound(f"no person found in {path}")
+    if len(people) > 1:
+        raise ConfigError("mbcli mesh fits one person: pass --person largest or a track id")
+    tid, kp, pose = people[0]
+    if pose.skeleton.name != "h36m17":
+        raise InputError(f"{path}: 3D poses must use the h36m17 skeleton for fitting, got {pose.skeleton.name}")
+    targets, frames, xy, sc = _contiguous(pose, kp)
+    fps = float(pose.fps or kp.fps or 30.0)
+    have_2d = bool(kp.image_size[0] > 0 and kp.image_size[1] > 0 and sc.any())
+    camera = Camera.from_fov(kp.image_size[0], kp.image_size[1], cfg.fov) if have_2d else None
+    if not have_2d:
+        notes.append("no 2D keypoints with an image size: the root stays at the origin (no camera trajectory)")
+    t0 = time.perf_counter()
+    import torch
+
+    torch_threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a fit is many small ops: one thread is faster than two fighting (measured)
+    try:
+        fit = fit_body(body, targets, keypoints=xy if have_2d else None, scores=sc if have_2d else None,
+                       camera=camera, config=FitConfig(iterations=cfg.iterations))
+    finally:
+        torch.set_num_threads(torch_threads)
+    timings["fit"] = time.perf_counter() - t0
+    if on_progress:
+        on_progress("fit", 1, 1)
+
+    t0 = time.perf_counter()
+    files = _write_mesh_outputs(cfg, fit, frames, fps, video, camera, tid, on_progress, notes)
+    timings["export"] = time.perf_counter() - t0
+    return MeshResult(tid, fit, frames, fps, files, timings, notes)
+
+
+def _write_mesh_outputs(cfg: MeshConfig, fit, frames: np.ndarray, fps: float, video: VideoInfo | None, camera,
+                        tid: int, on_progress: ProgressFn | None, notes: list[str]) -> list[Path]:
+    from mbcli.export.smpl_npz import write_body_npz, write_smpl_npz
+
+    targets: list[tuple[Path, Callable[[Path], None]]] = []
+    gender = getattr(getattr(fit.model, "model", None), "gender", "neutral")
+    if fit.model.name == "smpl":
+        targets.append((Path(cfg.out), lambda p: write_smpl_npz(p, fit, fps, frames, gender)))
+    else:
+        targets.append((Path(cfg.out), lambda p: write_body_npz(p, fit, fps, frames)))
+    if cfg.glb:
+        targets.append((Path(cfg.glb), lambda p: _write_glb(p, fit, fps)))
+    if cfg.video:
+        if video is None or camera is None:
+            notes.append("no mesh overlay video: the input was not a video")
+        else:
+            targets.append((Path(cfg.video), lambda p: _render_mesh(video.path, fit, frames, camera, tid, p, cfg,
+                                                                    on_progress)))
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for dest, fn in targets:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp = dest.parent / f".{dest.stem}.{os.getpid()}.partial{dest.suffix}"
+            fn(tmp)
+            staged.append((tmp, dest))
+        for tmp, dest in staged:
+            os.replace(tmp, dest)
+        return [dest for _, dest in staged]
+    finally:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+
+
+def _write_glb(path: Path, fit, fps: float) -> None:
+    from mbcli.export.glb import write_skinned_glb
+    from mbcli.export.smpl_npz import glb_inputs
+
+    write_skinned_glb(path, fps=fps, **glb_inputs(fit))
+
+
+def _render_mesh(src: str, fit, frames: np.ndarray, camera, tid: int, path: Path, cfg: MeshConfig,
+                 on_progress: ProgressFn | None) -> None:
+    from mbcli.export.mesh_video import render_mesh_video
+
+    rows = {int(f): i for i, f in enumerate(frames)}
+    faces = fit.model.faces
+    cache: dict[str, object] = {"start": -1, "verts": None}
+    chunk = 64
+
+    def meshes_at(f: int):
+        i = rows.get(int(f))
+        if i is None:
+            return []
+        start = (i // chunk) * chunk
+        if cache["start"] != start:
+            cache["start"], cache["verts"] = start, fit.vertices(start, min(start + chunk, fit.num_frames))
+        return [(tid, cache["verts"][i - start], faces)]
+
+    render_mesh_video(src, meshes_at, path, (camera.fx, camera.fy, camera.cx, camera.cy),
+                      height=cfg.overlay_height, on_progress=on_progress)

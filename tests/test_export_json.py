@@ -134,7 +134,7 @@ MALFORMED = {
     "no people": (_set(["people"], KeyError), "people"),
     "no size": (lambda d: _set(["video"], None)(d), "image_size"),
     "bad video": (_set(["video", "width"], -5), "video.width"),
-    "skeleton": (_set(["skeleton", "name"], "smpl24"), "unknown"),
+    "skeleton": (_set(["skeleton", "name"], "smplx55"), "unknown"),
     "joints": (_set(["skeleton", "joints"], ["a"] * 17), "joints"),
     "shape": (lambda d: _set(["people", 0, "keypoints_2d"], [[[1, 2, 3]] * 16] * 3)(d), "shape"),
     "ragged": (lambda d: _set(["people", 0, "keypoints_2d", 0, 0], [1, 2])(d), "ragged"),

@@ -49,7 +49,7 @@ class FitConfig:
     optimizer: str = "lbfgs"  # "lbfgs" (strong-Wolfe line search) or "adam"
     lr: float = 0.02  # Adam only
     w_3d: float = 1.0
-    w_2d: float = 0.3
+    w_2d: float = 1.0
     w_acc: float = 0.1
     w_pose: float = 1e-4
     w_shape: float = 1e-3

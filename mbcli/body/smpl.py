@@ -630,9 +630,10 @@ def _build(arrays: dict[str, Any], path: Path, dtype: torch.dtype, device: torch
 # ~0.14 m; thigh 0.45 m against ~0.36 m). So an h36m hip is SMPL's pelvis plus the full hip-to-hip vector, and the
 # h36m root is SMPL's pelvis; this keeps the mean SMPL shape's h36m17 bone lengths near Human3.6M's means instead of
 # asking the shape coefficients to stretch the legs. Thorax (level with the shoulders) is between SMPL's neck and
-# shoulder joints; spine half-way up SMPL's spine1-spine2. neck_nose (the H36M joint at nose/chin height) is the
-# mean of SMPL's head joint and the nose vertex 332; head_top is the crown vertex 412. Vertex ids are SMPL's
-# topology (the same in every SMPL release).
+# shoulder joints; spine half-way up SMPL's spine1-spine2. Human3.6M's head joints sit lower than a nose and a crown
+# (thorax-neck_nose 0.116 m, neck_nose-head_top 0.115 m): neck_nose is 3/4 of the way from the nose vertex 332 to
+# SMPL's head joint, head_top 70% of the way from the head joint to the crown vertex 412 (the same blend measured on
+# anny, whose mesh we can inspect, gives 0.137 and 0.11 m). Vertex ids are SMPL's topology (every SMPL release).
 SMPL_NOSE_VERTEX = 332
 SMPL_HEAD_TOP_VERTEX = 412
 SMPL_H36M_RECIPE: dict[str, list[tuple[str | int, float]]] = {
@@ -645,8 +646,8 @@ SMPL_H36M_RECIPE: dict[str, list[tuple[str | int, float]]] = {
     "left_ankle": [("left_ankle", 1.0)],
     "spine": [("spine1", 0.5), ("spine2", 0.5)],
     "thorax": [("neck", 0.5), ("left_shoulder", 0.25), ("right_shoulder", 0.25)],
-    "neck_nose": [("head", 0.5), (SMPL_NOSE_VERTEX, 0.5)],
-    "head_top": [(SMPL_HEAD_TOP_VERTEX, 1.0)],
+    "neck_nose": [("head", 0.75), (SMPL_NOSE_VERTEX, 0.25)],
+    "head_top": [(SMPL_HEAD_TOP_VERTEX, 0.7), ("head", 0.3)],
     "left_shoulder": [("left_shoulder", 1.0)],
     "left_elbow": [("left_elbow", 1.0)],
     "left_wrist": [("left_wrist", 1.0)],

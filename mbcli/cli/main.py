@@ -51,4 +51,5 @@ def main(
 from mbcli.cli import bench as _bench  # noqa: E402,F401  (registers commands)
 from mbcli.cli import eval as _eval  # noqa: E402,F401
 from mbcli.cli import lift as _lift  # noqa: E402,F401
+from mbcli.cli import mesh as _mesh  # noqa: E402,F401
 from mbcli.cli import train as _train  # noqa: E402,F401

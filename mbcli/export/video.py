@@ -447,6 +447,37 @@ def _even(x: float) -> int:
     return max(2, int(round(x / 2.0)) * 2)
 
 
+def prepare_render(video_path: str | os.PathLike, out_path: str | os.PathLike, height: int
+                   ) -> tuple[VideoInfo, Path, int, int]:
+    """Probe the source and check the output: (source info, output path, panel width, panel height)."""
+    src = probe(video_path)
+    out = Path(out_path)
+    if out.exists() and out.resolve() == Path(video_path).resolve():
+        raise ExportError(f"{out}: the output would overwrite the input video")
+    if height < 16:
+        raise ConfigError(f"render height must be at least 16 px, got {height}")
+    W, H = panel_size(src, height)
+    return src, out, W, H
+
+
+def panel_size(src: VideoInfo, height: int) -> tuple[int, int]:
+    """(W, H): even output size for the video scaled to ``height``, preferring a width whose aspect-kept height
+    (as iter_frames rounds it) is exactly H, so frames need no second resize."""
+    H = _even(height)
+    W = _even(src.width * H / src.height)
+    return next((w for w in (W, W - 2, W + 2, W - 4, W + 4) if 2 <= w and _even(src.height * w / src.width) == H),
+                W), H
+
+
+def stream_resized(video_path: str | os.PathLike, src: VideoInfo, W: int, H: int):
+    """(frame index, RGB (H,W,3) uint8) for every frame of the video, decoded ahead on a thread."""
+    frames = iter_frames(video_path, max_width=W if W < src.width else None)
+    for f, rgb in _prefetch(frames, depth=4):
+        if rgb.shape[0] != H or rgb.shape[1] != W:
+            rgb = cv2.resize(rgb, (W, H), interpolation=cv2.INTER_AREA if W < rgb.shape[1] else cv2.INTER_LINEAR)
+        yield f, rgb
+
+
 def render_side_by_side(
     video_path: str | os.PathLike,
     results: Sequence[MotionResult | tuple[Keypoints2D, Pose3D | None]],
@@ -468,16 +499,7 @@ def render_side_by_side(
     panel. Writes H.264 yuv420p at the source fps, atomically; calls ``on_progress("render", done, total)``.
     Returns the VideoInfo of the written file. Raises VideoReadError for a bad input, ExportError for a bad output.
     """
-    src = probe(video_path)
-    out = Path(out_path)
-    if out.exists() and out.resolve() == Path(video_path).resolve():
-        raise ExportError(f"{out}: the output would overwrite the input video")
-    if height < 16:
-        raise ConfigError(f"render height must be at least 16 px, got {height}")
-    H = _even(height)
-    W = _even(src.width * H / src.height)
-    # prefer a width whose aspect-kept height (as iter_frames rounds it) is exactly H: no second resize per frame
-    W = next((w for w in (W, W - 2, W + 2, W - 4, W + 4) if 2 <= w and _even(src.height * w / src.width) == H), W)
+    src, out, W, H = prepare_render(video_path, out_path, height)
     people = _prepare(results, (src.width, src.height))
 
     view = None
@@ -494,25 +516,33 @@ def render_side_by_side(
         view = View3D.fit(allpts, H, azimuth, elevation, ground=ground)
         bg = view.background()
 
+    def draw(f: int, rgb: np.ndarray) -> np.ndarray:
+        for p in people:
+            i = p.rows2d.get(f)
+            if i is None:
+                continue
+            xy = p.xy[i] * np.array([W / p.image_size[0], H / p.image_size[1]])
+            render_overlay_frame(rgb, xy, p.scores[i], p.sk2d, [p.track_id], score_threshold, labels=labels)
+        if view is not None:
+            panel = bg.copy()
+            shown = [(p.track_id, p.xyz_up[p.rows3d[f]], p.sk3d) for p in people if p.rows3d and f in p.rows3d]
+            _draw_3d(panel, view, shown, labels and len(shown) > 1)
+            rgb = np.concatenate([rgb, panel], axis=1)
+        return rgb
+
+    return encode_drawn(video_path, src, out, W, H, draw, crf, on_progress)
+
+
+def encode_drawn(video_path: str | os.PathLike, src: VideoInfo, out: Path, W: int, H: int,
+                 draw: Callable[[int, np.ndarray], np.ndarray], crf: int,
+                 on_progress: Callable[[str, int, int], None] | None) -> VideoInfo:
+    """Stream the video scaled to W x H, pass each frame through ``draw(frame index, rgb) -> rgb`` and encode the
+    result (H.264, atomically, at the source fps); on_progress("render", done, total). Returns the written VideoInfo."""
     total = src.num_frames
     done = 0
     with VideoWriter(out, fps=src.fps, crf=crf) as writer:
-        frames = iter_frames(video_path, max_width=W if W < src.width else None)
-        for f, rgb in _prefetch(frames, depth=4):
-            if rgb.shape[0] != H or rgb.shape[1] != W:
-                rgb = cv2.resize(rgb, (W, H), interpolation=cv2.INTER_AREA if W < rgb.shape[1] else cv2.INTER_LINEAR)
-            for p in people:
-                i = p.rows2d.get(f)
-                if i is None:
-                    continue
-                xy = p.xy[i] * np.array([W / p.image_size[0], H / p.image_size[1]])
-                render_overlay_frame(rgb, xy, p.scores[i], p.sk2d, [p.track_id], score_threshold, labels=labels)
-            if view is not None:
-                panel = bg.copy()
-                shown = [(p.track_id, p.xyz_up[p.rows3d[f]], p.sk3d) for p in people if p.rows3d and f in p.rows3d]
-                _draw_3d(panel, view, shown, labels and len(shown) > 1)
-                rgb = np.concatenate([rgb, panel], axis=1)
-            writer.write(rgb)
+        for f, rgb in stream_resized(video_path, src, W, H):
+            writer.write(draw(f, rgb))
             done += 1
             if on_progress is not None:
                 on_progress("render", done, max(total, done))
