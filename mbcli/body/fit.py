@@ -37,7 +37,7 @@ import torch
 
 from mbcli.body.base import BodyModel
 from mbcli.errors import ConfigError
-from mbcli.geometry import kabsch, rotation_between
+from mbcli.geometry import axis_angle_to_matrix, kabsch, rotation_between
 from mbcli.skeletons import H36M17
 
 
@@ -338,7 +338,7 @@ def fit_body(
             opt.step()
             losses.append(float(loss.detach()))
     elif cfg.iterations > 0:
-        opt = torch.optim.LBFGS(params, lr=1.0, max_iter=cfg.iterations, history_size=20,
+        opt = torch.optim.LBFGS(params, lr=1.0, max_iter=cfg.iterations, history_size=50,
                                 line_search_fn="strong_wolfe", tolerance_grad=1e-9, tolerance_change=1e-12)
 
         def closure() -> torch.Tensor:
@@ -357,3 +357,22 @@ def fit_body(
     err = np.linalg.norm((Pn - Pn[:, :1]) - rel, axis=-1).mean(axis=1) * 1000.0
     return BodyFit(model, shape.detach().cpu().numpy().astype(np.float64), R.double().cpu().numpy(),
                    transl.detach().double().cpu().numpy(), Pn, err, seconds, cfg.iterations, losses)
+
+
+def random_motion(model: BodyModel, T: int, amplitude: float = 0.2, seed: int = 0) -> torch.Tensor:
+    """Smooth random local rotations (T,J,3,3) of the free joints (each a sine about a random axis), the body
+    upright and facing the camera in the OpenCV camera frame: targets for benchmarks that know the answer."""
+    g = np.random.default_rng(seed)
+    J = model.num_joints
+    phase = np.linspace(0.0, 2.0 * np.pi, T)[:, None, None] + g.uniform(0, 6, (1, J, 3))
+    aa = g.normal(0, amplitude, (J, 3)) + g.normal(0, amplitude, (J, 3)) * np.sin(phase)
+    mask = np.zeros(J, bool)
+    mask[list(model.free_joints)] = True
+    aa[:, ~mask] = 0.0
+    # root: half a turn about x (canonical y-up -> camera y-down, facing the camera), turning a little about y
+    upright = np.array([[1.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, -1.0]])
+    turn = aa[:, 0].copy()
+    aa[:, 0] = 0.0
+    R = axis_angle_to_matrix(aa)
+    R[:, 0] = upright @ axis_angle_to_matrix(turn * [0.2, 1.0, 0.2])
+    return torch.as_tensor(R, dtype=model.dtype, device=model.device)

@@ -40,6 +40,41 @@ def lifter_fps(model, x, repeats: int, device) -> float:
     return x.shape[0] * x.shape[1] / dt
 
 
+def fit_speeds(T: int = 300) -> list[tuple[str, float | None, object]]:
+    """(model, frames/s, mean h36m17 error mm) of fitting each available body model to T frames it generated
+    itself (smooth random motion), on one thread as mbcli mesh runs it; (model, None, why) when unavailable."""
+    import os
+
+    import torch
+
+    from mbcli.body import load_body_model
+    from mbcli.body.fit import fit_body, random_motion
+    from mbcli.errors import MbcliError
+
+    rows: list[tuple[str, float | None, object]] = []
+    for name in ("anny", "smpl"):
+        if name == "smpl" and not os.environ.get("MBCLI_SMPL_MODEL"):
+            rows.append((name, None, "skipped: set MBCLI_SMPL_MODEL"))
+            continue
+        try:
+            body = load_body_model(name)
+        except MbcliError as e:
+            rows.append((name, None, f"skipped: {e}"))
+            continue
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            with torch.no_grad():
+                targets = body.h36m_from_params(body.default_shape(), random_motion(body, T)).double().numpy()
+            fit_body(body, targets[:8])  # warm-up (first autograd call)
+            t = time.perf_counter()
+            res = fit_body(body, targets)
+            rows.append((name, T / (time.perf_counter() - t), float(res.error_mm.mean())))
+        finally:
+            torch.set_num_threads(threads)
+    return rows
+
+
 @app.command()
 @handle_errors
 def bench(
@@ -53,6 +88,8 @@ def bench(
     end_to_end: bool = typer.Option(True, "--e2e/--no-e2e", help="Also time mbcli lift on CLIP."),
     bf16: bool = typer.Option(True, "--bf16/--no-bf16", help="Also time the lifters in bfloat16."),
     onnx: bool = typer.Option(True, "--onnx/--no-onnx", help="Also time the lifters through ONNX Runtime."),
+    fit: bool = typer.Option(True, "--fit/--no-fit", help="Also time body fitting (mbcli mesh): anny when it is "
+                             "available, SMPL when $MBCLI_SMPL_MODEL is set."),
     json_out: Path = typer.Option(None, "--json", help="Also write the figures to this JSON file."),
 ) -> None:
     """Measure lifter frames/s (batch of non-overlapping 243-frame windows), end-to-end fps and peak RSS."""
@@ -107,6 +144,14 @@ def bench(
             figures["lifter_fps"][name + "@bf16"] = round(fps16, 1)
             table.add_row(f"lifter {name} ({batch}x{T} frames, bf16)", f"{fps16:.0f} frames/s")
         del model
+    if fit:
+        for name, fps, err in fit_speeds():
+            if fps is None:
+                table.add_row(f"body fit, {name}", err)
+                continue
+            figures.setdefault("fit_fps", {})[name] = round(fps, 1)
+            table.add_row(f"body fit, {name} (300 frames, 100 L-BFGS iterations, 1 thread)",
+                          f"{fps:.0f} frames/s, {err:.1f} mm")
     figures["peak_rss_mb"] = round(_peak_rss_mb(), 1)
     table.add_row("peak RSS of the whole benchmark (ONNX export of base included)", f"{figures['peak_rss_mb']:.0f} MB")
     con.out.print(table)
