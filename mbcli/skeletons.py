@@ -10,7 +10,7 @@ Tables:
 - h36m17: the Human3.6M 17-joint order used by MotionBERT (REFERENCE.md section 2) and by ../shared/data/h36m.
 - coco17: COCO keypoints. halpe26: COCO-17 + head top, neck, mid hip and six foot points (AlphaPose Halpe-26).
 - blazepose33: MediaPipe BlazePose landmarks. sh16: the Stacked Hourglass detections of ../shared/data/h36m
-  (h36m17 without neck_nose).
+  (h36m17 without neck_nose). ntu25: the Kinect v2 joints of NTU RGB+D (snake_case of the SDK's JointType names).
 
 Derived-joint recipes into h36m17 (documented choices):
 - pelvis = mid hips; thorax = mid shoulders; spine = mean(pelvis, thorax) (MotionBERT's COCO converter does the same).
@@ -20,6 +20,12 @@ Derived-joint recipes into h36m17 (documented choices):
 - sh16 -> h36m17: neck_nose = midpoint of thorax and head_top, flagged with the lower of their scores (the shared SH
   files carry no confidence; 1 is used). spine = midpoint of pelvis and thorax: the detector's own "spine" point sits
   a median 45 px from Human3.6M's spine joint in the training data, the midpoint 7 px.
+- ntu25 (Kinect v2 body joints of NTU RGB+D) -> h36m17: pelvis = mid hips (Human3.6M's pelvis is the midpoint of its
+  hips; Kinect's spine_base is its own pelvis estimate, not on the hip line); spine = spine_mid; thorax =
+  spine_shoulder; neck_nose = midpoint of neck and head (about nose/mouth height, where the coco17 route puts it);
+  head_top = head + 0.5 (head - neck). Kinect's head joint is the centre of the head, roughly 10 cm above its neck
+  joint, which sits some 6-7 cm above spine_shoulder (typical adult values, not measured here), so these two keep
+  about Human3.6M's thorax-neck_nose and neck_nose-head_top bone lengths (0.116 and 0.115 m).
 """
 
 from __future__ import annotations
@@ -234,7 +240,22 @@ SMPL24 = _tree(
     ],
 )
 
-SKELETONS: dict[str, Skeleton] = {s.name: s for s in (H36M17, COCO17, HALPE26, BLAZEPOSE33, SH16, SMPL24)}
+# Kinect v2 body joints in the SDK's JointType order, as NTU RGB+D's .skeleton files store them (train/ntu.py).
+NTU25 = _tree(
+    "ntu25",
+    [
+        ("spine_base", None), ("spine_mid", "spine_base"), ("neck", "spine_shoulder"), ("head", "neck"),
+        ("left_shoulder", "spine_shoulder"), ("left_elbow", "left_shoulder"), ("left_wrist", "left_elbow"),
+        ("left_hand", "left_wrist"), ("right_shoulder", "spine_shoulder"), ("right_elbow", "right_shoulder"),
+        ("right_wrist", "right_elbow"), ("right_hand", "right_wrist"), ("left_hip", "spine_base"),
+        ("left_knee", "left_hip"), ("left_ankle", "left_knee"), ("left_foot", "left_ankle"),
+        ("right_hip", "spine_base"), ("right_knee", "right_hip"), ("right_ankle", "right_knee"),
+        ("right_foot", "right_ankle"), ("spine_shoulder", "spine_mid"), ("left_hand_tip", "left_hand"),
+        ("left_thumb", "left_hand"), ("right_hand_tip", "right_hand"), ("right_thumb", "right_hand"),
+    ],
+)
+
+SKELETONS: dict[str, Skeleton] = {s.name: s for s in (H36M17, COCO17, HALPE26, BLAZEPOSE33, SH16, SMPL24, NTU25)}
 
 
 def get_skeleton(name: str) -> Skeleton:
@@ -273,6 +294,13 @@ RECIPES: dict[tuple[str, str], dict[str, Recipe]] = {
     ("sh16", "h36m17"): {
         "neck_nose": (("thorax", 0.5), ("head_top", 0.5)),
         "spine": (("pelvis", 0.5), ("thorax", 0.5)),
+    },
+    ("ntu25", "h36m17"): {
+        "pelvis": (("left_hip", 0.5), ("right_hip", 0.5)),
+        "spine": (("spine_mid", 1.0),),
+        "thorax": (("spine_shoulder", 1.0),),
+        "neck_nose": (("neck", 0.5), ("head", 0.5)),
+        "head_top": (("head", 1.5), ("neck", -0.5)),
     },
     ("blazepose33", "coco17"): {},
     ("halpe26", "coco17"): {},

@@ -11,7 +11,7 @@ from mbcli.types import FramePoses, Keypoints2D, Pose3D, Track
 
 def test_tables_have_documented_sizes_and_valid_trees():
     assert {n: s.num_joints for n, s in SKELETONS.items()} == {
-        "h36m17": 17, "coco17": 17, "halpe26": 26, "blazepose33": 33, "sh16": 16, "smpl24": 24}
+        "h36m17": 17, "coco17": 17, "halpe26": 26, "blazepose33": 33, "sh16": 16, "smpl24": 24, "ntu25": 25}
     # SMPL's kinematic tree as the model files store it (kintree_table row 0)
     assert SKELETONS["smpl24"].parents == (-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19,
                                            20, 21)
