@@ -148,3 +148,42 @@ def test_ddp_with_torchrun_on_two_cpu_processes(h36m, tmp_path):
     obj = torch.load(tmp_path / "ddp" / "last.pt", weights_only=False)
     assert obj["meta"]["world_size"] == 2 and obj["step"] == 6
     assert len(obj["sampler_states"]) == 2 and obj["sampler_states"][0] != obj["sampler_states"][1]
+
+
+class _FakeEncoder:
+    """A stand-in text encoder for the loop mechanics (the real one is tested in test_text.py and below)."""
+
+    def encode(self, sentences):
+        out = np.stack([np.random.default_rng(abs(hash(s)) % 2**32).normal(size=12) for s in sentences])
+        return (out / np.linalg.norm(out, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_text_alignment_trains_resumes_and_keeps_a_lifter_checkpoint(h36m, tmp_path, monkeypatch):
+    import mbcli.text
+
+    monkeypatch.setattr(mbcli.text, "load_text_encoder", lambda path=None: _FakeEncoder())
+    kw = dict(text_align=0.5, text_hidden=16)
+    full = tmp_path / "full"
+    ckpt = train(_recipe(h36m, **kw), full, device="cpu")
+    rows = _rows(full)
+    assert all("text" in r and np.isfinite(r["text"]) and 0.0 <= r["text_top1"] <= 1.0 for r in rows)
+    obj = torch.load(ckpt, weights_only=False)
+    assert "align_head" in obj and len(obj["label_bank"]) >= 2  # the fixture's actions as sentences
+    assert load_model(str(ckpt))(torch.zeros(1, 27, 17, 3)).shape == (1, 27, 17, 3)  # still a plain lifter
+    part = tmp_path / "part"
+    train(_recipe(h36m, **kw), part, device="cpu", max_steps=3)
+    train(_recipe(h36m, **kw), part, device="cpu", resume=True)
+    assert [r["loss"] for r in _rows(part)] == [r["loss"] for r in rows]  # the head resumes exactly too
+
+
+def test_text_alignment_with_the_real_text_encoder(h36m, tmp_path):
+    from mbcli.errors import DependencyError
+    from mbcli.text import load_text_encoder
+
+    try:
+        load_text_encoder()
+    except DependencyError as e:
+        pytest.skip(str(e))
+    ckpt = train(_recipe(h36m, steps=2, text_align=0.5, text_hidden=16), tmp_path / "real", device="cpu")
+    obj = torch.load(ckpt, weights_only=False)
+    assert obj["align_head"]["embed.4.weight"].shape == (384, 16)  # all-MiniLM-L6-v2's 384-d space

@@ -8,7 +8,11 @@ detection of those frames (confidence 1: the shared detections carry none) or th
   relative to the person's box, larger for wrists and ankles; plus iid jitter and rare uniform outliers;
 - a synthetic confidence that falls with the offset size, a / (d + a) with d the offset in box units, plus noise;
 - joint masking (p = 0.05 per joint-frame) and frame masking (p = 0.10): score 0, coordinates zeroed by the codec;
-- a random horizontal flip (p = 0.5) of the 2D and the 3D together, with left/right joints swapped by name.
+- a random horizontal flip (p = 0.5) of the 2D and the 3D together, with left/right joints swapped by name;
+- ActionPose's structured masks (off by default): a whole body part (one of BODY_PARTS: an arm, a leg or the head)
+  hidden for the whole clip with probability ``mask_part_prob``, and a window of consecutive frames (10-30% of the
+  clip) hidden with probability ``mask_window_prob``; so the network must infer whole limbs and gaps from the rest
+  of the body, the motion's context and, with text alignment, its meaning.
 The 2D is normalised with its own square crop box (normalize.crop_params) enlarged by a random factor and shifted
 a little, so the lifter does not rely on the box being tight. The target is the root-relative camera-frame 3D (m).
 """
@@ -40,6 +44,31 @@ class CorruptionConfig:
     scale_jitter: tuple[float, float] = (1.0, 1.25)
     center_jitter: float = 0.1
     strides: tuple[int, ...] = (1, 2)
+    mask_part_prob: float = 0.0  # ActionPose: hide one whole body part for the clip
+    mask_window_prob: float = 0.0  # ActionPose: hide a window of consecutive frames
+    window_frac: tuple[float, float] = (0.1, 0.3)
+
+
+BODY_PARTS: dict[str, tuple[str, ...]] = {
+    "left_arm": ("left_shoulder", "left_elbow", "left_wrist"),
+    "right_arm": ("right_shoulder", "right_elbow", "right_wrist"),
+    "left_leg": ("left_hip", "left_knee", "left_ankle"),
+    "right_leg": ("right_hip", "right_knee", "right_ankle"),
+    "head": ("neck_nose", "head_top"),
+}
+_PART_INDEX = [np.array([H36M17.idx(n) for n in names]) for names in BODY_PARTS.values()]
+
+
+def structured_mask(L: int, rng: np.random.Generator, cfg: CorruptionConfig) -> np.ndarray:
+    """(L,17) 0/1 visibility after ActionPose's part and window masks (all ones when both are off)."""
+    keep = np.ones((L, 17), np.float32)
+    if cfg.mask_part_prob and rng.random() < cfg.mask_part_prob:
+        keep[:, _PART_INDEX[int(rng.integers(len(_PART_INDEX)))]] = 0.0
+    if cfg.mask_window_prob and rng.random() < cfg.mask_window_prob and L > 2:
+        n = int(np.clip(round(L * rng.uniform(*cfg.window_frac)), 1, L - 1))
+        s = int(rng.integers(0, L - n + 1))
+        keep[s:s + n] = 0.0
+    return keep
 
 
 def _indices(T: int, L: int, stride: int, rng: np.random.Generator) -> np.ndarray:
@@ -82,6 +111,7 @@ def sample_clip(seq: Sequence, L: int, rng: np.random.Generator, cfg: Corruption
     if not clean:
         conf = conf * (rng.random((L, 17)) >= cfg.mask_joint_prob)
         conf = conf * (rng.random((L, 1)) >= cfg.mask_frame_prob)
+        conf = conf * structured_mask(L, rng, cfg)
         if rng.random() < cfg.flip_prob:
             xy = flip_joints(xy, H36M17, axis_value=seq.image_size[0] / 2)
             conf = conf[:, H36M17.flip_permutation]
@@ -104,8 +134,9 @@ class ClipSampler:
     """Draws batches of clips; sequences are chosen in proportion to their length."""
 
     def __init__(self, seqs: list[Sequence], clip_len: int, cfg: CorruptionConfig, seed: int = 0,
-                 clean: bool = False) -> None:
+                 clean: bool = False, label_index: dict[str, int] | None = None) -> None:
         self.seqs = seqs
+        self.label_index = label_index  # when set, batches also carry each clip's label id (-1: unlabelled)
         self.clean = clean
         self.L = clip_len
         self.cfg = cfg
@@ -113,10 +144,15 @@ class ClipSampler:
         lengths = np.array([s.num_frames for s in seqs], dtype=np.float64)
         self.p = lengths / lengths.sum()
 
-    def batch(self, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    def batch(self, batch_size: int) -> tuple[np.ndarray, ...]:
+        """(inputs (B,L,17,3), targets (B,L,17,3)), plus label ids (B,) int64 when the sampler has a label_index."""
         picks = self.rng.choice(len(self.seqs), size=batch_size, p=self.p)
         pairs = [sample_clip(self.seqs[i], self.L, self.rng, self.cfg, clean=self.clean) for i in picks]
-        return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
+        out = (np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs]))
+        if self.label_index is None:
+            return out
+        ids = np.array([self.label_index.get(self.seqs[i].label or "", -1) for i in picks], dtype=np.int64)
+        return out + (ids,)
 
     def state(self) -> dict:
         return self.rng.bit_generator.state

@@ -518,7 +518,8 @@ def usable_range(xyz: np.ndarray, fps: float, reference_first: bool = False) -> 
 def load_cmu(cmu_dir: str | Path | None = None, fps: float = 50.0, cameras_per_trial: int = 4, seed: int = 0,
              trials: list[str] | tuple[str, ...] | None = None) -> list[Sequence]:
     """CMU trials (``<cmu_dir>/bvh/<trial>.bvh``) as h36m17 Sequences: one per (trial, virtual camera), subject
-    "CMU<nn>", action the trial id, camera "virtual<k>", resampled to ``fps``. The cameras of a trial depend only on
+    "CMU<nn>", action the trial id, camera "virtual<k>", label the trial's description (cmu_index.tsv; None when
+    the index is missing), resampled to ``fps``. The cameras of a trial depend only on
     ``seed`` and the trial id, so a subset of trials gets the same cameras as the full set. Trials that fail the
     quality check (usable_range, module docstring) are left out, or raise ConfigError when named in ``trials``."""
     if not fps > 0:
@@ -532,6 +533,8 @@ def load_cmu(cmu_dir: str | Path | None = None, fps: float = 50.0, cameras_per_t
     missing = [t for t in names if t not in files]
     if missing:
         raise ConfigError(f"CMU trials not found in {d / 'bvh'}: {', '.join(missing)}")
+    index_file = d / "cmu_index.tsv"
+    descriptions = _read_index(index_file.resolve()) if index_file.is_file() else {}
     out = []
     for trial in names:
         motion = read_bvh(files[trial])
@@ -551,7 +554,7 @@ def load_cmu(cmu_dir: str | Path | None = None, fps: float = 50.0, cameras_per_t
             if xyz_cam[..., 2].min() <= MIN_DEPTH_M:  # place_camera guarantees this; a failure is a bug
                 raise RuntimeError(f"virtual camera {k} of CMU trial {trial} has a joint behind it")
             out.append(Sequence(f"CMU{trial.split('_')[0]}", trial, f"virtual{k}", xyz_cam.astype(np.float32),
-                                cam.project(xyz_cam).astype(np.float32), IMAGE_SIZE))
+                                cam.project(xyz_cam).astype(np.float32), IMAGE_SIZE, label=descriptions.get(trial)))
     if not out:
         raise ConfigError(f"no usable CMU trials in {d / 'bvh'}")
     return out

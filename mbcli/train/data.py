@@ -31,7 +31,9 @@ def default_data_dir() -> Path:
 
 @dataclass
 class Sequence:
-    """One (subject, action, camera): xyz_camera (T,17,3) m, xy_gt (T,17,2) px, xy_sh (T,17,2) px or None."""
+    """One (subject, action, camera): xyz_camera (T,17,3) m, xy_gt (T,17,2) px, xy_sh (T,17,2) px or None;
+    label: a sentence saying what the person does (H36M: ACTION_SENTENCES of the base action; CMU: the trial's
+    description) or None."""
 
     subject: str
     action: str
@@ -40,10 +42,24 @@ class Sequence:
     xy_gt: np.ndarray
     image_size: tuple[int, int]
     xy_sh: np.ndarray | None = None
+    label: str | None = None
 
     @property
     def num_frames(self) -> int:
         return int(self.xyz_camera.shape[0])
+
+
+# The 15 Human3.6M actions as short sentences for the text encoder (the dataset's names are CamelCase tags).
+H36M_ACTIONS: tuple[str, ...] = ("Directions", "Discussion", "Eating", "Greeting", "Phoning", "Posing", "Purchases",
+                                 "Sitting", "SittingDown", "Smoking", "TakingPhoto", "Waiting", "Walking",
+                                 "WalkingDog", "WalkTogether")
+ACTION_SENTENCES: dict[str, str] = {
+    "Directions": "giving directions", "Discussion": "having a discussion", "Eating": "eating",
+    "Greeting": "greeting someone", "Phoning": "talking on the phone", "Posing": "posing",
+    "Purchases": "making a purchase", "Sitting": "sitting on a chair", "SittingDown": "sitting down on the floor",
+    "Smoking": "smoking", "TakingPhoto": "taking a photo", "Waiting": "waiting", "Walking": "walking",
+    "WalkingDog": "walking a dog", "WalkTogether": "walking together",
+}
 
 
 def base_action(action: str) -> str:
@@ -95,7 +111,8 @@ def load_h36m(data_dir: str | Path | None = None, subjects: tuple[str, ...] = TR
                 if m < n:
                     xy_sh = np.concatenate([xy_sh, np.repeat(xy_sh[-1:], n - m, axis=0)])
             out.append(Sequence(subj, act, cam["id"], (xyz_cam_mm / 1000.0).astype(np.float32), xy,
-                                (int(cam["image_size"][0]), int(cam["image_size"][1])), xy_sh))
+                                (int(cam["image_size"][0]), int(cam["image_size"][1])), xy_sh,
+                                ACTION_SENTENCES.get(base_action(act))))
     if not out:
         raise ConfigError(f"no Human3.6M sequences for subjects {', '.join(subjects)} in {d}")
     return out

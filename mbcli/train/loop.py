@@ -15,6 +15,11 @@
   optimizer, step, every rank's sampler state and the RNG states, so ``resume=True`` continues exactly where a
   killed run stopped: the steps after the checkpoint are recomputed identically, and metrics.jsonl rows written
   after the checkpoint are dropped on resume so the log stays one row per step.
+- ActionPose-style text alignment (``text_align`` > 0): every training sequence carries a label sentence (H36M:
+  its action, CMU: the trial's description); the sentences are embedded once with the frozen text encoder
+  (mbcli/text.py) into a label bank, an alignment head (model/action.py) maps the pooled motion representation
+  into that space, and ``text_align`` times the motion-to-text InfoNCE over the bank is added to the lifter loss.
+  The checkpoint stays a plain lifter checkpoint; the head and the label sentences travel in it as extras.
 - Progress is reported through ``on_progress(step, total, metrics)``; nothing is printed here.
 """
 
@@ -34,6 +39,7 @@ import torch.distributed as dist
 from mbcli.errors import ConfigError
 from mbcli.fsutil import atomic_path
 from mbcli.model import DSTformer, preset, resolve_device, save_checkpoint
+from mbcli.model.action import ActionHead, ActionHeadConfig, text_alignment_loss
 from mbcli.model.checkpoint import build_model, load_checkpoint
 from mbcli.train.augment import ClipSampler
 from mbcli.train.data import TEST_SUBJECTS, load_h36m
@@ -41,6 +47,28 @@ from mbcli.train.losses import lifter_loss
 from mbcli.train.recipe import Recipe
 
 ProgressFn = Callable[[int, int, dict], None]
+
+
+class _PoseAndText(torch.nn.Module):
+    """The lifter and its text-alignment head as one module (one backbone pass; DDP syncs both)."""
+
+    def __init__(self, model: DSTformer, head: ActionHead) -> None:
+        super().__init__()
+        self.model, self.align = model, head
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        rep = self.model.representation(x)
+        return self.model.head(rep), self.align(rep).embedding
+
+
+def label_bank(seqs: list, text_model: str | None = None) -> tuple[list[str], torch.Tensor]:
+    """The sorted label sentences of ``seqs`` and their unit text embeddings (K,E)."""
+    from mbcli.text import load_text_encoder
+
+    labels = sorted({s.label for s in seqs if s.label})
+    if not labels:
+        raise ConfigError("text_align needs labelled training sequences (H36M actions or CMU descriptions)")
+    return labels, torch.from_numpy(np.asarray(load_text_encoder(text_model).encode(labels), dtype=np.float32))
 
 
 def _lr_at(recipe: Recipe, step: int) -> float:
@@ -58,10 +86,10 @@ class MixedSampler:
         self.a, self.b, self.frac_b = a, b, frac_b
         self.rng = np.random.default_rng(seed + 7919)
 
-    def batch(self, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    def batch(self, batch_size: int) -> tuple[np.ndarray, ...]:
         nb = int(self.rng.binomial(batch_size, self.frac_b))
         parts = [s.batch(n) for s, n in ((self.a, batch_size - nb), (self.b, nb)) if n > 0]
-        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+        return tuple(np.concatenate([p[k] for p in parts]) for k in range(len(parts[0])))
 
     def state(self) -> dict:
         return {"mix": self.rng.bit_generator.state, "a": self.a.state(), "b": self.b.state()}
@@ -105,7 +133,7 @@ class Prefetcher:
             if item[2] is not None:
                 return
 
-    def batch(self) -> tuple[np.ndarray, np.ndarray]:
+    def batch(self) -> tuple[np.ndarray, ...]:
         b, state, err = self._q.get()
         if err is not None:
             raise err
@@ -225,19 +253,28 @@ def train(recipe: Recipe, out_dir: str | Path, device: str = "auto", resume: boo
     L = min(recipe.clip_len, cfg.maxlen)
     seed = recipe.seed + 1000 * ctx.rank
     sampler: ClipSampler | MixedSampler
+    align = recipe.text_align > 0
+    h36m_seqs = (load_h36m(recipe.data_dir, tuple(recipe.subjects), with_sh=recipe.use_sh)
+                 if recipe.cmu_fraction < 1 else [])
+    cmu_seqs: list = []
     if recipe.cmu_fraction > 0:
         from mbcli.train.cmu import load_cmu
 
-        cmu = ClipSampler(load_cmu(recipe.cmu_dir, seed=recipe.seed), L, recipe.corruption, seed=seed + 1)
+        cmu_seqs = load_cmu(recipe.cmu_dir, seed=recipe.seed)
+    labels, bank, index = [], None, None
+    if align:
+        labels, bank = label_bank(h36m_seqs + cmu_seqs)
+        bank = bank.to(dev)
+        index = {t: i for i, t in enumerate(labels)}
+    if recipe.cmu_fraction > 0:
+        cmu = ClipSampler(cmu_seqs, L, recipe.corruption, seed=seed + 1, label_index=index)
         if recipe.cmu_fraction >= 1:
             sampler = cmu
         else:
-            h36m = ClipSampler(load_h36m(recipe.data_dir, tuple(recipe.subjects), with_sh=recipe.use_sh), L,
-                               recipe.corruption, seed=seed)
+            h36m = ClipSampler(h36m_seqs, L, recipe.corruption, seed=seed, label_index=index)
             sampler = MixedSampler(h36m, cmu, recipe.cmu_fraction, seed)
     else:
-        sampler = ClipSampler(load_h36m(recipe.data_dir, tuple(recipe.subjects), with_sh=recipe.use_sh), L,
-                              recipe.corruption, seed=seed)
+        sampler = ClipSampler(h36m_seqs, L, recipe.corruption, seed=seed, label_index=index)
     val_seqs = load_h36m(recipe.data_dir, TEST_SUBJECTS, with_sh=False, cameras=(0,))
     val = ClipSampler(val_seqs, L, recipe.corruption, seed=1234, clean=True)
 
@@ -255,8 +292,17 @@ def train(recipe: Recipe, out_dir: str | Path, device: str = "auto", resume: boo
         model = build_model(obj["model"], cfg, str(ckpt))
         step = int(obj["step"])
         elapsed_before = float(obj.get("meta", {}).get("train_seconds", 0.0))
-    model = model.to(dev).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    head = None
+    trainable: torch.nn.Module = model
+    if align:
+        assert bank is not None
+        head = ActionHead(cfg.num_joints, cfg.dim_rep, ActionHeadConfig(embed_dim=int(bank.shape[1]),
+                                                                         hidden=recipe.text_hidden, dropout=0.1))
+        if obj is not None and "align_head" in obj:
+            head.load_state_dict(obj["align_head"])
+        trainable = _PoseAndText(model, head)
+    trainable = trainable.to(dev).train()
+    opt = torch.optim.AdamW(trainable.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     if obj is not None:
         opt.load_state_dict(obj["optimizer"])
         states = obj.get("sampler_states") or [obj["sampler_state"]]
@@ -268,9 +314,10 @@ def train(recipe: Recipe, out_dir: str | Path, device: str = "auto", resume: boo
         if ctx.main:
             _truncate_log(out / "metrics.jsonl", step)
     feed = Prefetcher(sampler, local_batch, recipe.prefetch) if recipe.prefetch else None
-    net: torch.nn.Module = model
+    net: torch.nn.Module = trainable
     if ctx.world > 1:
-        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
+        net = torch.nn.parallel.DistributedDataParallel(trainable,
+                                                        device_ids=[dev.index] if dev.type == "cuda" else None)
     total = recipe.steps if max_steps is None else min(recipe.steps, max_steps)
     log = open(out / "metrics.jsonl", "a") if ctx.main else None
     t_start = time.monotonic()
@@ -284,8 +331,9 @@ def train(recipe: Recipe, out_dir: str | Path, device: str = "auto", resume: boo
         meta = {"recipe": recipe.name, "step": step, "train_seconds": elapsed_before + time.monotonic() - t_start,
                 "device": str(dev), "world_size": ctx.world, "output_units": "m", "frame": "camera",
                 "root_relative": True}
+        extra = {"align_head": head.state_dict(), "label_bank": labels} if head is not None else {}
         save_checkpoint(ckpt, model, meta=meta, optimizer=opt.state_dict(), step=step,
-                        sampler_states=samplers, rng_states=rngs)
+                        sampler_states=samplers, rng_states=rngs, **extra)
 
     amp = recipe.amp == "bf16"
     try:
@@ -293,22 +341,32 @@ def train(recipe: Recipe, out_dir: str | Path, device: str = "auto", resume: boo
             lr = _lr_at(recipe, step)
             for g in opt.param_groups:
                 g["lr"] = lr
-            x, y = feed.batch() if feed else sampler.batch(local_batch)
-            xt = torch.from_numpy(x).to(dev, non_blocking=True)
-            yt = torch.from_numpy(y).to(dev, non_blocking=True)
+            drawn = feed.batch() if feed else sampler.batch(local_batch)
+            xt = torch.from_numpy(drawn[0]).to(dev, non_blocking=True)
+            yt = torch.from_numpy(drawn[1]).to(dev, non_blocking=True)
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
                 pred = net(xt)
+            emb = None
+            if align:
+                pred, emb = pred
             pred = pred.float()
             pred = pred - pred[:, :, :1]
             ramp = recipe.loss.velocity_ramp_steps
             w_vel = recipe.loss.w_velocity * (min(1.0, step / ramp) if ramp else 1.0)
             loss, parts = lifter_loss(pred, yt, recipe.loss.w_scale, w_vel)
+            if align:
+                assert head is not None and bank is not None and emb is not None
+                ids = torch.from_numpy(drawn[2]).to(dev)
+                l_text, acc = text_alignment_loss(head, emb.float(), ids, bank)
+                loss = loss + recipe.text_align * l_text
+                parts["text"] = float(l_text.detach())
+                parts["text_top1"] = acc
             if not math.isfinite(float(loss.detach())):
                 raise FloatingPointError(f"loss became {float(loss)} at step {step}")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if recipe.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
+                torch.nn.utils.clip_grad_norm_(trainable.parameters(), recipe.grad_clip)
             opt.step()
             step += 1
             metrics = {"step": step, "loss": ctx.mean(float(loss.detach())), "lr": lr,

@@ -62,6 +62,8 @@ class Recipe:
     threads: int | None = None
     prefetch: int = 2  # batches drawn ahead on a background thread (0: draw in the training thread)
     init_from: str | None = None  # start from these weights (a checkpoint path; relative paths are from the recipe)
+    text_align: float = 0.0  # ActionPose: weight of the motion-to-text alignment loss (0: off)
+    text_hidden: int = 512  # hidden width of the alignment head
     loss: LossSpec = field(default_factory=LossSpec)
     corruption: CorruptionConfig = field(default_factory=CorruptionConfig)
 

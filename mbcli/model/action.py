@@ -1,0 +1,124 @@
+"""Action recognition and text alignment on the DSTformer motion representation.
+
+Head (REFERENCE.md section 3, MotionBERT's action task): the representation (B, [M,] T, J, D) is averaged over time,
+flattened over joints (J*D), averaged over the M people of a sample when there are several, then
+  classifier: dropout -> Linear(J*D, hidden) -> BatchNorm -> ReLU -> Linear(hidden, C)        (C > 0)
+  embedding:  dropout -> Linear(J*D, hidden) -> BatchNorm -> ReLU -> Linear(hidden, E) -> L2   (E > 0)
+The embedding lives in the text encoder's space (E = 384 for all-MiniLM-L6-v2, mbcli/text.py). Scores of a label
+set are then cosine similarities with the labels' sentence embeddings times a learned scale (CLIP's temperature,
+initialised at 1/0.07 and clamped to 100): ``text_logits``. That is the ActionPose idea (Liao & Zheng 2024: align
+motion embeddings with text embeddings of action labels) and what makes open-vocabulary labels work: any sentence
+can be scored, not only the classes the classifier was trained on.
+
+``ActionModel`` = a DSTformer backbone + this head. ``forward`` returns an ``ActionOutput``; a lifter trained with
+text alignment keeps its own 3D head (``ActionModel.pose`` gives both from one backbone pass).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mbcli.model.dstformer import DSTformer
+
+
+@dataclass(frozen=True)
+class ActionHeadConfig:
+    """num_classes C (0: no classifier), embed_dim E (0: no text embedding), hidden width, dropout before the MLPs."""
+
+    num_classes: int = 0
+    embed_dim: int = 384
+    hidden: int = 512
+    dropout: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.num_classes < 0 or self.embed_dim < 0 or (self.num_classes == 0 and self.embed_dim == 0):
+            raise ValueError("an action head needs num_classes > 0 and/or embed_dim > 0")
+
+
+@dataclass
+class ActionOutput:
+    """logits (B,C) or None; embedding (B,E) unit vectors or None; pose (B,T,J,3) or None (ActionModel.pose)."""
+
+    logits: torch.Tensor | None
+    embedding: torch.Tensor | None
+    pose: torch.Tensor | None = None
+
+
+def _mlp(d_in: int, hidden: int, d_out: int, dropout: float) -> nn.Sequential:
+    return nn.Sequential(nn.Dropout(dropout), nn.Linear(d_in, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
+                         nn.Linear(hidden, d_out))
+
+
+class ActionHead(nn.Module):
+    def __init__(self, num_joints: int, dim_rep: int, cfg: ActionHeadConfig) -> None:
+        super().__init__()
+        self.config = cfg
+        d = num_joints * dim_rep
+        self.classifier = _mlp(d, cfg.hidden, cfg.num_classes, cfg.dropout) if cfg.num_classes else None
+        self.embed = _mlp(d, cfg.hidden, cfg.embed_dim, cfg.dropout) if cfg.embed_dim else None
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
+
+    @staticmethod
+    def pool(rep: torch.Tensor) -> torch.Tensor:
+        """(B,T,J,D) or (B,M,T,J,D) -> (B, J*D): mean over time, then over people."""
+        if rep.dim() == 4:
+            rep = rep.unsqueeze(1)
+        B, M, T, J, D = rep.shape
+        return rep.mean(dim=2).reshape(B, M, J * D).mean(dim=1)
+
+    def forward(self, rep: torch.Tensor) -> ActionOutput:
+        f = self.pool(rep)
+        logits = self.classifier(f) if self.classifier is not None else None
+        emb = F.normalize(self.embed(f), dim=-1) if self.embed is not None else None
+        return ActionOutput(logits, emb)
+
+    def text_logits(self, embedding: torch.Tensor, text_bank: torch.Tensor) -> torch.Tensor:
+        """(B,E) motion embeddings x (K,E) unit text embeddings -> (B,K) scaled cosine similarities."""
+        return self.logit_scale.clamp(max=math.log(100.0)).exp() * embedding @ text_bank.to(embedding.dtype).T
+
+
+class ActionModel(nn.Module):
+    """A DSTformer backbone and an ActionHead. Input (B,T,J,3) or, for several people per sample, (B,M,T,J,3)."""
+
+    def __init__(self, backbone: DSTformer, head_cfg: ActionHeadConfig) -> None:
+        super().__init__()
+        self.backbone = backbone
+        c = backbone.config
+        self.head = ActionHead(c.num_joints, c.dim_rep, head_cfg)
+
+    def _rep(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 5:
+            B, M = x.shape[:2]
+            rep = self.backbone.representation(x.flatten(0, 1))
+            return rep.reshape(B, M, *rep.shape[1:])
+        return self.backbone.representation(x)
+
+    def forward(self, x: torch.Tensor) -> ActionOutput:
+        return self.head(self._rep(x))
+
+    def pose(self, x: torch.Tensor) -> ActionOutput:
+        """Action outputs and the backbone's own 3D (its lifter head) from one pass; x (B,T,J,3)."""
+        rep = self.backbone.representation(x)
+        out = self.head(rep)
+        out.pose = self.backbone.head(rep)
+        return out
+
+
+def text_alignment_loss(head: ActionHead, embedding: torch.Tensor, labels: torch.Tensor,
+                        text_bank: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """Motion-to-text InfoNCE over a label bank: cross-entropy of the scaled cosine similarities of each clip's
+    embedding (B,E) with every label sentence (K,E), the clip's own label (B,) being the positive. Clips with label
+    -1 (unknown) are ignored. Returns (loss, top-1 accuracy over the labelled clips)."""
+    keep = labels >= 0
+    if not bool(keep.any()):
+        return embedding.sum() * 0.0, float("nan")
+    logits = head.text_logits(embedding[keep], text_bank)
+    y = labels[keep]
+    loss = F.cross_entropy(logits.float(), y)
+    acc = float((logits.argmax(-1) == y).float().mean())
+    return loss, acc
