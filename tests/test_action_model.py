@@ -109,3 +109,39 @@ def test_sampler_carries_label_ids():
 def test_h36m_action_sentences_cover_the_15_actions():
     assert len(H36M_ACTIONS) == 15 and set(ACTION_SENTENCES) == set(H36M_ACTIONS)
     assert len(set(ACTION_SENTENCES.values())) == 15
+
+
+def test_action_windows_cover_the_sequence():
+    from mbcli.train.evaluate_action import action_windows
+
+    xy = np.random.default_rng(0).uniform(100, 900, (100, 17, 2)).astype(np.float32)
+    w = action_windows(xy, 27, step=2)
+    assert w.shape == (2, 27, 17, 3)  # span 53 frames, a new window every 27
+    assert np.abs(w[..., :2]).max() <= 1.0 + 1e-6 and (w[..., 2] == 1).all()
+    assert action_windows(xy[:10], 27).shape == (1, 27, 17, 3)  # shorter than one window: stretched
+
+
+def test_action_evaluation_counts_a_constant_classifier_exactly(backbone, h36m, one_thread):
+    """A model that always ranks classes 3, 1, 4, 0, 2 first scores exactly the share of test sequences of class 3
+    (top-1) and of those five classes (top-5)."""
+    from mbcli.train.data import TEST_SUBJECTS, base_action, load_h36m
+    from mbcli.train.evaluate_action import evaluate_action
+
+    m = ActionModel(backbone, ActionHeadConfig(num_classes=15, embed_dim=0, hidden=8)).eval()
+    last = m.head.classifier[-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.copy_(torch.tensor([7.0, 9.0, 6.0, 10.0, 8.0] + [0.0] * 10))
+    res = evaluate_action(m, input="sh", data_dir=str(h36m))
+    seqs = load_h36m(str(h36m), TEST_SUBJECTS, with_sh=True)
+    cls = [H36M_ACTIONS.index(base_action(s.action)) for s in seqs]
+    assert res.sequences == len(seqs) > 0
+    assert res.top1 == pytest.approx(100.0 * np.mean([c == 3 for c in cls]))
+    assert res.top5 == pytest.approx(100.0 * np.mean([c in (3, 1, 4, 0, 2) for c in cls]))
+    from mbcli.train.evaluate_action import action_windows
+
+    nwin = [len(action_windows(s.xy_sh, 16)) for s in seqs]  # the test backbone's window is 16 frames
+    assert res.windows == sum(nwin)
+    assert res.window_top1 == pytest.approx(100.0 * sum(n for n, c in zip(nwin, cls) if c == 3) / sum(nwin))
+    d = res.to_dict()
+    assert set(d) >= {"top1_percent", "top5_percent", "window_top1_percent", "per_action_top1_percent"}

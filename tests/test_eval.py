@@ -172,3 +172,26 @@ def test_cli_eval_unwritable_json_is_one_line_and_leaves_nothing(h36m, tiny_weig
     err = r.stderr.strip().splitlines()  # the progress bar and the table came before the write failed
     assert [line for line in err if "error:" in line] == err[-1:] and "cannot write" in err[-1], err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_cli_eval_action_task(h36m, tiny_weights, tmp_path, one_thread):
+    import dataclasses
+
+    from mbcli.train.loop import train
+    from mbcli.train.recipe import load_recipe
+
+    r = dataclasses.replace(load_recipe("smoke"), data_dir=str(h36m), task="action", steps=2, batch_size=4,
+                            checkpoint_minutes=0.0, eval_every=2, text_hidden=8)
+    ckpt = train(r, tmp_path / "act", device="cpu")
+    out = tmp_path / "act.json"
+    res = _run(["--task", "action", "--weights", str(ckpt), "--data", str(h36m), "--input", "sh", "--json", str(out),
+                "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    d = json.loads(out.read_text())
+    assert d["input"] == "sh" and d["sequences"] > 0 and 0 <= d["top1_percent"] <= d["top5_percent"] <= 100
+    assert "top-5" in res.output
+    # a plain lifter has no action head: one line, exit 1
+    bad = _run(["--task", "action", "--weights", str(tiny_weights), "--data", str(h36m)])
+    _assert_one_line_error(bad, "has no action head")
+    bad = _run(["--task", "dance", "--weights", str(tiny_weights), "--data", str(h36m)])
+    _assert_one_line_error(bad, "--task must be pose or action")

@@ -168,7 +168,8 @@ def test_text_alignment_trains_resumes_and_keeps_a_lifter_checkpoint(h36m, tmp_p
     rows = _rows(full)
     assert all("text" in r and np.isfinite(r["text"]) and 0.0 <= r["text_top1"] <= 1.0 for r in rows)
     obj = torch.load(ckpt, weights_only=False)
-    assert "align_head" in obj and len(obj["label_bank"]) >= 2  # the fixture's actions as sentences
+    assert "action_head" in obj and len(obj["label_bank"]) >= 2  # the fixture's actions as sentences
+    assert obj["head_config"]["num_classes"] == 0 and obj["text_bank"].shape == (len(obj["label_bank"]), 12)
     assert load_model(str(ckpt))(torch.zeros(1, 27, 17, 3)).shape == (1, 27, 17, 3)  # still a plain lifter
     part = tmp_path / "part"
     train(_recipe(h36m, **kw), part, device="cpu", max_steps=3)
@@ -186,4 +187,27 @@ def test_text_alignment_with_the_real_text_encoder(h36m, tmp_path):
         pytest.skip(str(e))
     ckpt = train(_recipe(h36m, steps=2, text_align=0.5, text_hidden=16), tmp_path / "real", device="cpu")
     obj = torch.load(ckpt, weights_only=False)
-    assert obj["align_head"]["embed.4.weight"].shape == (384, 16)  # all-MiniLM-L6-v2's 384-d space
+    assert obj["action_head"]["embed.4.weight"].shape == (384, 16)  # all-MiniLM-L6-v2's 384-d space
+
+
+def test_action_task_trains_a_classifier_with_text_alignment(h36m, tmp_path, monkeypatch):
+    import mbcli.text
+    from mbcli.model.action import load_action_model
+    from mbcli.train.data import ACTION_SENTENCES, H36M_ACTIONS
+
+    monkeypatch.setattr(mbcli.text, "load_text_encoder", lambda path=None: _FakeEncoder())
+    r = _recipe(h36m, task="action", text_align=0.5, text_hidden=16, w_pose=0.1, steps=6, eval_every=3)
+    ckpt = train(r, tmp_path / "act", device="cpu")
+    rows = _rows(tmp_path / "act")
+    assert all(np.isfinite(x["action"]) for x in rows) and 0.0 <= rows[2]["val_action_top1"] <= 100.0
+    obj = torch.load(ckpt, weights_only=False)
+    assert obj["classes"] == list(H36M_ACTIONS)
+    assert obj["label_bank"][:15] == [ACTION_SENTENCES[a] for a in H36M_ACTIONS]  # class i is sentence i
+    model, meta = load_action_model(ckpt)
+    out = model(torch.zeros(2, 27, 17, 3))
+    assert out.logits.shape == (2, 15) and out.embedding.shape == (2, 12)
+    assert meta["classes"] == list(H36M_ACTIONS) and meta["text_bank"].shape == (len(obj["label_bank"]), 12)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("task: dance\n")
+    with pytest.raises(ConfigError, match="task must be pose or action"):
+        load_recipe(str(bad))

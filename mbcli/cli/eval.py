@@ -26,9 +26,19 @@ def eval_(
     stride: int = typer.Option(None, help="Window stride (default: a third of the model's window)."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     json_out: Path = typer.Option(None, "--json", help="Also write the result as JSON to this path."),
+    task: str = typer.Option("pose", "--task", help="pose (MPJPE) or action (cross-subject top-1/top-5 of an action "
+                             "checkpoint given with --weights)."),
 ) -> None:
     """Evaluate a lifter on Human3.6M S9 and S11 (59 of the 60 sequences exist in the shared data)."""
     from mbcli.export import write_atomic
+
+    if task == "action":
+        _eval_action(weights, input, quick, data, device, json_out)
+        return
+    if task != "pose":
+        from mbcli.errors import ConfigError
+
+        raise ConfigError(f"--task must be pose or action, got {task!r}")
     from mbcli.inference.predictors import Lifter, LiftOptions
     from mbcli.model import load_model, resolve_device
     from mbcli.train.evaluate import evaluate
@@ -48,6 +58,31 @@ def eval_(
     for a, v in d["per_action"].items():
         table.add_row(a, f"{v['mpjpe_mm']:.1f}", f"{v['pmpjpe_mm']:.1f}")
     table.add_row("[bold]average", f"[bold]{res.protocol1_mpjpe_mm:.1f}", f"[bold]{res.protocol2_pmpjpe_mm:.1f}")
+    con.out.print(table)
+    if json_out:
+        write_atomic(json_out, json.dumps(d, indent=2) + "\n")
+
+
+def _eval_action(weights: str, input: str, quick: bool, data: Path | None, device: str, json_out: Path | None) -> None:
+    from mbcli.export import write_atomic
+    from mbcli.model import resolve_device
+    from mbcli.model.action import load_action_model
+    from mbcli.train.evaluate_action import evaluate_action
+
+    dev = resolve_device(device)
+    model, _ = load_action_model(weights)
+    with con.stage_progress() as on_progress:
+        res = evaluate_action(model, input, quick, str(data) if data else None, device=str(dev),
+                              on_progress=(lambda d, t: on_progress("eval", d, t)) if on_progress else None)
+    d = res.to_dict()
+    table = Table(title=f"Human3.6M action recognition, S9+S11, input {input}{' (quick subset)' if quick else ''}: "
+                        f"{res.sequences} sequences, {res.windows} windows")
+    table.add_column("action")
+    table.add_column("top-1 (%)", justify="right")
+    for a, v in d["per_action_top1_percent"].items():
+        table.add_row(a, f"{v:.1f}")
+    table.add_row("[bold]all sequences", f"[bold]top-1 {res.top1:.1f}, top-5 {res.top5:.1f} "
+                  f"(windows: top-1 {res.window_top1:.1f})")
     con.out.print(table)
     if json_out:
         write_atomic(json_out, json.dumps(d, indent=2) + "\n")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -122,3 +123,25 @@ def text_alignment_loss(head: ActionHead, embedding: torch.Tensor, labels: torch
     loss = F.cross_entropy(logits.float(), y)
     acc = float((logits.argmax(-1) == y).float().mean())
     return loss, acc
+
+
+def load_action_model(path: str | Path) -> tuple[ActionModel, dict]:
+    """An ActionModel from a training checkpoint with an action / alignment head (mbcli train, task action or
+    text_align > 0); meta: classes (list, may be empty), label_bank (sentences), text_bank ((K,E) float32 tensor of
+    their unit embeddings, or None), plus the checkpoint's meta."""
+    from mbcli.errors import WeightsError
+    from mbcli.model.checkpoint import _read, load_checkpoint
+
+    obj = _read(Path(path))
+    if not isinstance(obj, dict) or "action_head" not in obj or "head_config" not in obj:
+        raise WeightsError(f"{path} has no action head (train one with `mbcli train --config action-h36m`)")
+    backbone, meta = load_checkpoint(Path(path))
+    model = ActionModel(backbone, ActionHeadConfig(**obj["head_config"]))
+    try:
+        model.head.load_state_dict({k: v.float() if v.is_floating_point() else v
+                                    for k, v in obj["action_head"].items()})
+    except RuntimeError as e:
+        raise WeightsError(f"{path}: the action head does not match its config ({str(e).splitlines()[0]})") from None
+    bank = obj.get("text_bank")
+    return model.eval(), {**meta, "classes": list(obj.get("classes") or []), "label_bank": list(obj["label_bank"]),
+                          "text_bank": bank.float() if bank is not None else None}

@@ -25,6 +25,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -42,33 +43,60 @@ from mbcli.model import DSTformer, preset, resolve_device, save_checkpoint
 from mbcli.model.action import ActionHead, ActionHeadConfig, text_alignment_loss
 from mbcli.model.checkpoint import build_model, load_checkpoint
 from mbcli.train.augment import ClipSampler
-from mbcli.train.data import TEST_SUBJECTS, load_h36m
+from mbcli.train.data import ACTION_SENTENCES, H36M_ACTIONS, TEST_SUBJECTS, load_h36m
 from mbcli.train.losses import lifter_loss
 from mbcli.train.recipe import Recipe
 
 ProgressFn = Callable[[int, int, dict], None]
 
 
-class _PoseAndText(torch.nn.Module):
-    """The lifter and its text-alignment head as one module (one backbone pass; DDP syncs both)."""
+class _PoseAndHead(torch.nn.Module):
+    """The lifter and its action / text-alignment head as one module (one backbone pass; DDP syncs both)."""
 
     def __init__(self, model: DSTformer, head: ActionHead) -> None:
         super().__init__()
         self.model, self.align = model, head
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         rep = self.model.representation(x)
-        return self.model.head(rep), self.align(rep).embedding
+        out = self.align(rep)
+        return self.model.head(rep), out.embedding, out.logits
 
 
-def label_bank(seqs: list, text_model: str | None = None) -> tuple[list[str], torch.Tensor]:
-    """The sorted label sentences of ``seqs`` and their unit text embeddings (K,E)."""
+def label_sentences(seqs: list, task: str) -> list[str]:
+    """The label vocabulary: for the action task the 15 H36M action sentences first (class i = sentence i), then
+    any other sentences (CMU descriptions) sorted; for pose, every sentence of ``seqs`` sorted."""
+    found = sorted({s.label for s in seqs if s.label})
+    if task != "action":
+        return found
+    first = [ACTION_SENTENCES[a] for a in H36M_ACTIONS]
+    return first + [t for t in found if t not in first]
+
+
+def embed_labels(labels: list[str], text_model: str | None = None) -> torch.Tensor:
+    """Unit text embeddings (K,E) of the label sentences (all-MiniLM-L6-v2, mbcli/text.py)."""
     from mbcli.text import load_text_encoder
 
-    labels = sorted({s.label for s in seqs if s.label})
     if not labels:
         raise ConfigError("text_align needs labelled training sequences (H36M actions or CMU descriptions)")
-    return labels, torch.from_numpy(np.asarray(load_text_encoder(text_model).encode(labels), dtype=np.float32))
+    return torch.from_numpy(np.asarray(load_text_encoder(text_model).encode(labels), dtype=np.float32))
+
+
+def _quick_action_val(net: torch.nn.Module, val: ClipSampler, device: torch.device, batches: int = 4) -> float:
+    """Clip-level top-1 accuracy (%) of the action classifier on fixed clean-GT clips of the test subjects."""
+    state = val.state()
+    hits, n = 0, 0
+    net.eval()
+    with torch.inference_mode():
+        for _ in range(batches):
+            x, _, ids = val.batch(16)
+            logits = net(torch.from_numpy(x).to(device))[2].float().cpu()
+            keep = torch.from_numpy(ids) >= 0
+            hits += int((logits.argmax(-1)[keep] == torch.from_numpy(ids)[keep]).sum())
+            n += int(keep.sum())
+    val.set_state(state)
+    net.train()
+    return 100.0 * hits / max(n, 1)
 
 
 def _lr_at(recipe: Recipe, step: int) -> float:
@@ -155,7 +183,7 @@ def _quick_val(model: torch.nn.Module, val: ClipSampler, device: torch.device, b
     model.eval()
     with torch.inference_mode():
         for _ in range(batches):
-            x, y = val.batch(16)
+            x, y = val.batch(16)[:2]
             p = model(torch.from_numpy(x).to(device)).float().cpu().numpy()
             p = p - p[:, :, :1]
             errs.append(np.linalg.norm(p - y, axis=-1).mean())
@@ -261,11 +289,14 @@ def train(recipe: Recipe, out_dir: str | Path, device: str = "auto", resume: boo
         from mbcli.train.cmu import load_cmu
 
         cmu_seqs = load_cmu(recipe.cmu_dir, seed=recipe.seed)
-    labels, bank, index = [], None, None
-    if align:
-        labels, bank = label_bank(h36m_seqs + cmu_seqs)
-        bank = bank.to(dev)
+    action = recipe.task == "action"
+    labels: list[str] = []
+    bank, index = None, None
+    if align or action:
+        labels = label_sentences(h36m_seqs + cmu_seqs, recipe.task)
         index = {t: i for i, t in enumerate(labels)}
+    if align:
+        bank = embed_labels(labels).to(dev)
     if recipe.cmu_fraction > 0:
         cmu = ClipSampler(cmu_seqs, L, recipe.corruption, seed=seed + 1, label_index=index)
         if recipe.cmu_fraction >= 1:
@@ -276,7 +307,7 @@ def train(recipe: Recipe, out_dir: str | Path, device: str = "auto", resume: boo
     else:
         sampler = ClipSampler(h36m_seqs, L, recipe.corruption, seed=seed, label_index=index)
     val_seqs = load_h36m(recipe.data_dir, TEST_SUBJECTS, with_sh=False, cameras=(0,))
-    val = ClipSampler(val_seqs, L, recipe.corruption, seed=1234, clean=True)
+    val = ClipSampler(val_seqs, L, recipe.corruption, seed=1234, clean=True, label_index=index if action else None)
 
     model = DSTformer(cfg)
     if recipe.init_from:
@@ -293,14 +324,16 @@ def train(recipe: Recipe, out_dir: str | Path, device: str = "auto", resume: boo
         step = int(obj["step"])
         elapsed_before = float(obj.get("meta", {}).get("train_seconds", 0.0))
     head = None
+    head_cfg = None
     trainable: torch.nn.Module = model
-    if align:
-        assert bank is not None
-        head = ActionHead(cfg.num_joints, cfg.dim_rep, ActionHeadConfig(embed_dim=int(bank.shape[1]),
-                                                                         hidden=recipe.text_hidden, dropout=0.1))
-        if obj is not None and "align_head" in obj:
-            head.load_state_dict(obj["align_head"])
-        trainable = _PoseAndText(model, head)
+    if align or action:
+        head_cfg = ActionHeadConfig(num_classes=len(H36M_ACTIONS) if action else 0,
+                                    embed_dim=int(bank.shape[1]) if bank is not None else 0,
+                                    hidden=recipe.text_hidden, dropout=recipe.head_dropout)
+        head = ActionHead(cfg.num_joints, cfg.dim_rep, head_cfg)
+        if obj is not None and "action_head" in obj:
+            head.load_state_dict(obj["action_head"])
+        trainable = _PoseAndHead(model, head)
     trainable = trainable.to(dev).train()
     opt = torch.optim.AdamW(trainable.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     if obj is not None:
@@ -317,7 +350,8 @@ def train(recipe: Recipe, out_dir: str | Path, device: str = "auto", resume: boo
     net: torch.nn.Module = trainable
     if ctx.world > 1:
         net = torch.nn.parallel.DistributedDataParallel(trainable,
-                                                        device_ids=[dev.index] if dev.type == "cuda" else None)
+                                                        device_ids=[dev.index] if dev.type == "cuda" else None,
+                                                        find_unused_parameters=action and not recipe.w_pose)
     total = recipe.steps if max_steps is None else min(recipe.steps, max_steps)
     log = open(out / "metrics.jsonl", "a") if ctx.main else None
     t_start = time.monotonic()
@@ -331,7 +365,11 @@ def train(recipe: Recipe, out_dir: str | Path, device: str = "auto", resume: boo
         meta = {"recipe": recipe.name, "step": step, "train_seconds": elapsed_before + time.monotonic() - t_start,
                 "device": str(dev), "world_size": ctx.world, "output_units": "m", "frame": "camera",
                 "root_relative": True}
-        extra = {"align_head": head.state_dict(), "label_bank": labels} if head is not None else {}
+        extra = {}
+        if head is not None and head_cfg is not None:
+            extra = {"action_head": head.state_dict(), "head_config": dataclasses.asdict(head_cfg),
+                     "label_bank": labels, "classes": list(H36M_ACTIONS) if action else [],
+                     "text_bank": bank.detach().cpu().half() if bank is not None else None}
         save_checkpoint(ckpt, model, meta=meta, optimizer=opt.state_dict(), step=step,
                         sampler_states=samplers, rng_states=rngs, **extra)
 
@@ -346,14 +384,22 @@ def train(recipe: Recipe, out_dir: str | Path, device: str = "auto", resume: boo
             yt = torch.from_numpy(drawn[1]).to(dev, non_blocking=True)
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
                 pred = net(xt)
-            emb = None
-            if align:
-                pred, emb = pred
+            emb = logits = None
+            if head is not None:
+                pred, emb, logits = pred
             pred = pred.float()
             pred = pred - pred[:, :, :1]
             ramp = recipe.loss.velocity_ramp_steps
             w_vel = recipe.loss.w_velocity * (min(1.0, step / ramp) if ramp else 1.0)
             loss, parts = lifter_loss(pred, yt, recipe.loss.w_scale, w_vel)
+            loss = recipe.w_pose * loss
+            if action:
+                assert logits is not None
+                cls = torch.from_numpy(drawn[2]).to(dev)
+                cls = torch.where(cls < len(H36M_ACTIONS), cls, -1)  # CMU sentences carry no class
+                l_act = torch.nn.functional.cross_entropy(logits.float(), cls, ignore_index=-1)
+                loss = loss + recipe.w_action * l_act
+                parts["action"] = float(l_act.detach())
             if align:
                 assert head is not None and bank is not None and emb is not None
                 ids = torch.from_numpy(drawn[2]).to(dev)
@@ -373,6 +419,8 @@ def train(recipe: Recipe, out_dir: str | Path, device: str = "auto", resume: boo
                        **{k: ctx.mean(v) for k, v in parts.items()}}
             if ctx.main and (step % recipe.eval_every == 0 or step == total):
                 metrics["val_mpjpe_mm_gt2d"] = _quick_val(model, val, dev)
+                if action:
+                    metrics["val_action_top1"] = _quick_action_val(trainable, val, dev)
             if log and (step % recipe.log_every == 0 or "val_mpjpe_mm_gt2d" in metrics):
                 metrics["elapsed_s"] = round(elapsed_before + time.monotonic() - t_start, 1)
                 log.write(json.dumps(metrics) + "\n")

@@ -62,8 +62,12 @@ class Recipe:
     threads: int | None = None
     prefetch: int = 2  # batches drawn ahead on a background thread (0: draw in the training thread)
     init_from: str | None = None  # start from these weights (a checkpoint path; relative paths are from the recipe)
+    task: str = "pose"  # "pose": the lifter; "action": + a classifier over the 15 Human3.6M actions
+    w_pose: float = 1.0  # weight of the lifter loss (an auxiliary term in the action task)
+    w_action: float = 1.0  # weight of the action cross-entropy (task: action)
     text_align: float = 0.0  # ActionPose: weight of the motion-to-text alignment loss (0: off)
-    text_hidden: int = 512  # hidden width of the alignment head
+    text_hidden: int = 512  # hidden width of the action / alignment head
+    head_dropout: float = 0.1  # dropout before the head's MLPs (MotionBERT's action head: 0.5)
     loss: LossSpec = field(default_factory=LossSpec)
     corruption: CorruptionConfig = field(default_factory=CorruptionConfig)
 
@@ -88,6 +92,8 @@ def _build(cls, data: Any, where: str):
             kwargs[k] = v
     if cls is Recipe and kwargs.get("lr_schedule", "exp") not in ("exp", "cosine"):
         raise ConfigError(f"lr_schedule must be exp or cosine, got {kwargs['lr_schedule']!r}")
+    if cls is Recipe and kwargs.get("task", "pose") not in ("pose", "action"):
+        raise ConfigError(f"task must be pose or action, got {kwargs['task']!r}")
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as e:

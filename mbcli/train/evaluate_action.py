@@ -1,0 +1,99 @@
+"""Human3.6M cross-subject action recognition: top-1 / top-5 accuracy of an action model on S9 and S11.
+
+Train subjects S1 S5 S6 S7 S8 (the action recipe), test S9 S11, 15 actions (train/data.H36M_ACTIONS). Input: the
+Stacked Hourglass detections ("sh", the headline: detected 2D) or the projected ground truth ("gt"), confidence 1.
+Each camera sequence is cut into windows of the model's length L taken every ``step`` frames (2: 25 fps, the middle
+of the training strides), starting every L*step/2 frames (half overlap); each window is crop-normalised like any
+video window; the sequence's prediction is the mean of its windows' class probabilities. Reported: sequence-level
+top-1 and top-5 (the headline), window-level top-1, per-action sequence top-1. ``quick=True``: camera 55011271 only
+(59 sequences), like the pose evaluation's quick subset.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from mbcli.errors import ConfigError
+from mbcli.model.action import ActionModel
+from mbcli.normalize import crop_params, encode
+from mbcli.train.data import H36M_ACTIONS, TEST_SUBJECTS, base_action, load_h36m
+from mbcli.train.evaluate import QUICK_CAMERA
+
+
+@dataclass
+class ActionEvalResult:
+    input: str
+    quick: bool
+    sequences: int
+    windows: int
+    top1: float
+    top5: float
+    window_top1: float
+    per_action_top1: dict[str, float]
+
+    def to_dict(self) -> dict:
+        return {"input": self.input, "quick": self.quick, "sequences": self.sequences, "windows": self.windows,
+                "top1_percent": round(self.top1, 2), "top5_percent": round(self.top5, 2),
+                "window_top1_percent": round(self.window_top1, 2),
+                "per_action_top1_percent": {a: round(v, 2) for a, v in sorted(self.per_action_top1.items())}}
+
+
+def action_windows(xy: np.ndarray, L: int, step: int = 2) -> np.ndarray:
+    """(T,17,2) px -> (W, L, 17, 3) normalised windows (module docstring); a short sequence gives one stretched
+    window."""
+    T = len(xy)
+    conf = np.ones((T, 17), np.float32)
+    span = (L - 1) * step + 1
+    if T < span:
+        starts, idx = [0], [np.round(np.linspace(0, T - 1, L)).astype(int)]
+    else:
+        hop = max(1, (L * step) // 2)
+        starts = list(range(0, T - span + 1, hop))
+        idx = [s + step * np.arange(L) for s in starts]
+    out = []
+    for ix in idx:
+        w, c = xy[ix], conf[ix]
+        out.append(encode(w, c, crop_params(w, c)))
+    return np.stack(out).astype(np.float32)
+
+
+def evaluate_action(model: ActionModel, input: str = "sh", quick: bool = False, data_dir: str | None = None,
+                    step: int = 2, batch_size: int = 256, device: str = "cpu",
+                    on_progress: Callable[[int, int], None] | None = None) -> ActionEvalResult:
+    if input not in ("sh", "gt"):
+        raise ConfigError(f"--input must be sh or gt, got {input!r}")
+    if model.head.classifier is None:
+        raise ConfigError("this model has no action classifier (train one with task: action)")
+    seqs = load_h36m(data_dir, TEST_SUBJECTS, with_sh=input == "sh", cameras=(1,) if quick else (0, 1, 2, 3))
+    if quick:
+        seqs = [s for s in seqs if s.camera == QUICK_CAMERA]
+    L = model.backbone.config.maxlen
+    model = model.eval().to(device)
+    hit1, hit5, win_hits, wins = 0, 0, 0, 0
+    per_action: dict[str, list[bool]] = defaultdict(list)
+    for i, s in enumerate(seqs):
+        x = action_windows(s.xy_sh if input == "sh" else s.xy_gt, L, step)
+        probs = []
+        with torch.inference_mode():
+            for a in range(0, len(x), batch_size):
+                logits = model(torch.from_numpy(x[a:a + batch_size]).to(device)).logits
+                probs.append(torch.softmax(logits.float(), -1).cpu().numpy())
+        p = np.concatenate(probs)
+        y = H36M_ACTIONS.index(base_action(s.action))
+        order = np.argsort(-p.mean(axis=0))
+        hit1 += int(order[0] == y)
+        hit5 += int(y in order[:5])
+        win_hits += int((p.argmax(-1) == y).sum())
+        wins += len(p)
+        per_action[H36M_ACTIONS[y]].append(bool(order[0] == y))
+        if on_progress:
+            on_progress(i + 1, len(seqs))
+    n = max(len(seqs), 1)
+    return ActionEvalResult(input, quick, len(seqs), wins, 100.0 * hit1 / n, 100.0 * hit5 / n,
+                            100.0 * win_hits / max(wins, 1),
+                            {a: 100.0 * float(np.mean(v)) for a, v in per_action.items()})
