@@ -514,3 +514,102 @@ def _render_mesh(src: str, fit, frames: np.ndarray, camera, tid: int, path: Path
 
     render_mesh_video(src, meshes_at, path, (camera.fx, camera.fy, camera.cx, camera.cy),
                       height=cfg.overlay_height, on_progress=on_progress)
+
+
+# ----------------------------------------------------------------------------------------------- mbcli action
+
+
+@dataclass(frozen=True)
+class ActionConfig:
+    """``mbcli action`` settings. weights: an action checkpoint (mbcli train, task: action); labels: None (the
+    model's classes), a built-in set name (h36m, ntu60, ntu120) or a comma-separated list (open vocabulary);
+    top_k: labels listed per person and segment; step: frame step inside a window (None: fps / 25)."""
+
+    weights: str | None = None
+    labels: str | None = None
+    top_k: int = 5
+    step: int | None = None
+    json: str | None = None
+    lift: LiftConfig = field(default_factory=LiftConfig)
+
+
+@dataclass
+class ActionRunResult:
+    labels: list[str]
+    people: list[tuple[int, object]]  # (track id, inference.action.ActionTrack)
+    doc: dict
+    files: list[Path]
+    timings: dict[str, float]
+
+
+def resolve_labels(spec: str | None) -> list[str] | None:
+    """None -> None (the model's classes); "h36m" / "ntu60" / "ntu120" -> that set; else a comma-separated list."""
+    if spec is None:
+        return None
+    key = spec.strip().lower()
+    if key == "h36m":
+        from mbcli.train.data import ACTION_SENTENCES, H36M_ACTIONS
+
+        return [ACTION_SENTENCES[a] for a in H36M_ACTIONS]
+    if key in ("ntu60", "ntu120"):
+        from mbcli.train.ntu import LABEL_SETS
+
+        return list(LABEL_SETS[key])
+    labels = [t.strip() for t in spec.split(",") if t.strip()]
+    if not labels:
+        raise ConfigError("--labels is empty: give a comma-separated list or one of h36m, ntu60, ntu120")
+    return labels
+
+
+def action_document(labels: list[str], people: list[tuple[int, object]], top_k: int) -> dict:
+    """The JSON of ``mbcli action --json`` (README: schema)."""
+    def top(p: np.ndarray) -> list[dict]:
+        order = np.argsort(-p)[:top_k]
+        return [{"label": labels[i], "prob": round(float(p[i]), 4)} for i in order]
+
+    return {"labels": list(labels), "people": [
+        {"track_id": int(tid), "overall": top(t.overall),
+         "segments": [{"start_frame": s, "end_frame": e, "top": top(p)} for s, e, p in t.segments]}
+        for tid, t in people]}
+
+
+def run_action(input_path: str | os.PathLike, cfg: ActionConfig | None = None,
+               on_progress: ProgressFn | None = None) -> ActionRunResult:
+    """Recognise the actions of every chosen person of a video or keypoint file (segments and overall)."""
+    import json
+
+    from mbcli.errors import WeightsError
+    from mbcli.inference.action import ActionRecognizer
+    from mbcli.model.action import load_action_model
+
+    cfg = cfg or ActionConfig()
+    if cfg.top_k < 1:
+        raise ConfigError(f"--top-k must be at least 1, got {cfg.top_k}")
+    if cfg.json is not None and Path(cfg.json).suffix.lower() != ".json":
+        raise ConfigError(f"--json must name a .json file, got {cfg.json}")
+    path = Path(input_path)
+    kind = _input_kind(path)
+    if not cfg.weights:
+        raise WeightsError("no action model ships yet: train one with `mbcli train --config action-h36m --init "
+                           "weights/lifter_small_h36m.pt --out runs/action` and pass --weights runs/action/last.pt")
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    model, meta = load_action_model(cfg.weights)
+    from mbcli.model import resolve_device
+
+    dev = resolve_device(cfg.lift.device)
+    rec = ActionRecognizer(model, meta, dev, resolve_labels(cfg.labels))
+    timings["load"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    _, people, _ = load_people(path, cfg.lift, on_progress, kind)
+    timings["detect"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    tracks = [(tid, rec.recognize(kp, cfg.step)) for tid, kp in people]
+    timings["recognize"] = time.perf_counter() - t0
+    doc = action_document(rec.labels, tracks, min(cfg.top_k, len(rec.labels)))
+    files = []
+    if cfg.json:
+        from mbcli.export import write_atomic
+
+        files.append(write_atomic(cfg.json, json.dumps(doc, indent=1) + "\n"))
+    return ActionRunResult(rec.labels, tracks, doc, files, timings)

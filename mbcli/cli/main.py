@@ -48,7 +48,8 @@ def main(
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
-from mbcli.cli import bench as _bench  # noqa: E402,F401  (registers commands)
+from mbcli.cli import action as _action  # noqa: E402,F401  (registers commands)
+from mbcli.cli import bench as _bench  # noqa: E402,F401
 from mbcli.cli import eval as _eval  # noqa: E402,F401
 from mbcli.cli import lift as _lift  # noqa: E402,F401
 from mbcli.cli import mesh as _mesh  # noqa: E402,F401

@@ -1,0 +1,99 @@
+"""Action recognition over a 2D keypoint track: windows -> action probabilities per segment and overall.
+
+A person's h36m17 track is cut into windows of the model's length L, sampling every ``step`` frames (default:
+the video's frame rate / 25, so a window sees the motion at about 25 fps, inside the 17-50 fps the action model was
+trained at), a new window every L*step/2 frames; each window is crop-normalised like the lifter's. Each window is a
+segment: [start_frame, end_frame) in video frames. Scores:
+- the model's classifier over its own classes (``labels`` None): softmax of the logits;
+- any label list (open vocabulary): the labels are embedded with the text encoder (mbcli/text.py) and scored by the
+  model's learned scale times the cosine with the motion embedding, softmax over the given labels.
+Overall probabilities are the mean of the segments'.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from mbcli.errors import ClipTooShort, ConfigError
+from mbcli.model.action import ActionModel
+from mbcli.normalize import crop_params, encode
+from mbcli.types import Keypoints2D
+
+
+@dataclass
+class ActionTrack:
+    """labels (K,); segments: [(start_frame, end_frame exclusive, probs (K,))]; overall (K,)."""
+
+    labels: list[str]
+    segments: list[tuple[int, int, np.ndarray]]
+    overall: np.ndarray
+
+
+class ActionRecognizer:
+    def __init__(self, model: ActionModel, meta: dict, device: torch.device | str = "cpu",
+                 labels: list[str] | None = None, text_bank: np.ndarray | None = None, batch_size: int = 128) -> None:
+        """``labels`` None: the classifier's classes (named by the checkpoint's label sentences); else ``labels``
+        scored in the text space, with ``text_bank`` (K,E) their unit embeddings (encoded here when None)."""
+        self.model = model.eval().to(device)
+        self.device = torch.device(device)
+        self.batch_size = batch_size
+        self.L = model.backbone.config.maxlen
+        if labels is None:
+            if model.head.classifier is None:
+                raise ConfigError("this action model has no classifier: pass --labels to score labels in text space")
+            C = model.head.config.num_classes
+            names = list(meta.get("label_bank") or [])[:C] or list(meta.get("classes") or [])
+            self.labels = names if len(names) == C else [f"class {i}" for i in range(C)]
+            self.bank = None
+        else:
+            if model.head.embed is None:
+                raise ConfigError("this action model has no text embedding head: open-vocabulary labels need a "
+                                  "model trained with text_align")
+            if not labels or any(not str(t).strip() for t in labels):
+                raise ConfigError("--labels needs at least one non-empty label")
+            self.labels = [str(t).strip() for t in labels]
+            if text_bank is None:
+                from mbcli.text import load_text_encoder
+
+                text_bank = load_text_encoder().encode(self.labels)
+            self.bank = torch.as_tensor(np.asarray(text_bank, np.float32), device=self.device)
+
+    def windows(self, kp: Keypoints2D, step: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
+        T = kp.num_frames
+        span = (self.L - 1) * step + 1
+        if T < span:
+            raise ClipTooShort(f"track of {T} frames is shorter than one action window ({span} frames at step "
+                               f"{step}); action recognition needs at least that")
+        hop = max(1, (self.L * step) // 2)
+        starts = list(range(0, T - span + 1, hop))
+        if starts[-1] + span < T:
+            starts.append(T - span)  # the end of the track gets a window too
+        xs, spans = [], []
+        for s in starts:
+            ix = s + step * np.arange(self.L)
+            xy, sc = kp.xy[ix], kp.scores[ix]
+            if not (sc > 0).any():
+                continue
+            xs.append(encode(xy, sc, crop_params(xy, sc)))
+            spans.append((int(kp.frame_indices[s]), int(kp.frame_indices[ix[-1]]) + 1))
+        if not xs:
+            raise ClipTooShort("no window of the track has a detected joint")
+        return np.stack(xs).astype(np.float32), spans
+
+    def recognize(self, kp: Keypoints2D, step: int | None = None) -> ActionTrack:
+        step = step or max(1, int(round(kp.fps / 25.0)))
+        x, spans = self.windows(kp, step)
+        probs = []
+        with torch.inference_mode():
+            for a in range(0, len(x), self.batch_size):
+                out = self.model(torch.from_numpy(x[a:a + self.batch_size]).to(self.device))
+                if self.bank is None:
+                    logits = out.logits
+                else:
+                    logits = self.model.head.text_logits(out.embedding, self.bank)
+                probs.append(torch.softmax(logits.float(), dim=-1).cpu().numpy())
+        p = np.concatenate(probs)
+        return ActionTrack(self.labels, [(s, e, p[i]) for i, (s, e) in enumerate(spans)], p.mean(axis=0))
