@@ -352,23 +352,20 @@ class MeshResult:
 
 
 def _contiguous(pose, kp: Keypoints2D) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """One row per frame from the pose's first to last frame: targets (N,17,3) (gaps interpolated), frame indices,
-    2D keypoints (N,17,2) and scores (N,17) (0 where the 2D track has no detection)."""
+    """One row per frame from the pose's first to last frame: targets (N,17,3) metres (gaps interpolated, as the
+    BVH export does), frame indices, 2D keypoints (N,17,2) and scores (N,17) (0 where the 2D track has no
+    detection)."""
+    from mbcli.export.bvh import TO_METRES, fill_gaps
+
     fi = np.asarray(pose.frame_indices)
     full = np.arange(fi[0], fi[-1] + 1)
-    xyz = pose.xyz.astype(np.float64) * {"m": 1.0, "cm": 0.01, "mm": 0.001}[pose.units]
-    tg = np.empty((len(full),) + xyz.shape[1:])
-    for j in range(xyz.shape[1]):
-        for c in range(3):
-            tg[:, j, c] = np.interp(full, fi, xyz[:, j, c])
+    tg = fill_gaps(pose.xyz.astype(np.float64) * TO_METRES[pose.units], fi)
     xy = np.zeros((len(full), 17, 2))
     sc = np.zeros((len(full), 17))
-    rows = {int(f): i for i, f in enumerate(kp.frame_indices)}
-    for k, f in enumerate(full):
-        i = rows.get(int(f))
-        if i is not None:
-            xy[k] = kp.xy[i]
-            sc[k] = kp.scores[i]
+    rows = np.asarray(kp.frame_indices) - full[0]
+    inside = (rows >= 0) & (rows < len(full))
+    xy[rows[inside]] = kp.xy[inside]
+    sc[rows[inside]] = kp.scores[inside]
     return tg, full, np.nan_to_num(xy), sc
 
 
@@ -456,16 +453,17 @@ def run_mesh(input_path: str | os.PathLike, cfg: MeshConfig | None = None,
 
 def _write_mesh_outputs(cfg: MeshConfig, fit, frames: np.ndarray, fps: float, video: VideoInfo | None, camera,
                         tid: int, on_progress: ProgressFn | None, notes: list[str]) -> list[Path]:
-    from mbcli.export.smpl_npz import write_body_npz, write_smpl_npz
+    from mbcli.export.smpl_npz import to_world, write_body_npz, write_smpl_npz
 
+    world = to_world(fit)  # posed once for the floor, shared by the npz and the GLB
     targets: list[tuple[Path, Callable[[Path], None]]] = []
     gender = getattr(getattr(fit.model, "model", None), "gender", "neutral")
     if fit.model.name == "smpl":
-        targets.append((Path(cfg.out), lambda p: write_smpl_npz(p, fit, fps, frames, gender)))
+        targets.append((Path(cfg.out), lambda p: write_smpl_npz(p, fit, fps, frames, gender, world)))
     else:
-        targets.append((Path(cfg.out), lambda p: write_body_npz(p, fit, fps, frames)))
+        targets.append((Path(cfg.out), lambda p: write_body_npz(p, fit, fps, frames, world)))
     if cfg.glb:
-        targets.append((Path(cfg.glb), lambda p: _write_glb(p, fit, fps)))
+        targets.append((Path(cfg.glb), lambda p: _write_glb(p, fit, fps, world)))
     if cfg.video:
         if video is None or camera is None:
             notes.append("no mesh overlay video: the input was not a video")
@@ -487,11 +485,11 @@ def _write_mesh_outputs(cfg: MeshConfig, fit, frames: np.ndarray, fps: float, vi
             tmp.unlink(missing_ok=True)
 
 
-def _write_glb(path: Path, fit, fps: float) -> None:
+def _write_glb(path: Path, fit, fps: float, world) -> None:
     from mbcli.export.glb import write_skinned_glb
     from mbcli.export.smpl_npz import glb_inputs
 
-    write_skinned_glb(path, fps=fps, **glb_inputs(fit))
+    write_skinned_glb(path, fps=fps, **glb_inputs(fit, world))
 
 
 def _render_mesh(src: str, fit, frames: np.ndarray, camera, tid: int, path: Path, cfg: MeshConfig,

@@ -117,7 +117,7 @@ ANKLE_HEIGHT = 0.08  # m: height of the ankle joint above the sole when standing
 END_SITE_FRACTION = 0.25  # End Site length of Head/hands, as a fraction of the leaf's own bone
 FOOT_FRACTION = 0.35  # foot End Site length (forward), as a fraction of the shin
 UNIT_SCALE = {"m": 1.0, "cm": 100.0}
-_INPUT_SCALE = {"m": 1.0, "cm": 0.01, "mm": 0.001}
+TO_METRES = {"m": 1.0, "cm": 0.01, "mm": 0.001}  # 3D input units -> metres
 
 _X, _Y, _Z = np.eye(3)
 # Rest direction of the bone from each joint's parent to the joint (T-pose, left on +X).
@@ -298,13 +298,13 @@ def _targets(pose: Pose3D, floor: str) -> np.ndarray:
         raise ExportError(f"BVH export needs the h36m17 skeleton, got {pose.skeleton.name}")
     if pose.frame != "camera":
         raise ExportError(f"BVH export needs camera-frame poses, got frame {pose.frame!r}")
-    if pose.units not in _INPUT_SCALE:
-        raise ExportError(f"unknown 3D units {pose.units!r}; expected one of {', '.join(_INPUT_SCALE)}")
+    if pose.units not in TO_METRES:
+        raise ExportError(f"unknown 3D units {pose.units!r}; expected one of {', '.join(TO_METRES)}")
     if pose.num_frames == 0:
         raise ExportError("cannot write a BVH with no frames")
     if not np.all(np.isfinite(pose.xyz)):
         raise ExportError("the 3D pose has non-finite values; cannot solve BVH rotations")
-    xyz = _fill_gaps(pose.xyz.astype(np.float64) * _INPUT_SCALE[pose.units], pose.frame_indices)
+    xyz = fill_gaps(pose.xyz.astype(np.float64) * TO_METRES[pose.units], pose.frame_indices)
     q = camera_to_bvh(xyz)
     if pose.root_relative:
         q = q - q[:, :1]
@@ -312,7 +312,7 @@ def _targets(pose: Pose3D, floor: str) -> np.ndarray:
     return q
 
 
-def _fill_gaps(xyz: np.ndarray, frame_indices: np.ndarray) -> np.ndarray:
+def fill_gaps(xyz: np.ndarray, frame_indices: np.ndarray) -> np.ndarray:
     """(T,J,3) at sorted frame_indices -> one row per frame from the first to the last index (linear in between)."""
     fi = np.asarray(frame_indices)
     if np.any(np.diff(fi) <= 0):
@@ -459,6 +459,6 @@ def skeleton_consistent(pose: Pose3D) -> Pose3D:
     fk = camera_to_bvh(motion.fk())  # BVH frame -> camera frame (the map is its own inverse)
     fk = fk - fk[:, :1]
     rows = np.asarray(pose.frame_indices) - int(pose.frame_indices[0])
-    xyz = fk[rows] / _INPUT_SCALE[pose.units]
+    xyz = fk[rows] / TO_METRES[pose.units]
     return Pose3D(xyz, pose.skeleton, pose.frame_indices, pose.fps, frame=pose.frame, units=pose.units,
                   root_relative=True)

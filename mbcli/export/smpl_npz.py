@@ -82,13 +82,18 @@ def _check(fit: BodyFit, fps: float, frame_indices: np.ndarray) -> np.ndarray:
     return fi
 
 
-def smpl_arrays(fit: BodyFit, fps: float, frame_indices: np.ndarray, gender: str = "neutral") -> dict[str, np.ndarray]:
-    """The arrays of smpl.npz (module docstring) for an SMPL fit."""
+World = tuple[np.ndarray, np.ndarray]
+
+
+def smpl_arrays(fit: BodyFit, fps: float, frame_indices: np.ndarray, gender: str = "neutral",
+                world: World | None = None) -> dict[str, np.ndarray]:
+    """The arrays of smpl.npz (module docstring) for an SMPL fit; ``world`` is ``to_world(fit)`` when the caller
+    has it already (it poses the whole mesh for the floor)."""
     if fit.model.name != "smpl" or fit.rotmats.shape[1] != 24:
         raise ExportError(f"smpl.npz needs an SMPL fit, got a {fit.model.name} body")
     fi = _check(fit, fps, frame_indices)
     N = fit.num_frames
-    R_w, t_w = to_world(fit)
+    R_w, t_w = world or to_world(fit)
     aa_w = matrix_to_axis_angle(R_w).astype(np.float32)  # (N,24,3)
     aa_c = matrix_to_axis_angle(fit.rotmats.astype(np.float64)).astype(np.float32)
     poses = np.zeros((N, 156), np.float32)
@@ -106,11 +111,12 @@ def smpl_arrays(fit: BodyFit, fps: float, frame_indices: np.ndarray, gender: str
     }
 
 
-def body_arrays(fit: BodyFit, fps: float, frame_indices: np.ndarray) -> dict[str, np.ndarray]:
-    """The arrays of body.npz (module docstring) for any body model."""
+def body_arrays(fit: BodyFit, fps: float, frame_indices: np.ndarray,
+                world: World | None = None) -> dict[str, np.ndarray]:
+    """The arrays of body.npz (module docstring) for any body model (``world`` as for smpl_arrays)."""
     fi = _check(fit, fps, frame_indices)
     m = fit.model
-    R_w, t_w = to_world(fit)
+    R_w, t_w = world or to_world(fit)
     world = m.params_arrays(fit.shape, R_w, t_w)
     cam = m.params_arrays(fit.shape, fit.rotmats, fit.transl)
     out = dict(world)
@@ -122,12 +128,13 @@ def body_arrays(fit: BodyFit, fps: float, frame_indices: np.ndarray) -> dict[str
     return out
 
 
-def glb_inputs(fit: BodyFit) -> dict:
+def glb_inputs(fit: BodyFit, world: World | None = None) -> dict:
     """Keyword arguments of export.glb.write_skinned_glb for a fit, in glTF's frame (Y up, metres; the world of
     ``to_world`` turned (x, y, z) -> (x, z, -y), floor at y = 0). SMPL's pose blend shapes have no place in a
     skinned glTF and are left out (a few mm on bent joints)."""
     m = fit.model
-    R_w, t_w = to_world(fit)
+    R_w, t_w = world or to_world(fit)
+    R_w = R_w.copy()  # the root is turned below; ``world`` may be shared with the npz writer
     B = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])  # Z-up -> Y-up
     J0 = _root_joint(fit)
     R_w[:, 0] = B @ R_w[:, 0]
@@ -151,11 +158,12 @@ def _save(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> Path:
 
 
 def write_smpl_npz(path: str | os.PathLike, fit: BodyFit, fps: float, frame_indices: np.ndarray,
-                   gender: str = "neutral") -> Path:
+                   gender: str = "neutral", world: World | None = None) -> Path:
     """Write smpl.npz atomically; returns its Path."""
-    return _save(path, smpl_arrays(fit, fps, frame_indices, gender))
+    return _save(path, smpl_arrays(fit, fps, frame_indices, gender, world))
 
 
-def write_body_npz(path: str | os.PathLike, fit: BodyFit, fps: float, frame_indices: np.ndarray) -> Path:
+def write_body_npz(path: str | os.PathLike, fit: BodyFit, fps: float, frame_indices: np.ndarray,
+                   world: World | None = None) -> Path:
     """Write body.npz atomically; returns its Path."""
-    return _save(path, body_arrays(fit, fps, frame_indices))
+    return _save(path, body_arrays(fit, fps, frame_indices, world))

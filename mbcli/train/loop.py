@@ -82,23 +82,6 @@ def embed_labels(labels: list[str], text_model: str | None = None) -> torch.Tens
     return torch.from_numpy(np.asarray(load_text_encoder(text_model).encode(labels), dtype=np.float32))
 
 
-def _quick_action_val(net: torch.nn.Module, val: ClipSampler, device: torch.device, batches: int = 4) -> float:
-    """Clip-level top-1 accuracy (%) of the action classifier on fixed clean-GT clips of the test subjects."""
-    state = val.state()
-    hits, n = 0, 0
-    net.eval()
-    with torch.inference_mode():
-        for _ in range(batches):
-            x, _, ids = val.batch(16)
-            logits = net(torch.from_numpy(x).to(device))[2].float().cpu()
-            keep = torch.from_numpy(ids) >= 0
-            hits += int((logits.argmax(-1)[keep] == torch.from_numpy(ids)[keep]).sum())
-            n += int(keep.sum())
-    val.set_state(state)
-    net.train()
-    return 100.0 * hits / max(n, 1)
-
-
 def _lr_at(recipe: Recipe, step: int) -> float:
     warm = min(1.0, (step + 1) / recipe.warmup_steps) if recipe.warmup_steps else 1.0
     if recipe.lr_schedule == "cosine":
@@ -176,20 +159,34 @@ class Prefetcher:
         self._thread.join(timeout=5)
 
 
-def _quick_val(model: torch.nn.Module, val: ClipSampler, device: torch.device, batches: int = 4) -> float:
-    """MPJPE (mm) on fixed clean-GT clips of the test subjects (a training-time signal, not the benchmark)."""
+def _quick_val(net: torch.nn.Module, val: ClipSampler, device: torch.device, action: bool = False,
+               batches: int = 4) -> dict[str, float]:
+    """Training-time signals on fixed clean-GT clips of the test subjects (not the benchmark): MPJPE (mm) and, for
+    the action task, the classifier's clip-level top-1 accuracy (%). ``net`` is the lifter, or the lifter with its
+    head (which returns (pose, embedding, logits)); one forward pass per batch serves both."""
     state = val.state()
     errs = []
-    model.eval()
+    hits, n = 0, 0
+    net.eval()
     with torch.inference_mode():
         for _ in range(batches):
-            x, y = val.batch(16)[:2]
-            p = model(torch.from_numpy(x).to(device)).float().cpu().numpy()
+            drawn = val.batch(16)
+            out = net(torch.from_numpy(drawn[0]).to(device))
+            pose = out[0] if isinstance(out, tuple) else out
+            p = pose.float().cpu().numpy()
             p = p - p[:, :, :1]
-            errs.append(np.linalg.norm(p - y, axis=-1).mean())
+            errs.append(np.linalg.norm(p - drawn[1], axis=-1).mean())
+            if action:
+                ids = torch.from_numpy(drawn[2])
+                keep = ids >= 0
+                hits += int((out[2].float().cpu().argmax(-1)[keep] == ids[keep]).sum())
+                n += int(keep.sum())
     val.set_state(state)
-    model.train()
-    return float(np.mean(errs) * 1000)
+    net.train()
+    res = {"val_mpjpe_mm_gt2d": float(np.mean(errs) * 1000)}
+    if action:
+        res["val_action_top1"] = 100.0 * hits / max(n, 1)
+    return res
 
 
 class _Dist:
@@ -418,9 +415,7 @@ def train(recipe: Recipe, out_dir: str | Path, device: str = "auto", resume: boo
             metrics = {"step": step, "loss": ctx.mean(float(loss.detach())), "lr": lr,
                        **{k: ctx.mean(v) for k, v in parts.items()}}
             if ctx.main and (step % recipe.eval_every == 0 or step == total):
-                metrics["val_mpjpe_mm_gt2d"] = _quick_val(model, val, dev)
-                if action:
-                    metrics["val_action_top1"] = _quick_action_val(trainable, val, dev)
+                metrics.update(_quick_val(trainable, val, dev, action))
             if log and (step % recipe.log_every == 0 or "val_mpjpe_mm_gt2d" in metrics):
                 metrics["elapsed_s"] = round(elapsed_before + time.monotonic() - t_start, 1)
                 log.write(json.dumps(metrics) + "\n")
