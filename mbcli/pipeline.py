@@ -32,7 +32,7 @@ from mbcli.inference.predictors import Lifter, LiftOptions
 from mbcli.model import load_model, resolve_device
 from mbcli.skeletons import H36M17, remap
 from mbcli.types import FramePoses, Keypoints2D, MotionResult, VideoInfo
-from mbcli.weights import DEFAULT_LIFTER
+from mbcli.weights import DEFAULT_ACTION, DEFAULT_LIFTER
 
 log = logging.getLogger(__name__)
 
@@ -519,11 +519,12 @@ def _render_mesh(src: str, fit, frames: np.ndarray, camera, tid: int, path: Path
 
 @dataclass(frozen=True)
 class ActionConfig:
-    """``mbcli action`` settings. weights: an action checkpoint (mbcli train, task: action); labels: None (the
+    """``mbcli action`` settings. weights: a manifest name (action-default: the shipped H36M action model) or an
+    action checkpoint (mbcli train, task: action); labels: None (the
     model's classes), a built-in set name (h36m, ntu60, ntu120) or a comma-separated list (open vocabulary);
     top_k: labels listed per person and segment; step: frame step inside a window (None: fps / 25)."""
 
-    weights: str | None = None
+    weights: str = DEFAULT_ACTION
     labels: str | None = None
     top_k: int = 5
     step: int | None = None
@@ -576,7 +577,6 @@ def run_action(input_path: str | os.PathLike, cfg: ActionConfig | None = None,
     """Recognise the actions of every chosen person of a video or keypoint file (segments and overall)."""
     import json
 
-    from mbcli.errors import WeightsError
     from mbcli.inference.action import ActionRecognizer
     from mbcli.model.action import load_action_model
 
@@ -587,9 +587,6 @@ def run_action(input_path: str | os.PathLike, cfg: ActionConfig | None = None,
         raise ConfigError(f"--json must name a .json file, got {cfg.json}")
     path = Path(input_path)
     kind = _input_kind(path)
-    if not cfg.weights:
-        raise WeightsError("no action model ships yet: train one with `mbcli train --config action-h36m --init "
-                           "weights/lifter_small_h36m.pt --out runs/action` and pass --weights runs/action/last.pt")
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     model, meta = load_action_model(cfg.weights)

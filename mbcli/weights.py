@@ -15,6 +15,7 @@ from pathlib import Path
 from mbcli.errors import WeightsError
 
 DEFAULT_LIFTER = "lifter-default"
+DEFAULT_ACTION = "action-default"
 WEIGHTS_ENV = "MBCLI_WEIGHTS_DIR"
 _VERIFIED: dict[Path, float] = {}  # path -> mtime at which its sha256 matched the manifest
 
@@ -37,10 +38,12 @@ def manifest() -> list[dict]:
 
 
 def entry(name: str) -> dict:
-    """The manifest entry called ``name``; ``lifter-default`` resolves through the entry marked default = true."""
+    """The manifest entry called ``name``; ``<kind>-default`` (lifter-default, action-default) resolves through the
+    entry of that kind marked default = true."""
     models = manifest()
+    kind = name[:-len("-default")] if name.endswith("-default") else None
     for m in models:
-        if m.get("name") == name or (name == DEFAULT_LIFTER and m.get("kind") == "lifter" and m.get("default")):
+        if m.get("name") == name or (kind and m.get("kind") == kind and m.get("default")):
             return m
     names = ", ".join(m.get("name", "?") for m in models)
     raise WeightsError(f"no model named {name!r} in the weights manifest; available: {names}")

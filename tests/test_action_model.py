@@ -116,7 +116,7 @@ def test_action_windows_cover_the_sequence():
 
     xy = np.random.default_rng(0).uniform(100, 900, (100, 17, 2)).astype(np.float32)
     w = action_windows(xy, 27, step=2)
-    assert w.shape == (2, 27, 17, 3)  # span 53 frames, a new window every 27
+    assert w.shape == (3, 27, 17, 3)  # span 53 frames, a new window every 27 (0, 27) and one ending at frame 99 (47)
     assert np.abs(w[..., :2]).max() <= 1.0 + 1e-6 and (w[..., 2] == 1).all()
     assert action_windows(xy[:10], 27).shape == (1, 27, 17, 3)  # shorter than one window: stretched
 
@@ -145,3 +145,43 @@ def test_action_evaluation_counts_a_constant_classifier_exactly(backbone, h36m, 
     assert res.window_top1 == pytest.approx(100.0 * sum(n for n, c in zip(nwin, cls) if c == 3) / sum(nwin))
     d = res.to_dict()
     assert set(d) >= {"top1_percent", "top5_percent", "window_top1_percent", "per_action_top1_percent"}
+
+
+def test_zero_shot_cmu_scores_a_constant_embedding_exactly(backbone, one_thread):
+    """A model whose motion embedding is always the text embedding of "jump" ranks "jump" first for every held-out
+    sequence: top-1 is exactly the share of subject 13's sequences described as "jump"; a model without a text
+    head and a holdout without trials are clear errors."""
+    from mbcli.errors import ConfigError, DependencyError
+    from mbcli.text import load_text_encoder
+    from mbcli.train import cmu as C
+    from mbcli.train.evaluate_action import evaluate_zero_shot_cmu
+
+    cmu_dir = C.default_cmu_dir()
+    if not (cmu_dir / "bvh").is_dir():
+        pytest.skip(f"CMU BVH data not found in {cmu_dir}")
+    try:
+        enc = load_text_encoder()
+    except DependencyError as e:
+        pytest.skip(f"text model not installed ({e})")
+    m = ActionModel(backbone, ActionHeadConfig(num_classes=0, embed_dim=384, hidden=8)).eval()
+    last = m.head.embed[-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.copy_(torch.from_numpy(np.asarray(enc.encode(["jump"]), np.float32)[0]))
+    res = evaluate_zero_shot_cmu(m, ("13",))
+    seqs = [s for s in C.load_cmu(cmu_dir) if s.subject == "CMU13"]
+    assert res.sequences == len(seqs) > 0 and res.holdout == ("13",)
+    assert "jump" in res.labels and "walk" in res.labels and len(res.labels) == len(set(res.labels))
+    assert res.top1 == pytest.approx(100.0 * np.mean([s.label == "jump" for s in seqs]))
+    assert res.per_label_top1["jump"] == 100.0 and res.per_label_top1["forward jump"] == 0.0
+    assert res.confusions["forward jump"] == {"jump": sum(s.label == "forward jump" for s in seqs)}
+    assert res.top5 >= res.top1
+    d = res.to_dict()
+    assert d["chance_top1_percent"] == pytest.approx(100.0 / len(res.labels), abs=0.01)
+    with pytest.raises(ConfigError, match="no CMU trials"):
+        evaluate_zero_shot_cmu(m, ("99",))
+    with pytest.raises(ConfigError, match="subject numbers"):
+        evaluate_zero_shot_cmu(m, ("thirteen",))
+    no_text = ActionModel(backbone, ActionHeadConfig(num_classes=15, embed_dim=0, hidden=8)).eval()
+    with pytest.raises(ConfigError, match="text-space embedding"):
+        evaluate_zero_shot_cmu(no_text, ("13",))

@@ -112,7 +112,7 @@ def test_errors(action_ckpt, tiny_weights, tmp_path):
     src = _keypoints(tmp_path / "kp.motion.json", people=1)
     short = _keypoints(tmp_path / "short.motion.json", T=12, people=1)
     out = tmp_path / "x.json"
-    _one_line_error(_run([str(src), "--json", str(out)]), "no action model ships yet")
+    _one_line_error(_run([str(src), "--weights", "no-such-model", "--json", str(out)]), "no model named")
     _one_line_error(_run([str(src), "--weights", str(tiny_weights), "--json", str(out)]), "has no action head")
     _one_line_error(_run([str(short), "--weights", str(action_ckpt), "--json", str(out)]), "shorter than one")
     _one_line_error(_run([str(src), "--weights", str(action_ckpt), "--top-k", "0"]), "--top-k")

@@ -128,9 +128,16 @@ def test_cmu_clips_are_mixed_in(h36m, tmp_path):
 
     if not default_cmu_dir().is_dir():
         pytest.skip("CMU mocap (../shared/data/cmu) not present")
-    ckpt = train(_recipe(h36m, steps=3, cmu_fraction=0.5, batch_size=8), tmp_path / "mix", device="cpu")
-    state = torch.load(ckpt, weights_only=False)["sampler_states"][0]
-    assert set(state) == {"mix", "a", "b"}
+    ckpt = train(_recipe(h36m, steps=3, cmu_fraction=0.5, batch_size=8, cmu_holdout=("08", "13")), tmp_path / "mix",
+                 device="cpu")
+    obj = torch.load(ckpt, weights_only=False)
+    assert set(obj["sampler_states"][0]) == {"mix", "a", "b"}
+    assert obj["meta"]["cmu_holdout"] == ["08", "13"]
+    every = ("03", "05", "06", "07", "08", "09", "10", "13", "14")
+    with pytest.raises(ConfigError, match="leaves no CMU trials"):
+        train(_recipe(h36m, steps=1, cmu_fraction=0.5, cmu_holdout=every), tmp_path / "none", device="cpu")
+    with pytest.raises(ConfigError, match="subject numbers"):
+        train(_recipe(h36m, steps=1, cmu_fraction=0.5, cmu_holdout=("S9",)), tmp_path / "bad", device="cpu")
 
 
 def test_ddp_with_torchrun_on_two_cpu_processes(h36m, tmp_path):

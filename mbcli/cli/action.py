@@ -10,6 +10,7 @@ from rich.table import Table
 from mbcli.cli import console as con
 from mbcli.cli.main import app, handle_errors
 from mbcli.pipeline import ActionConfig, LiftConfig, run_action
+from mbcli.weights import DEFAULT_ACTION
 
 
 def _runs(segments: list[dict]) -> list[tuple[int, int, str, float]]:
@@ -31,7 +32,8 @@ def action(
     input: Path = typer.Argument(..., help="A video, an mbcli.motion JSON or any 2D keypoint file mbcli lift reads."),
     labels: str = typer.Option(None, "--labels", help="Open vocabulary: comma-separated labels, or a built-in set "
                                "(h36m, ntu60, ntu120). Default: the model's own classes."),
-    weights: str = typer.Option(None, "--weights", help="Action checkpoint (mbcli train --config action-h36m)."),
+    weights: str = typer.Option(DEFAULT_ACTION, "--weights", help="Manifest name or action checkpoint (mbcli train "
+                                "--config action-h36m)."),
     top_k: int = typer.Option(5, "--top-k", help="Labels listed per person and per segment."),
     json_out: Path = typer.Option(None, "--json", help="Write the result as JSON (schema in the README)."),
     person: str = typer.Option("all", "--person", "-p", help="all, largest, or a track id."),

@@ -39,5 +39,9 @@ def error(message: str) -> None:
     console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
 
 
+def warn(message: str) -> None:
+    console.print(f"[bold yellow]warning:[/] {message}", soft_wrap=True)
+
+
 def is_tty() -> bool:
     return sys.stderr.isatty()

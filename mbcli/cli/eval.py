@@ -12,6 +12,8 @@ from mbcli.cli import console as con
 from mbcli.cli.main import app, handle_errors
 from mbcli.weights import DEFAULT_LIFTER
 
+ZERO_SHOT_HOLDOUT = ("08", "13")  # = train.evaluate_action.ZERO_SHOT_HOLDOUT (not imported: keeps --help fast)
+
 
 @app.command("eval")
 @handle_errors
@@ -26,8 +28,11 @@ def eval_(
     stride: int = typer.Option(None, help="Window stride (default: a third of the model's window)."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     json_out: Path = typer.Option(None, "--json", help="Also write the result as JSON to this path."),
-    task: str = typer.Option("pose", "--task", help="pose (MPJPE) or action (cross-subject top-1/top-5 of an action "
-                             "checkpoint given with --weights)."),
+    task: str = typer.Option("pose", "--task", help="pose (MPJPE), action (cross-subject top-1/top-5 of an action "
+                             "checkpoint given with --weights) or zeroshot (a text-aligned checkpoint on held-out CMU "
+                             "subjects, their descriptions as labels)."),
+    holdout: str = typer.Option(",".join(ZERO_SHOT_HOLDOUT), "--holdout",
+                                help="--task zeroshot: the CMU subjects the model was not trained on."),
 ) -> None:
     """Evaluate a lifter on Human3.6M S9 and S11 (59 of the 60 sequences exist in the shared data)."""
     from mbcli.export import write_atomic
@@ -35,10 +40,13 @@ def eval_(
     if task == "action":
         _eval_action(weights, input, quick, data, device, json_out)
         return
+    if task == "zeroshot":
+        _eval_zero_shot(weights, holdout, device, json_out)
+        return
     if task != "pose":
         from mbcli.errors import ConfigError
 
-        raise ConfigError(f"--task must be pose or action, got {task!r}")
+        raise ConfigError(f"--task must be pose, action or zeroshot, got {task!r}")
     from mbcli.inference.predictors import Lifter, LiftOptions
     from mbcli.model import load_model, resolve_device
     from mbcli.train.evaluate import evaluate
@@ -64,7 +72,6 @@ def eval_(
 
 
 def _eval_action(weights: str, input: str, quick: bool, data: Path | None, device: str, json_out: Path | None) -> None:
-    from mbcli.export import write_atomic
     from mbcli.model import resolve_device
     from mbcli.model.action import load_action_model
     from mbcli.train.evaluate_action import evaluate_action
@@ -75,14 +82,51 @@ def _eval_action(weights: str, input: str, quick: bool, data: Path | None, devic
         res = evaluate_action(model, input, quick, str(data) if data else None, device=str(dev),
                               on_progress=(lambda d, t: on_progress("eval", d, t)) if on_progress else None)
     d = res.to_dict()
-    table = Table(title=f"Human3.6M action recognition, S9+S11, input {input}{' (quick subset)' if quick else ''}: "
-                        f"{res.sequences} sequences, {res.windows} windows")
-    table.add_column("action")
-    table.add_column("top-1 (%)", justify="right")
-    for a, v in d["per_action_top1_percent"].items():
-        table.add_row(a, f"{v:.1f}")
-    table.add_row("[bold]all sequences", f"[bold]top-1 {res.top1:.1f}, top-5 {res.top5:.1f} "
-                  f"(windows: top-1 {res.window_top1:.1f})")
+    _print_scores(f"Human3.6M action recognition, S9+S11, input {input}{' (quick subset)' if quick else ''}: "
+                  f"{res.sequences} sequences, {res.windows} windows", ["action", "top-1 (%)"],
+                  [[a, f"{v:.1f}"] for a, v in d["per_action_top1_percent"].items()],
+                  ["[bold]all sequences", f"[bold]top-1 {res.top1:.1f}, top-5 {res.top5:.1f} "
+                   f"(windows: top-1 {res.window_top1:.1f})"], d, json_out)
+
+
+def _print_scores(title: str, columns: list[str], rows: list[list[str]], total: list[str], doc: dict,
+                  json_out: Path | None) -> None:
+    """The per-class table of an action evaluation (column 2 right-aligned), then the JSON file if asked."""
+    from mbcli.export import write_atomic
+
+    table = Table(title=title)
+    for i, c in enumerate(columns):
+        table.add_column(c, justify="right" if i == 1 else "left")
+    for r in [*rows, total]:
+        table.add_row(*r)
     con.out.print(table)
     if json_out:
-        write_atomic(json_out, json.dumps(d, indent=2) + "\n")
+        write_atomic(json_out, json.dumps(doc, indent=2) + "\n")
+
+
+def _eval_zero_shot(weights: str, holdout: str, device: str, json_out: Path | None) -> None:
+    from mbcli.errors import ConfigError
+    from mbcli.model import resolve_device
+    from mbcli.model.action import load_action_model
+    from mbcli.train.evaluate_action import evaluate_zero_shot_cmu
+
+    dev = resolve_device(device)
+    model, meta = load_action_model(weights)
+    subjects = tuple(h.strip() for h in holdout.split(",") if h.strip())
+    if model.head.embed is None:
+        raise ConfigError(f"{weights} has no text-space embedding (train it with text_align > 0)")
+    held = meta.get("cmu_holdout")
+    if held is not None and meta.get("cmu_fraction", 0) > 0 and {int(h) for h in held} != {
+            int(h) for h in subjects if h.isdigit()}:
+        con.warn(f"{weights} was trained holding out CMU subjects {', '.join(held) or 'none'}, "
+                 f"not {', '.join(subjects)}: the result is not zero-shot")
+    with con.stage_progress() as on_progress:
+        res = evaluate_zero_shot_cmu(model, subjects, device=str(dev),
+                                     on_progress=(lambda d, t: on_progress("eval", d, t)) if on_progress else None)
+    d = res.to_dict()
+    _print_scores(f"Zero-shot on CMU subjects {', '.join(res.holdout)}: {res.sequences} sequences, "
+                  f"{len(res.labels)} candidate descriptions", ["description", "top-1 (%)", "most often predicted"],
+                  [[a, f"{v:.1f}", max(res.confusions[a].items(), key=lambda kv: kv[1])[0]]
+                   for a, v in d["per_label_top1_percent"].items()],
+                  ["[bold]all sequences", f"[bold]top-1 {res.top1:.1f}, top-5 {res.top5:.1f}",
+                   f"chance {d['chance_top1_percent']:.1f} / {d['chance_top5_percent']:.1f}"], d, json_out)

@@ -32,6 +32,20 @@ class ActionTrack:
     overall: np.ndarray
 
 
+def window_starts(T: int, L: int, step: int) -> list[int]:
+    """First frames of the windows over a T-frame track (L samples ``step`` frames apart, a new window every
+    L*step/2 frames, plus one ending on the last frame when the hops miss it); [] when T is shorter than a window.
+    The action evaluation (train/evaluate_action.py) cuts its sequences the same way."""
+    span = (L - 1) * step + 1
+    if T < span:
+        return []
+    hop = max(1, (L * step) // 2)
+    starts = list(range(0, T - span + 1, hop))
+    if starts[-1] + span < T:
+        starts.append(T - span)  # the end of the track gets a window too
+    return starts
+
+
 class ActionRecognizer:
     def __init__(self, model: ActionModel, meta: dict, device: torch.device | str = "cpu",
                  labels: list[str] | None = None, text_bank: np.ndarray | None = None, batch_size: int = 128) -> None:
@@ -63,14 +77,10 @@ class ActionRecognizer:
 
     def windows(self, kp: Keypoints2D, step: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
         T = kp.num_frames
-        span = (self.L - 1) * step + 1
-        if T < span:
-            raise ClipTooShort(f"track of {T} frames is shorter than one action window ({span} frames at step "
-                               f"{step}); action recognition needs at least that")
-        hop = max(1, (self.L * step) // 2)
-        starts = list(range(0, T - span + 1, hop))
-        if starts[-1] + span < T:
-            starts.append(T - span)  # the end of the track gets a window too
+        starts = window_starts(T, self.L, step)
+        if not starts:
+            raise ClipTooShort(f"track of {T} frames is shorter than one action window ({(self.L - 1) * step + 1} "
+                               f"frames at step {step}); action recognition needs at least that")
         xs, spans = [], []
         for s in starts:
             ix = s + step * np.arange(self.L)

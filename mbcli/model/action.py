@@ -127,11 +127,19 @@ def text_alignment_loss(head: ActionHead, embedding: torch.Tensor, labels: torch
 
 def load_action_model(path: str | Path) -> tuple[ActionModel, dict]:
     """An ActionModel from a training checkpoint with an action / alignment head (mbcli train, task action or
-    text_align > 0); meta: classes (list, may be empty), label_bank (sentences), text_bank ((K,E) float32 tensor of
-    their unit embeddings, or None), plus the checkpoint's meta."""
+    text_align > 0), or a manifest name (action-default: the shipped model, checked against its sha256); meta:
+    classes (list, may be empty), label_bank (sentences), text_bank ((K,E) float32 tensor of their unit
+    embeddings, or None), plus the checkpoint's meta (with its manifest name when loaded by name)."""
+    import os
+
     from mbcli.errors import WeightsError
     from mbcli.model.checkpoint import _read, load_checkpoint
+    from mbcli.weights import resolve
 
+    name = None
+    if not Path(path).exists() and os.sep not in str(path) and not str(path).endswith((".pt", ".pth")):
+        name = str(path)
+        path = resolve(name)[0]
     obj = _read(Path(path))
     if not isinstance(obj, dict) or "action_head" not in obj or "head_config" not in obj:
         raise WeightsError(f"{path} has no action head (train one with `mbcli train --config action-h36m`)")
@@ -143,5 +151,6 @@ def load_action_model(path: str | Path) -> tuple[ActionModel, dict]:
     except RuntimeError as e:
         raise WeightsError(f"{path}: the action head does not match its config ({str(e).splitlines()[0]})") from None
     bank = obj.get("text_bank")
-    return model.eval(), {**meta, "classes": list(obj.get("classes") or []), "label_bank": list(obj["label_bank"]),
-                          "text_bank": bank.float() if bank is not None else None}
+    extra = {"name": name} if name else {}
+    return model.eval(), {**meta, **extra, "classes": list(obj.get("classes") or []),
+                          "label_bank": list(obj["label_bank"]), "text_bank": bank.float() if bank is not None else None}

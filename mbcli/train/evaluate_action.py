@@ -3,10 +3,14 @@
 Train subjects S1 S5 S6 S7 S8 (the action recipe), test S9 S11, 15 actions (train/data.H36M_ACTIONS). Input: the
 Stacked Hourglass detections ("sh", the headline: detected 2D) or the projected ground truth ("gt"), confidence 1.
 Each camera sequence is cut into windows of the model's length L taken every ``step`` frames (2: 25 fps, the middle
-of the training strides), starting every L*step/2 frames (half overlap); each window is crop-normalised like any
+of the training strides), starting every L*step/2 frames (half overlap) plus one ending on the last frame: the
+windows of ``mbcli action`` (inference/action.window_starts); each window is crop-normalised like any
 video window; the sequence's prediction is the mean of its windows' class probabilities. Reported: sequence-level
 top-1 and top-5 (the headline), window-level top-1, per-action sequence top-1. ``quick=True``: camera 55011271 only
 (59 sequences), like the pose evaluation's quick subset.
+
+Zero-shot (``evaluate_zero_shot_cmu``): a text-aligned model on CMU subjects its training left out (the recipes'
+``cmu_holdout``: 08 and 13), every distinct CMU description as a label, no classifier involved.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import numpy as np
 import torch
 
 from mbcli.errors import ConfigError
+from mbcli.inference.action import window_starts
 from mbcli.model.action import ActionModel
 from mbcli.normalize import crop_params, encode
 from mbcli.train.data import H36M_ACTIONS, TEST_SUBJECTS, base_action, load_h36m
@@ -48,13 +53,11 @@ def action_windows(xy: np.ndarray, L: int, step: int = 2) -> np.ndarray:
     window."""
     T = len(xy)
     conf = np.ones((T, 17), np.float32)
-    span = (L - 1) * step + 1
-    if T < span:
-        starts, idx = [0], [np.round(np.linspace(0, T - 1, L)).astype(int)]
-    else:
-        hop = max(1, (L * step) // 2)
-        starts = list(range(0, T - span + 1, hop))
+    starts = window_starts(T, L, step)
+    if starts:
         idx = [s + step * np.arange(L) for s in starts]
+    else:
+        idx = [np.round(np.linspace(0, T - 1, L)).astype(int)]
     out = []
     for ix in idx:
         w, c = xy[ix], conf[ix]
@@ -97,3 +100,75 @@ def evaluate_action(model: ActionModel, input: str = "sh", quick: bool = False, 
     return ActionEvalResult(input, quick, len(seqs), wins, 100.0 * hit1 / n, 100.0 * hit5 / n,
                             100.0 * win_hits / max(wins, 1),
                             {a: 100.0 * float(np.mean(v)) for a, v in per_action.items()})
+
+
+ZERO_SHOT_HOLDOUT = ("08", "13")  # the CMU subjects the action and ablation recipes leave out (cmu_holdout)
+
+
+@dataclass
+class ZeroShotResult:
+    holdout: tuple[str, ...]
+    labels: list[str]
+    sequences: int
+    top1: float
+    top5: float
+    per_label_top1: dict[str, float]
+    confusions: dict[str, dict[str, int]]
+
+    def to_dict(self) -> dict:
+        k = len(self.labels)
+        return {"holdout_subjects": list(self.holdout), "labels": self.labels, "sequences": self.sequences,
+                "top1_percent": round(self.top1, 2), "top5_percent": round(self.top5, 2),
+                "chance_top1_percent": round(100.0 / k, 2), "chance_top5_percent": round(100.0 * min(5, k) / k, 2),
+                "per_label_top1_percent": {a: round(v, 2) for a, v in sorted(self.per_label_top1.items())},
+                "predicted": self.confusions}
+
+
+def evaluate_zero_shot_cmu(model: ActionModel, holdout: tuple[str, ...] = ZERO_SHOT_HOLDOUT,
+                           cmu_dir: str | None = None, step: int = 2, batch_size: int = 256, device: str = "cpu",
+                           text_model: str | None = None,
+                           on_progress: Callable[[int, int], None] | None = None) -> ZeroShotResult:
+    """Zero-shot action recognition on CMU subjects the model never saw: every held-out (trial, virtual camera)
+    sequence, its projected 2D cut into windows like the H36M evaluation, the mean of the windows' motion
+    embeddings scored by cosine against the text embeddings of every distinct CMU description (the label set; no
+    classifier is involved). A sequence counts as right when its own trial's description ranks first (top-1) or
+    among the first five (top-5)."""
+    from mbcli.text import load_text_encoder
+    from mbcli.train.cmu import load_cmu
+
+    if model.head.embed is None:
+        raise ConfigError("this model has no text-space embedding (train it with text_align > 0)")
+    try:
+        held = {f"CMU{int(str(h)):02d}" for h in holdout}
+    except ValueError:
+        raise ConfigError(f"holdout must list CMU subject numbers, got {list(holdout)}") from None
+    seqs = load_cmu(cmu_dir)
+    labels = sorted({s.label for s in seqs if s.label})
+    test = [s for s in seqs if s.subject in held and s.label]
+    if not test:
+        raise ConfigError(f"no CMU trials with descriptions for subjects {', '.join(sorted(held))}")
+    bank = torch.from_numpy(np.asarray(load_text_encoder(text_model).encode(labels), np.float32)).to(device)
+    L = model.backbone.config.maxlen
+    model = model.eval().to(device)
+    hit1, hit5 = 0, 0
+    per_label: dict[str, list[bool]] = defaultdict(list)
+    confusions: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for i, s in enumerate(test):
+        x = action_windows(s.xy_gt, L, step)
+        embs = []
+        with torch.inference_mode():
+            for a in range(0, len(x), batch_size):
+                embs.append(model(torch.from_numpy(x[a:a + batch_size]).to(device)).embedding.float())
+        e = torch.nn.functional.normalize(torch.cat(embs).mean(0), dim=0)
+        order = torch.argsort(bank @ e, descending=True).cpu().numpy()
+        y = labels.index(s.label)
+        hit1 += int(order[0] == y)
+        hit5 += int(y in order[:5])
+        per_label[s.label].append(bool(order[0] == y))
+        confusions[s.label][labels[order[0]]] += 1
+        if on_progress:
+            on_progress(i + 1, len(test))
+    n = len(test)
+    return ZeroShotResult(tuple(sorted(h[3:] for h in held)), labels, n, 100.0 * hit1 / n, 100.0 * hit5 / n,
+                          {a: 100.0 * float(np.mean(v)) for a, v in per_label.items()},
+                          {k: dict(v) for k, v in confusions.items()})

@@ -285,7 +285,13 @@ def train(recipe: Recipe, out_dir: str | Path, device: str = "auto", resume: boo
     if recipe.cmu_fraction > 0:
         from mbcli.train.cmu import load_cmu
 
-        cmu_seqs = load_cmu(recipe.cmu_dir, seed=recipe.seed)
+        try:
+            held = {f"CMU{int(str(h)):02d}" for h in recipe.cmu_holdout}
+        except ValueError:
+            raise ConfigError(f"cmu_holdout must list CMU subject numbers, got {list(recipe.cmu_holdout)}") from None
+        cmu_seqs = [s for s in load_cmu(recipe.cmu_dir, seed=recipe.seed) if s.subject not in held]
+        if not cmu_seqs:
+            raise ConfigError(f"cmu_holdout {list(recipe.cmu_holdout)} leaves no CMU trials to train on")
     action = recipe.task == "action"
     labels: list[str] = []
     bank, index = None, None
@@ -361,7 +367,8 @@ def train(recipe: Recipe, out_dir: str | Path, device: str = "auto", resume: boo
             return
         meta = {"recipe": recipe.name, "step": step, "train_seconds": elapsed_before + time.monotonic() - t_start,
                 "device": str(dev), "world_size": ctx.world, "output_units": "m", "frame": "camera",
-                "root_relative": True}
+                "root_relative": True, "cmu_fraction": recipe.cmu_fraction,
+                "cmu_holdout": list(recipe.cmu_holdout)}
         extra = {}
         if head is not None and head_cfg is not None:
             extra = {"action_head": head.state_dict(), "head_config": dataclasses.asdict(head_cfg),

@@ -42,6 +42,7 @@ class Recipe:
     use_sh: bool = True
     cmu_fraction: float = 0.0  # share of clips drawn from the CMU mocap through virtual cameras (1.0: CMU only)
     cmu_dir: str | None = None  # default: ../shared/data/cmu
+    cmu_holdout: tuple[str, ...] = ()  # CMU subjects left out of training ("08", "13"): the zero-shot test set
     clip_len: int = 81
     batch_size: int = 32
     lr: float = 5e-4
