@@ -7,6 +7,7 @@ import pickle
 
 import numpy as np
 import pytest
+from ntu_fixture import NAMES, A, B, body_values, frames_abc, pyskl_2d, pyskl_3d, write_skeleton
 
 from mbcli.errors import ConfigError, KeypointFileError
 from mbcli.skeletons import COCO17, H36M17, NTU25, SKELETONS, remap
@@ -25,49 +26,6 @@ from mbcli.train.ntu import (
 
 J = NTU25.idx
 H = H36M17.idx
-
-
-def body_values(seed: int, offset: float = 0.0, motion: float = 0.0, t: int = 0) -> np.ndarray:
-    """(25, 12) values of one body in one frame: xyz m (Kinect camera space), depth px, colour px, quaternion, state."""
-    rng = np.random.default_rng(seed)
-    xyz = rng.uniform(-0.5, 0.5, (25, 3)) + [offset, 0.0, 3.0]
-    xyz[:, 0] += motion * t  # walks along x by ``motion`` metres a frame
-    v = np.zeros((25, 12))
-    v[:, 0:3] = xyz
-    v[:, 3] = 256 + 365 * xyz[:, 0] / xyz[:, 2]
-    v[:, 4] = 212 - 365 * xyz[:, 1] / xyz[:, 2]
-    v[:, 5] = 960 + 1081 * xyz[:, 0] / xyz[:, 2]
-    v[:, 6] = 540 - 1081 * xyz[:, 1] / xyz[:, 2]
-    v[:, 7:11] = [0.5, 0.5, 0.5, 0.5]
-    v[:, 11] = 2
-    v[3, 11] = 1  # the head inferred
-    return v
-
-
-def write_skeleton(path, frames, joint_count: int = 25) -> None:
-    """frames: list of [(body_id, (25,12) values), ...] in the .skeleton text layout."""
-    lines = [str(len(frames))]
-    for bodies in frames:
-        lines.append(str(len(bodies)))
-        for body_id, vals in bodies:
-            lines.append(f"{body_id} 0 1 1 1 1 0 0.02764709 0.05745083 2")
-            lines.append(str(joint_count))
-            for row in vals[:joint_count]:
-                lines.append(" ".join(f"{x:.7g}" for x in row[:11]) + f" {int(row[11])}")
-    path.write_text("\r\n".join(lines) + "\r\n")
-
-
-A, B, C = "72057594037931101", "72057594037931102", "72057594037931117"  # equal as float64: kept as text
-
-
-def frames_abc():
-    # frame 1 is empty; C (static noise) is listed first but has no motion; A moves most, B a little
-    return [
-        [(C, body_values(3, 2.0)), (A, body_values(1, motion=0.3, t=0)), (B, body_values(2, -1.0, 0.05, 0))],
-        [],
-        [(B, body_values(2, -1.0, 0.05, 2)), (C, body_values(3, 2.0)), (A, body_values(1, motion=0.3, t=2))],
-        [(C, body_values(3, 2.0)), (A, body_values(1, motion=0.3, t=3))],
-    ]
 
 
 @pytest.fixture
@@ -171,33 +129,6 @@ def test_skeleton_error_paths(tmp_path, skel_file):
 
 # ---------------------------------------------------------------------------------------------------------------
 # pyskl pickles
-
-NAMES = ("S001C001P001R001A001", "S001C002P003R002A010", "S002C003P008R001A055")  # labels 0, 9, 54
-
-
-def pyskl_2d(persons=(1, 1, 2), T=5):
-    rng = np.random.default_rng(7)
-    anns = []
-    for name, m in zip(NAMES, persons):
-        kp = rng.uniform(100, 1800, (m, T, 17, 2)).astype(np.float16)
-        sc = rng.uniform(0.2, 1.0, (m, T, 17)).astype(np.float16)
-        anns.append({"frame_dir": name, "label": int(name[-3:]) - 1, "img_shape": (1080, 1920),
-                     "original_shape": (1080, 1920), "total_frames": T, "keypoint": kp, "keypoint_score": sc})
-    split = {"xsub_train": [NAMES[0], NAMES[2]], "xsub_val": [NAMES[1]], "xview_train": [NAMES[1], NAMES[2]],
-             "xview_val": [NAMES[0]]}
-    return {"split": split, "annotations": anns}
-
-
-def pyskl_3d(T=4):
-    rng = np.random.default_rng(8)
-    anns = []
-    for name, m in zip(NAMES, (1, 2, 2)):
-        kp = rng.uniform(-1, 3, (m, T, 25, 3)).astype(np.float32)
-        if m == 2:
-            kp[1, 2:] = 0  # second person gone from frame 2 on
-        anns.append({"frame_dir": name, "label": int(name[-3:]) - 1, "total_frames": T, "keypoint": kp})
-    return {"split": pyskl_2d()["split"], "annotations": anns}
-
 
 @pytest.mark.parametrize("protocol", [2, 5])
 def test_pyskl_2d_reads_samples_and_split(tmp_path, protocol):

@@ -75,6 +75,32 @@ def fit_speeds(T: int = 300) -> list[tuple[str, float | None, object]]:
     return rows
 
 
+def action_speeds(device, T: int = 3000) -> list[tuple[str, float]]:
+    """Frames/s of ActionRecognizer.recognize on a synthetic T-frame, 30 fps track (windows, normalisation, the
+    model, scoring) with the shipped action model: its classifier, and 8 open-vocabulary labels (text encoding of the
+    labels included once, as in mbcli action)."""
+    import numpy as np
+
+    from mbcli.inference.action import ActionRecognizer
+    from mbcli.model.action import load_action_model
+    from mbcli.skeletons import H36M17
+    from mbcli.types import Keypoints2D
+    from mbcli.weights import DEFAULT_ACTION
+
+    rng = np.random.default_rng(0)
+    base = rng.uniform(200, 400, (17, 2))
+    xy = base + 20 * np.sin(np.linspace(0, 60, T))[:, None, None] + rng.normal(0, 2, (T, 17, 2))
+    kp = Keypoints2D(xy.astype(np.float32), np.ones((T, 17), np.float32), np.arange(T), H36M17, (640, 480), 30.0)
+    model, meta = load_action_model(DEFAULT_ACTION)
+    out = []
+    for name, labels in (("classifier", None), ("8 open-vocabulary labels", [
+            "walking", "running", "jumping jacks", "waving", "sitting down", "dancing", "boxing", "eating"])):
+        t = time.perf_counter()
+        ActionRecognizer(model, meta, device, labels).recognize(kp)
+        out.append((name, T / (time.perf_counter() - t)))
+    return out
+
+
 @app.command()
 @handle_errors
 def bench(
@@ -90,6 +116,8 @@ def bench(
     onnx: bool = typer.Option(True, "--onnx/--no-onnx", help="Also time the lifters through ONNX Runtime."),
     fit: bool = typer.Option(True, "--fit/--no-fit", help="Also time body fitting (mbcli mesh): anny when it is "
                              "available, SMPL when $MBCLI_SMPL_MODEL is set."),
+    action: bool = typer.Option(True, "--action/--no-action", help="Also time action recognition (the shipped "
+                                "action model on a 3000-frame track, classifier and open-vocabulary scoring)."),
     json_out: Path = typer.Option(None, "--json", help="Also write the figures to this JSON file."),
 ) -> None:
     """Measure lifter frames/s (batch of non-overlapping 243-frame windows), end-to-end fps and peak RSS."""
@@ -152,6 +180,10 @@ def bench(
             figures.setdefault("fit_fps", {})[name] = round(fps, 1)
             table.add_row(f"body fit, {name} (300 frames, 100 L-BFGS iterations, 1 thread)",
                           f"{fps:.0f} frames/s, {err:.1f} mm")
+    if action:
+        for name, fps in action_speeds(dev):
+            figures.setdefault("action_fps", {})[name] = round(fps, 1)
+            table.add_row(f"action recognition, {name} (3000-frame track at 30 fps)", f"{fps:.0f} frames/s")
     figures["peak_rss_mb"] = round(_peak_rss_mb(), 1)
     table.add_row("peak RSS of the whole benchmark (ONNX export of base included)", f"{figures['peak_rss_mb']:.0f} MB")
     con.out.print(table)

@@ -1,4 +1,5 @@
-"""``mbcli eval``: the standard Human3.6M benchmark (S9, S11; MPJPE and P-MPJPE per action)."""
+"""``mbcli eval``: the standard Human3.6M benchmark (S9, S11; MPJPE and P-MPJPE per action); with ``--task action``
+an action checkpoint's top-1/top-5 on Human3.6M, or on NTU RGB+D's test split with ``--ntu PATH [--protocol]``."""
 
 from __future__ import annotations
 
@@ -33,10 +34,25 @@ def eval_(
                              "subjects, their descriptions as labels)."),
     holdout: str = typer.Option(",".join(ZERO_SHOT_HOLDOUT), "--holdout",
                                 help="--task zeroshot: the CMU subjects the model was not trained on."),
+    ntu: Path = typer.Option(None, "--ntu", help="--task action on NTU RGB+D instead of Human3.6M: pyskl's "
+                             "ntu60_hrnet.pkl / ntu120_hrnet.pkl or a folder of .skeleton files."),
+    protocol: str = typer.Option(None, "--protocol", help="--ntu: the split whose test part is scored, xsub "
+                                 "(default), xview or xset."),
 ) -> None:
     """Evaluate a lifter on Human3.6M S9 and S11 (59 of the 60 sequences exist in the shared data)."""
     from mbcli.export import write_atomic
 
+    if (ntu is not None or protocol is not None) and task != "action":
+        from mbcli.errors import ConfigError
+
+        raise ConfigError(f"--{'ntu' if ntu is not None else 'protocol'} goes with --task action, not --task {task}")
+    if task == "action" and (ntu is not None or protocol is not None):
+        if ntu is None:
+            from mbcli.errors import ConfigError
+
+            raise ConfigError("--protocol needs --ntu PATH (the NTU RGB+D data to score)")
+        _eval_action_ntu(weights, ntu, protocol or "xsub", device, json_out)
+        return
     if task == "action":
         _eval_action(weights, input, quick, data, device, json_out)
         return
@@ -81,11 +97,38 @@ def _eval_action(weights: str, input: str, quick: bool, data: Path | None, devic
     with con.stage_progress() as on_progress:
         res = evaluate_action(model, input, quick, str(data) if data else None, device=str(dev),
                               on_progress=(lambda d, t: on_progress("eval", d, t)) if on_progress else None)
+    _print_accuracy(f"Human3.6M action recognition, S9+S11, input {input}{' (quick subset)' if quick else ''}: "
+                    f"{res.sequences} sequences, {res.windows} windows", "action", "sequences", res, json_out)
+
+
+def _eval_action_ntu(weights: str, path: Path, protocol: str, device: str, json_out: Path | None) -> None:
+    from mbcli.errors import ConfigError
+    from mbcli.model import resolve_device
+    from mbcli.model.action import load_action_model
+    from mbcli.train.evaluate_action import evaluate_action_ntu
+
+    if protocol not in ("xsub", "xview", "xset"):
+        raise ConfigError(f"--protocol must be xsub, xview or xset, got {protocol!r}")
+    dev = resolve_device(device)
+    model, meta = load_action_model(weights)
+    trained = meta.get("ntu_protocol")
+    if trained and trained != protocol:
+        con.warn(f"{weights} was trained on the {trained} split, not {protocol}: its test samples may include "
+                 f"training samples")
+    with con.stage_progress() as on_progress:
+        res = evaluate_action_ntu(model, path, protocol, num_people=int(meta.get("num_people") or 2),
+                                  device=str(dev),
+                                  on_progress=(lambda d, t: on_progress("eval", d, t)) if on_progress else None)
+    _print_accuracy(f"NTU RGB+D {res.num_classes} action recognition, {protocol} test split: {res.samples} samples, "
+                    f"{res.windows} windows", "class", "samples", res, json_out)
+
+
+def _print_accuracy(title: str, what: str, unit: str, res, json_out: Path | None) -> None:
+    """Per-class top-1 rows, then the overall top-1 / top-5 / window top-1 row (H36M and NTU evaluations)."""
     d = res.to_dict()
-    _print_scores(f"Human3.6M action recognition, S9+S11, input {input}{' (quick subset)' if quick else ''}: "
-                  f"{res.sequences} sequences, {res.windows} windows", ["action", "top-1 (%)"],
-                  [[a, f"{v:.1f}"] for a, v in d["per_action_top1_percent"].items()],
-                  ["[bold]all sequences", f"[bold]top-1 {res.top1:.1f}, top-5 {res.top5:.1f} "
+    per = d.get("per_action_top1_percent", d.get("per_class_top1_percent", {}))
+    _print_scores(title, [what, "top-1 (%)"], [[a, f"{v:.1f}"] for a, v in per.items()],
+                  [f"[bold]all {unit}", f"[bold]top-1 {res.top1:.1f}, top-5 {res.top5:.1f} "
                    f"(windows: top-1 {res.window_top1:.1f})"], d, json_out)
 
 

@@ -22,21 +22,26 @@ def train(
     max_steps: int = typer.Option(None, help="Stop after this many steps in total."),
     init: Path = typer.Option(None, "--init", help="Start from these weights (e.g. a pretraining run's last.pt); "
                               "overrides the recipe's init_from."),
+    ntu_data: Path = typer.Option(None, "--ntu-data", help="NTU RGB+D data (pyskl pickle or folder of .skeleton "
+                                  "files) for the action-ntu60 recipe; overrides the recipe's ntu_data."),
 ) -> None:
-    """Train the DSTformer lifter on Human3.6M with MotionBERT-style 2D corruption.
+    """Train the DSTformer lifter on Human3.6M with MotionBERT-style 2D corruption, or an action model.
 
     Multi-GPU: torchrun --nproc_per_node N -m mbcli train --config ... (DistributedDataParallel; rank 0 reports).
     """
+    import dataclasses
     import os
 
     from mbcli.train.loop import train as run
-    from mbcli.train.recipe import load_recipe
+    from mbcli.train.recipe import load_recipe, ntu_data_path
 
     recipe = load_recipe(config)
     if init is not None:
-        import dataclasses
-
         recipe = dataclasses.replace(recipe, init_from=str(init))
+    if ntu_data is not None:
+        recipe = dataclasses.replace(recipe, ntu_data=str(ntu_data))
+    if recipe.dataset != "h36m":
+        ntu_data_path(recipe)  # a missing path fails before the progress bar starts
     if os.environ.get("RANK", "0") != "0":
         run(recipe, out, device=device, resume=resume, max_steps=max_steps)
         return

@@ -8,6 +8,8 @@ segment: [start_frame, end_frame) in video frames. Scores:
 - any label list (open vocabulary): the labels are embedded with the text encoder (mbcli/text.py) and scored by the
   model's learned scale times the cosine with the motion embedding, softmax over the given labels.
 Overall probabilities are the mean of the segments'.
+A model trained on several people per sample (checkpoint meta ``num_people`` > 1: NTU RGB+D) gets each track as
+the first person and all-zero absent people, which is how its training showed it a one-person sample.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class ActionRecognizer:
         self.device = torch.device(device)
         self.batch_size = batch_size
         self.L = model.backbone.config.maxlen
+        self.num_people = max(1, int(meta.get("num_people") or 1))
         if labels is None:
             if model.head.classifier is None:
                 raise ConfigError("this action model has no classifier: pass --labels to score labels in text space")
@@ -96,6 +99,8 @@ class ActionRecognizer:
     def recognize(self, kp: Keypoints2D, step: int | None = None) -> ActionTrack:
         step = step or max(1, int(round(kp.fps / 25.0)))
         x, spans = self.windows(kp, step)
+        if self.num_people > 1:  # (W,L,J,3) -> (W,M,L,J,3): the track, then absent (all-zero) people
+            x = np.concatenate([x[:, None], np.zeros((len(x), self.num_people - 1) + x.shape[1:], x.dtype)], axis=1)
         probs = []
         with torch.inference_mode():
             for a in range(0, len(x), self.batch_size):

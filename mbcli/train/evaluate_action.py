@@ -9,6 +9,11 @@ video window; the sequence's prediction is the mean of its windows' class probab
 top-1 and top-5 (the headline), window-level top-1, per-action sequence top-1. ``quick=True``: camera 55011271 only
 (59 sequences), like the pose evaluation's quick subset.
 
+NTU RGB+D (``evaluate_action_ntu``): every test sample of a protocol (xsub, xview, xset) of a pyskl pickle or
+.skeleton folder, cut into the windows of ``mbcli action`` at step 1 (30 fps), every person of the sample over the
+same frames under one common crop (train/ntu_sampler.ntu_windows); the sample's prediction is the mean of its
+windows' class probabilities. Reported: top-1 / top-5 over samples (the headline), window top-1, per-class top-1.
+
 Zero-shot (``evaluate_zero_shot_cmu``): a text-aligned model on CMU subjects its training left out (the recipes'
 ``cmu_holdout``: 08 and 13), every distinct CMU description as a label, no classifier involved.
 """
@@ -18,6 +23,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -42,10 +48,13 @@ class ActionEvalResult:
     per_action_top1: dict[str, float]
 
     def to_dict(self) -> dict:
-        return {"input": self.input, "quick": self.quick, "sequences": self.sequences, "windows": self.windows,
-                "top1_percent": round(self.top1, 2), "top5_percent": round(self.top5, 2),
-                "window_top1_percent": round(self.window_top1, 2),
+        return {"input": self.input, "quick": self.quick, "sequences": self.sequences, **_accuracies(self),
                 "per_action_top1_percent": {a: round(v, 2) for a, v in sorted(self.per_action_top1.items())}}
+
+
+def _accuracies(r: ActionEvalResult | NtuActionEvalResult) -> dict:
+    return {"windows": r.windows, "top1_percent": round(r.top1, 2), "top5_percent": round(r.top5, 2),
+            "window_top1_percent": round(r.window_top1, 2)}
 
 
 def action_windows(xy: np.ndarray, L: int, step: int = 2) -> np.ndarray:
@@ -172,3 +181,80 @@ def evaluate_zero_shot_cmu(model: ActionModel, holdout: tuple[str, ...] = ZERO_S
     return ZeroShotResult(tuple(sorted(h[3:] for h in held)), labels, n, 100.0 * hit1 / n, 100.0 * hit5 / n,
                           {a: 100.0 * float(np.mean(v)) for a, v in per_label.items()},
                           {k: dict(v) for k, v in confusions.items()})
+
+
+@dataclass
+class NtuActionEvalResult:
+    protocol: str
+    num_classes: int
+    samples: int
+    windows: int
+    top1: float
+    top5: float
+    window_top1: float
+    per_class_top1: dict[str, float]
+
+    def to_dict(self) -> dict:
+        return {"dataset": f"ntu{120 if self.num_classes > 60 else 60}", "protocol": self.protocol,
+                "num_classes": self.num_classes, "samples": self.samples, **_accuracies(self),
+                "per_class_top1_percent": {a: round(v, 2) for a, v in self.per_class_top1.items()}}
+
+
+def evaluate_action_ntu(model: ActionModel, path: str | Path, protocol: str = "xsub", step: int = 1,
+                        num_people: int = 2, batch_size: int = 256, device: str = "cpu",
+                        on_progress: Callable[[int, int], None] | None = None) -> NtuActionEvalResult:
+    """Top-1 / top-5 of an action model's classifier on the test split of NTU RGB+D (module docstring); classes
+    are NTU's (label = action - 1), named by NTU120_CLASSES; per_class_top1 lists the classes present in the
+    test split, in class order."""
+    from mbcli.train.ntu import NTU120_CLASSES, load_ntu
+    from mbcli.train.ntu_sampler import ntu_windows
+
+    if model.head.classifier is None:
+        raise ConfigError("this model has no action classifier (train one with task: action)")
+    C = model.head.config.num_classes
+    if not Path(path).exists():
+        raise ConfigError(f"NTU data {path} does not exist (pyskl's ntu60_hrnet.pkl or a folder of .skeleton files)")
+    _, test = load_ntu(path, protocol, num_people=num_people, parts=("test",))
+    if not test:
+        raise ConfigError(f"{path} has no test samples under protocol {protocol}")
+    if test[0].xy is None:
+        raise ConfigError(f"{path} holds 3D joints only; the action model reads 2D keypoints")
+    top = max(s.label for s in test)
+    if top >= C:
+        raise ConfigError(f"{path} holds action A{top + 1:03d} but the model has {C} classes (an NTU-{C} model?)")
+    L = model.backbone.config.maxlen
+    model = model.eval().to(device)
+    sums = np.zeros((len(test), C))
+    counts = np.zeros(len(test), dtype=np.int64)
+    win_hits = 0
+    pending: list[tuple[int, np.ndarray]] = []
+
+    def flush() -> None:
+        nonlocal win_hits
+        x = np.concatenate([w for _, w in pending])
+        owner = np.concatenate([np.full(len(w), i) for i, w in pending])
+        with torch.inference_mode():
+            logits = model(torch.from_numpy(x).to(device)).logits
+        p = torch.softmax(logits.float(), -1).cpu().numpy()
+        np.add.at(sums, owner, p)
+        np.add.at(counts, owner, 1)
+        labels = np.array([test[i].label for i in owner])
+        win_hits += int((p.argmax(-1) == labels).sum())
+        pending.clear()
+
+    for i, s in enumerate(test):
+        pending.append((i, ntu_windows(s, L, step)))
+        if sum(len(w) for _, w in pending) >= batch_size or i == len(test) - 1:
+            flush()
+        if on_progress:
+            on_progress(i + 1, len(test))
+    mean = sums / counts[:, None]
+    order = np.argsort(-mean, axis=1, kind="stable")
+    y = np.array([s.label for s in test])
+    hit1 = order[:, 0] == y
+    hit5 = (order[:, :5] == y[:, None]).any(axis=1)
+    names = NTU120_CLASSES[:C] if C <= len(NTU120_CLASSES) else tuple(f"class {k}" for k in range(C))
+    per_class = {names[k]: 100.0 * float(hit1[y == k].mean()) for k in sorted(set(y.tolist()))}
+    wins = int(counts.sum())
+    return NtuActionEvalResult(protocol, C, len(test), wins, 100.0 * float(hit1.mean()), 100.0 * float(hit5.mean()),
+                               100.0 * win_hits / max(wins, 1), per_class)

@@ -20,6 +20,11 @@
   (mbcli/text.py) into a label bank, an alignment head (model/action.py) maps the pooled motion representation
   into that space, and ``text_align`` times the motion-to-text InfoNCE over the bank is added to the lifter loss.
   The checkpoint stays a plain lifter checkpoint; the head and the label sentences travel in it as extras.
+- NTU RGB+D (``dataset: ntu60 | ntu120``, task action only): clips of both people of a sample under one crop
+  (train/ntu_sampler.py), input (B,2,L,17,3); the classes and the text label bank are the NTU class names; there is
+  no 3D, so the lifter loss and the validation MPJPE are skipped (the pose head is left as it was) and the quick
+  validation reports the top-1 of fixed clips of the protocol's test split. The checkpoint meta adds
+  ``dataset``, ``ntu_protocol`` and ``num_people`` (2), which ``mbcli action`` uses to pad a single track.
 - Progress is reported through ``on_progress(step, total, metrics)``; nothing is printed here.
 """
 
@@ -45,7 +50,8 @@ from mbcli.model.checkpoint import build_model, load_checkpoint
 from mbcli.train.augment import ClipSampler
 from mbcli.train.data import ACTION_SENTENCES, H36M_ACTIONS, TEST_SUBJECTS, load_h36m
 from mbcli.train.losses import lifter_loss
-from mbcli.train.recipe import Recipe
+from mbcli.train.ntu_sampler import NtuClipSampler
+from mbcli.train.recipe import Recipe, ntu_data_path
 
 ProgressFn = Callable[[int, int, dict], None]
 
@@ -57,7 +63,12 @@ class _PoseAndHead(torch.nn.Module):
         super().__init__()
         self.model, self.align = model, head
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+        if x.dim() == 5:  # (B,M,T,J,3): several people per sample (NTU); no 3D is trained, so no pose output
+            B, M = x.shape[:2]
+            rep = self.model.representation(x.flatten(0, 1))
+            out = self.align(rep.reshape(B, M, *rep.shape[1:]))
+            return None, out.embedding, out.logits
         rep = self.model.representation(x)
         out = self.align(rep)
         return self.model.head(rep), out.embedding, out.logits
@@ -80,6 +91,32 @@ def embed_labels(labels: list[str], text_model: str | None = None) -> torch.Tens
     if not labels:
         raise ConfigError("text_align needs labelled training sequences (H36M actions or CMU descriptions)")
     return torch.from_numpy(np.asarray(load_text_encoder(text_model).encode(labels), dtype=np.float32))
+
+
+NTU_PEOPLE = 2  # people per NTU sample the model sees (absent ones all zeros)
+
+
+def _load_ntu_data(recipe: Recipe) -> tuple[list, list, tuple[str, ...]]:
+    """(train samples, test samples, class names) of a dataset ntu* recipe; one-line errors for an unusable source."""
+    from mbcli.train.ntu import LABEL_SETS, load_ntu
+
+    path = ntu_data_path(recipe)
+    if not path.exists():
+        raise ConfigError(f"ntu_data {path} does not exist (pyskl's {recipe.dataset}_hrnet.pkl or a folder of "
+                          f".skeleton files)")
+    classes = LABEL_SETS[recipe.dataset]
+    train_s, test_s = load_ntu(path, recipe.ntu_protocol, num_people=NTU_PEOPLE)
+    for part, samples in (("training", train_s), ("test", test_s)):
+        if not samples:
+            raise ConfigError(f"ntu_data {path} has no {part} samples under protocol {recipe.ntu_protocol}")
+        if any(s.xy is None for s in samples[:1]):
+            raise ConfigError(f"ntu_data {path} holds 3D joints only; the action model needs 2D keypoints "
+                              f"(pyskl's {recipe.dataset}_hrnet.pkl or the .skeleton files)")
+    top = max(s.label for s in train_s + test_s)
+    if top >= len(classes):
+        raise ConfigError(f"ntu_data {path} holds action A{top + 1:03d}, beyond {recipe.dataset}'s {len(classes)} "
+                          f"classes (use dataset: ntu120)")
+    return train_s, test_s, classes
 
 
 def _lr_at(recipe: Recipe, step: int) -> float:
@@ -118,7 +155,7 @@ class Prefetcher:
     batch *consumed*: a checkpoint never skips the batches that were drawn but not yet trained on.
     """
 
-    def __init__(self, sampler: ClipSampler | MixedSampler, batch_size: int, depth: int) -> None:
+    def __init__(self, sampler: ClipSampler | MixedSampler | NtuClipSampler, batch_size: int, depth: int) -> None:
         import queue
         import threading
 
@@ -159,11 +196,12 @@ class Prefetcher:
         self._thread.join(timeout=5)
 
 
-def _quick_val(net: torch.nn.Module, val: ClipSampler, device: torch.device, action: bool = False,
-               batches: int = 4) -> dict[str, float]:
+def _quick_val(net: torch.nn.Module, val: ClipSampler | NtuClipSampler, device: torch.device, action: bool = False,
+               batches: int = 4, pose: bool = True) -> dict[str, float]:
     """Training-time signals on fixed clean-GT clips of the test subjects (not the benchmark): MPJPE (mm) and, for
     the action task, the classifier's clip-level top-1 accuracy (%). ``net`` is the lifter, or the lifter with its
-    head (which returns (pose, embedding, logits)); one forward pass per batch serves both."""
+    head (which returns (pose, embedding, logits)); one forward pass per batch serves both. ``pose=False`` (NTU:
+    no 3D) reports the top-1 alone."""
     state = val.state()
     errs = []
     hits, n = 0, 0
@@ -172,10 +210,11 @@ def _quick_val(net: torch.nn.Module, val: ClipSampler, device: torch.device, act
         for _ in range(batches):
             drawn = val.batch(16)
             out = net(torch.from_numpy(drawn[0]).to(device))
-            pose = out[0] if isinstance(out, tuple) else out
-            p = pose.float().cpu().numpy()
-            p = p - p[:, :, :1]
-            errs.append(np.linalg.norm(p - drawn[1], axis=-1).mean())
+            if pose:
+                pred = out[0] if isinstance(out, tuple) else out
+                p = pred.float().cpu().numpy()
+                p = p - p[:, :, :1]
+                errs.append(np.linalg.norm(p - drawn[1], axis=-1).mean())
             if action:
                 ids = torch.from_numpy(drawn[2])
                 keep = ids >= 0
@@ -183,7 +222,7 @@ def _quick_val(net: torch.nn.Module, val: ClipSampler, device: torch.device, act
                 n += int(keep.sum())
     val.set_state(state)
     net.train()
-    res = {"val_mpjpe_mm_gt2d": float(np.mean(errs) * 1000)}
+    res = {"val_mpjpe_mm_gt2d": float(np.mean(errs) * 1000)} if pose else {}
     if action:
         res["val_action_top1"] = 100.0 * hits / max(n, 1)
     return res
@@ -277,10 +316,15 @@ def train(recipe: Recipe, out_dir: str | Path, device: str = "auto", resume: boo
     cfg = preset(recipe.model.preset, **{**recipe.model.overrides, "output_units": "m"})
     L = min(recipe.clip_len, cfg.maxlen)
     seed = recipe.seed + 1000 * ctx.rank
-    sampler: ClipSampler | MixedSampler
+    sampler: ClipSampler | MixedSampler | NtuClipSampler
+    val: ClipSampler | NtuClipSampler
     align = recipe.text_align > 0
+    ntu = recipe.dataset != "h36m"
+    classes: tuple[str, ...] = ()
+    if ntu:
+        ntu_train, ntu_test, classes = _load_ntu_data(recipe)
     h36m_seqs = (load_h36m(recipe.data_dir, tuple(recipe.subjects), with_sh=recipe.use_sh)
-                 if recipe.cmu_fraction < 1 else [])
+                 if recipe.cmu_fraction < 1 and not ntu else [])
     cmu_seqs: list = []
     if recipe.cmu_fraction > 0:
         from mbcli.train.cmu import load_cmu
@@ -295,12 +339,17 @@ def train(recipe: Recipe, out_dir: str | Path, device: str = "auto", resume: boo
     action = recipe.task == "action"
     labels: list[str] = []
     bank, index = None, None
-    if align or action:
+    if ntu:
+        labels = list(classes)  # class i is sentence i: the batches' label ids index both
+    elif align or action:
         labels = label_sentences(h36m_seqs + cmu_seqs, recipe.task)
         index = {t: i for i, t in enumerate(labels)}
     if align:
         bank = embed_labels(labels).to(dev)
-    if recipe.cmu_fraction > 0:
+    if ntu:
+        sampler = NtuClipSampler(ntu_train, L, recipe.corruption, seed=seed)
+        val = NtuClipSampler(ntu_test, L, recipe.corruption, seed=1234, clean=True)
+    elif recipe.cmu_fraction > 0:
         cmu = ClipSampler(cmu_seqs, L, recipe.corruption, seed=seed + 1, label_index=index)
         if recipe.cmu_fraction >= 1:
             sampler = cmu
@@ -309,8 +358,10 @@ def train(recipe: Recipe, out_dir: str | Path, device: str = "auto", resume: boo
             sampler = MixedSampler(h36m, cmu, recipe.cmu_fraction, seed)
     else:
         sampler = ClipSampler(h36m_seqs, L, recipe.corruption, seed=seed, label_index=index)
-    val_seqs = load_h36m(recipe.data_dir, TEST_SUBJECTS, with_sh=False, cameras=(0,))
-    val = ClipSampler(val_seqs, L, recipe.corruption, seed=1234, clean=True, label_index=index if action else None)
+    if not ntu:
+        val_seqs = load_h36m(recipe.data_dir, TEST_SUBJECTS, with_sh=False, cameras=(0,))
+        val = ClipSampler(val_seqs, L, recipe.corruption, seed=1234, clean=True,
+                          label_index=index if action else None)
 
     model = DSTformer(cfg)
     if recipe.init_from:
@@ -329,8 +380,9 @@ def train(recipe: Recipe, out_dir: str | Path, device: str = "auto", resume: boo
     head = None
     head_cfg = None
     trainable: torch.nn.Module = model
+    num_classes = len(classes) if ntu else len(H36M_ACTIONS)
     if align or action:
-        head_cfg = ActionHeadConfig(num_classes=len(H36M_ACTIONS) if action else 0,
+        head_cfg = ActionHeadConfig(num_classes=num_classes if action else 0,
                                     embed_dim=int(bank.shape[1]) if bank is not None else 0,
                                     hidden=recipe.text_hidden, dropout=recipe.head_dropout)
         head = ActionHead(cfg.num_joints, cfg.dim_rep, head_cfg)
@@ -354,7 +406,7 @@ def train(recipe: Recipe, out_dir: str | Path, device: str = "auto", resume: boo
     if ctx.world > 1:
         net = torch.nn.parallel.DistributedDataParallel(trainable,
                                                         device_ids=[dev.index] if dev.type == "cuda" else None,
-                                                        find_unused_parameters=action and not recipe.w_pose)
+                                                        find_unused_parameters=ntu or (action and not recipe.w_pose))
     total = recipe.steps if max_steps is None else min(recipe.steps, max_steps)
     log = open(out / "metrics.jsonl", "a") if ctx.main else None
     t_start = time.monotonic()
@@ -369,10 +421,13 @@ def train(recipe: Recipe, out_dir: str | Path, device: str = "auto", resume: boo
                 "device": str(dev), "world_size": ctx.world, "output_units": "m", "frame": "camera",
                 "root_relative": True, "cmu_fraction": recipe.cmu_fraction,
                 "cmu_holdout": list(recipe.cmu_holdout)}
+        if ntu:
+            meta.update(dataset=recipe.dataset, ntu_protocol=recipe.ntu_protocol, num_people=NTU_PEOPLE)
         extra = {}
         if head is not None and head_cfg is not None:
             extra = {"action_head": head.state_dict(), "head_config": dataclasses.asdict(head_cfg),
-                     "label_bank": labels, "classes": list(H36M_ACTIONS) if action else [],
+                     "label_bank": labels,
+                     "classes": (list(classes) if ntu else list(H36M_ACTIONS)) if action else [],
                      "text_bank": bank.detach().cpu().half() if bank is not None else None}
         save_checkpoint(ckpt, model, meta=meta, optimizer=opt.state_dict(), step=step,
                         sampler_states=samplers, rng_states=rngs, **extra)
@@ -385,22 +440,25 @@ def train(recipe: Recipe, out_dir: str | Path, device: str = "auto", resume: boo
                 g["lr"] = lr
             drawn = feed.batch() if feed else sampler.batch(local_batch)
             xt = torch.from_numpy(drawn[0]).to(dev, non_blocking=True)
-            yt = torch.from_numpy(drawn[1]).to(dev, non_blocking=True)
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
                 pred = net(xt)
             emb = logits = None
             if head is not None:
                 pred, emb, logits = pred
-            pred = pred.float()
-            pred = pred - pred[:, :, :1]
-            ramp = recipe.loss.velocity_ramp_steps
-            w_vel = recipe.loss.w_velocity * (min(1.0, step / ramp) if ramp else 1.0)
-            loss, parts = lifter_loss(pred, yt, recipe.loss.w_scale, w_vel)
-            loss = recipe.w_pose * loss
+            if ntu:  # no 3D: the action terms alone
+                loss, parts = torch.zeros((), device=dev), {}
+            else:
+                yt = torch.from_numpy(drawn[1]).to(dev, non_blocking=True)
+                pred = pred.float()
+                pred = pred - pred[:, :, :1]
+                ramp = recipe.loss.velocity_ramp_steps
+                w_vel = recipe.loss.w_velocity * (min(1.0, step / ramp) if ramp else 1.0)
+                loss, parts = lifter_loss(pred, yt, recipe.loss.w_scale, w_vel)
+                loss = recipe.w_pose * loss
             if action:
                 assert logits is not None
                 cls = torch.from_numpy(drawn[2]).to(dev)
-                cls = torch.where(cls < len(H36M_ACTIONS), cls, -1)  # CMU sentences carry no class
+                cls = torch.where(cls < num_classes, cls, -1)  # CMU sentences carry no class
                 l_act = torch.nn.functional.cross_entropy(logits.float(), cls, ignore_index=-1)
                 loss = loss + recipe.w_action * l_act
                 parts["action"] = float(l_act.detach())
@@ -422,8 +480,8 @@ def train(recipe: Recipe, out_dir: str | Path, device: str = "auto", resume: boo
             metrics = {"step": step, "loss": ctx.mean(float(loss.detach())), "lr": lr,
                        **{k: ctx.mean(v) for k, v in parts.items()}}
             if ctx.main and (step % recipe.eval_every == 0 or step == total):
-                metrics.update(_quick_val(trainable, val, dev, action))
-            if log and (step % recipe.log_every == 0 or "val_mpjpe_mm_gt2d" in metrics):
+                metrics.update(_quick_val(trainable, val, dev, action, pose=not ntu))
+            if log and (step % recipe.log_every == 0 or "val_mpjpe_mm_gt2d" in metrics or "val_action_top1" in metrics):
                 metrics["elapsed_s"] = round(elapsed_before + time.monotonic() - t_start, 1)
                 log.write(json.dumps(metrics) + "\n")
                 log.flush()

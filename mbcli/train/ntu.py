@@ -544,12 +544,14 @@ def _fit_people(a: np.ndarray, m: int) -> np.ndarray:
 
 
 def load_ntu(path: str | Path, protocol: str = "xsub", num_people: int = 2,
-             unmirror: bool = False) -> tuple[list[NtuH36M], list[NtuH36M]]:
+             unmirror: bool = False, parts: tuple[str, ...] = ("train", "test")) -> tuple[list[NtuH36M],
+                                                                                         list[NtuH36M]]:
     """(train, test) samples in h36m17 from a pyskl pickle or a folder of ``.skeleton`` files.
 
     A pickle's own split ``{protocol}_train`` / ``{protocol}_val`` is used when it has one (pyskl's lists also leave
     out the samples NTU lists as having missing skeletons), else ntu_split on the names. Samples with nobody in them
-    are skipped. ``unmirror`` is passed to read_pyskl (the .skeleton reader always unmirrors).
+    are skipped. ``unmirror`` is passed to read_pyskl (the .skeleton reader always unmirrors). ``parts`` leaves out
+    "train" or "test" (returned empty; a folder's files of that part are then not read at all).
     """
     path = Path(path)
     if protocol not in PROTOCOLS:
@@ -558,7 +560,9 @@ def load_ntu(path: str | Path, protocol: str = "xsub", num_people: int = 2,
         files = sorted(path.glob("*.skeleton"))
         if not files:
             raise KeypointFileError(f"{path} holds no NTU .skeleton files")
-        samples: Sequence[NtuSample | NtuPose2D] = [read_ntu_skeleton(f) for f in files]
+        tr, te = ntu_split([f.name for f in files], protocol)
+        wanted = set(tr if "train" in parts else []) | set(te if "test" in parts else [])
+        samples: Sequence[NtuSample | NtuPose2D] = [read_ntu_skeleton(f) for f in files if f.name in wanted]
         split: dict[str, list[str]] = {}
     else:
         samples, split = read_pyskl(path, unmirror=unmirror)
@@ -567,6 +571,6 @@ def load_ntu(path: str | Path, protocol: str = "xsub", num_people: int = 2,
         train_names, test_names = split[f"{protocol}_train"], split[f"{protocol}_val"]
     else:
         train_names, test_names = ntu_split(list(by_name), protocol)
-    train = [to_h36m(by_name[n], num_people) for n in train_names if n in by_name]
-    test = [to_h36m(by_name[n], num_people) for n in test_names if n in by_name]
+    train = [to_h36m(by_name[n], num_people) for n in train_names if n in by_name and "train" in parts]
+    test = [to_h36m(by_name[n], num_people) for n in test_names if n in by_name and "test" in parts]
     return train, test

@@ -2,6 +2,8 @@
 
 ``load_recipe("pose-h36m-cpu")`` finds a built-in recipe in mbcli/train/recipes/; a path to a .yaml file works too.
 Unknown keys anywhere raise ConfigError naming the key, so a typo never silently falls back to a default.
+Relative ``init_from`` and ``ntu_data`` paths are read from the recipe file's folder. ``dataset`` picks the training
+data: Human3.6M (+ CMU), or NTU RGB+D 60/120 (``ntu_data``, ``ntu_protocol``; action task only, no lifter loss).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import yaml
 
 from mbcli.errors import ConfigError
 from mbcli.train.augment import CorruptionConfig
+from mbcli.train.ntu import PROTOCOLS
 
 RECIPE_DIR = Path(__file__).resolve().parent / "recipes"
 
@@ -69,8 +72,36 @@ class Recipe:
     text_align: float = 0.0  # ActionPose: weight of the motion-to-text alignment loss (0: off)
     text_hidden: int = 512  # hidden width of the action / alignment head
     head_dropout: float = 0.1  # dropout before the head's MLPs (MotionBERT's action head: 0.5)
+    dataset: str = "h36m"  # "h36m" (+ CMU via cmu_fraction) or NTU RGB+D action data: "ntu60" | "ntu120"
+    ntu_data: str | None = None  # dataset ntu*: pyskl pickle or folder of .skeleton files (relative: from the recipe)
+    ntu_protocol: str = "xsub"  # dataset ntu*: xsub | xview | xset (the split trained on; its test part validates)
     loss: LossSpec = field(default_factory=LossSpec)
     corruption: CorruptionConfig = field(default_factory=CorruptionConfig)
+
+    def __post_init__(self) -> None:
+        if self.dataset not in DATASETS:
+            raise ConfigError(f"dataset must be one of {', '.join(DATASETS)}, got {self.dataset!r}")
+        if self.ntu_protocol not in PROTOCOLS:
+            raise ConfigError(f"ntu_protocol must be one of {', '.join(PROTOCOLS)}, got {self.ntu_protocol!r}")
+        if self.dataset != "h36m":
+            if self.task != "action":
+                raise ConfigError(f"dataset {self.dataset} needs task: action (NTU has no 3D to train a lifter on), "
+                                  f"got task: {self.task}")
+            if self.cmu_fraction:
+                raise ConfigError(f"cmu_fraction must be 0 with dataset {self.dataset} (CMU clips carry no NTU "
+                                  f"class), got {self.cmu_fraction}")
+
+
+DATASETS = ("h36m", "ntu60", "ntu120")
+
+
+def ntu_data_path(recipe: Recipe) -> Path:
+    """The recipe's NTU source (pyskl pickle or .skeleton folder); ConfigError when a dataset ntu* recipe has none."""
+    if not recipe.ntu_data:
+        raise ConfigError(f"dataset {recipe.dataset} needs ntu_data: the path of pyskl's {recipe.dataset}_hrnet.pkl "
+                          f"or of a folder of .skeleton files "
+                          "(mbcli train --ntu-data PATH, or set it in a copy of the recipe)")
+    return Path(recipe.ntu_data)
 
 
 def _build(cls, data: Any, where: str):
@@ -115,7 +146,8 @@ def load_recipe(name_or_path: str) -> Recipe:
     if not isinstance(data, dict):
         raise ConfigError(f"recipe {p} must be a mapping of keys to values, got {type(data).__name__}")
     data.setdefault("name", p.stem)
-    init = data.get("init_from")
-    if isinstance(init, str) and not Path(init).is_absolute():
-        data["init_from"] = str((p.parent / init).resolve())
+    for key in ("init_from", "ntu_data"):
+        value = data.get(key)
+        if isinstance(value, str) and not Path(value).is_absolute():
+            data[key] = str((p.parent / value).resolve())
     return _build(Recipe, data, "")
