@@ -178,6 +178,11 @@ def test_zero_shot_cmu_scores_a_constant_embedding_exactly(backbone, one_thread)
     assert res.top5 >= res.top1
     d = res.to_dict()
     assert d["chance_top1_percent"] == pytest.approx(100.0 / len(res.labels), abs=0.01)
+    split = evaluate_zero_shot_cmu(m, ("13",), seen_labels=["jump", "walk"]).by_label_novelty
+    assert split["seen"] == {"sequences": sum(s.label == "jump" for s in seqs), "labels": ["jump"],
+                             "top1_percent": 100.0, "top5_percent": 100.0}
+    assert split["unseen"]["sequences"] == len(seqs) - split["seen"]["sequences"]
+    assert split["unseen"]["top1_percent"] == 0.0 and "forward jump" in split["unseen"]["labels"]
     with pytest.raises(ConfigError, match="no CMU trials"):
         evaluate_zero_shot_cmu(m, ("99",))
     with pytest.raises(ConfigError, match="subject numbers"):

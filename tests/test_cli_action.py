@@ -119,3 +119,23 @@ def test_errors(action_ckpt, tiny_weights, tmp_path):
     _one_line_error(_run([str(src), "--weights", str(action_ckpt), "--json", str(tmp_path / "x.txt")]), ".json")
     _one_line_error(_run([str(src), "--weights", str(action_ckpt), "--labels", " , "]), "--labels is empty")
     assert not out.exists() and not (tmp_path / "x.txt").exists()
+
+
+def test_shipped_model_says_walking_for_the_walker_in_the_sample(tmp_path, one_thread):
+    """The real chain on the real sample clip: detector, tracker, the shipped action model (action-default). In
+    samples/sports2d_640.mp4 one person walks across the scene the whole time; whichever track id the tracker
+    gives her, some person's overall top-1 must be walking, and its corrupt twin must fail cleanly."""
+    from mbcli.weights import DEFAULT_ACTION, resolve
+
+    resolve(DEFAULT_ACTION)  # the shipped file must be there and match its sha256
+    clip = Path(__file__).resolve().parents[1] / "samples" / "sports2d_640.mp4"
+    out = tmp_path / "acts.json"
+    r = _run([str(clip), "--json", str(out), "--no-progress"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(out.read_text())
+    assert len(d["labels"]) == 15
+    assert "walking" in [p["overall"][0]["label"] for p in d["people"]], d["people"]
+    bad = tmp_path / "corrupt.pt"
+    bad.write_bytes(resolve(DEFAULT_ACTION)[0].read_bytes()[:5000])
+    _one_line_error(_run([str(clip), "--weights", str(bad), "--json", str(tmp_path / "b.json")]), "cannot read checkpoint")
+    assert not (tmp_path / "b.json").exists()

@@ -49,7 +49,8 @@ def action(
     with con.stage_progress(progress) as on_progress:
         res = run_action(input, cfg, on_progress=on_progress)
     for p in res.doc["people"]:
-        table = Table(title=f"mbcli action: {input.name}, person {p['track_id']}", show_header=True)
+        con.out.print(f"[bold]{input.name}, person {p['track_id']}[/]")  # a title line (a table title wraps)
+        table = Table(show_header=True)
         table.add_column("frames")
         table.add_column("action", justify="left")
         table.add_column("prob", justify="right")

@@ -164,7 +164,7 @@ def _eval_zero_shot(weights: str, holdout: str, device: str, json_out: Path | No
         con.warn(f"{weights} was trained holding out CMU subjects {', '.join(held) or 'none'}, "
                  f"not {', '.join(subjects)}: the result is not zero-shot")
     with con.stage_progress() as on_progress:
-        res = evaluate_zero_shot_cmu(model, subjects, device=str(dev),
+        res = evaluate_zero_shot_cmu(model, subjects, device=str(dev), seen_labels=meta.get("label_bank"),
                                      on_progress=(lambda d, t: on_progress("eval", d, t)) if on_progress else None)
     d = res.to_dict()
     _print_scores(f"Zero-shot on CMU subjects {', '.join(res.holdout)}: {res.sequences} sequences, "
@@ -173,3 +173,7 @@ def _eval_zero_shot(weights: str, holdout: str, device: str, json_out: Path | No
                    for a, v in d["per_label_top1_percent"].items()],
                   ["[bold]all sequences", f"[bold]top-1 {res.top1:.1f}, top-5 {res.top5:.1f}",
                    f"chance {d['chance_top1_percent']:.1f} / {d['chance_top5_percent']:.1f}"], d, json_out)
+    for k, v in sorted(d["by_label_novelty"].items()):
+        what = "seen in training (other subjects)" if k == "seen" else "never seen in training"
+        con.out.print(f"descriptions {what}: {v['sequences']} sequences, top-1 {v['top1_percent']:.1f}, "
+                      f"top-5 {v['top5_percent']:.1f} ({', '.join(v['labels'])})")

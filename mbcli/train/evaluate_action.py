@@ -6,8 +6,8 @@ Each camera sequence is cut into windows of the model's length L taken every ``s
 of the training strides), starting every L*step/2 frames (half overlap) plus one ending on the last frame: the
 windows of ``mbcli action`` (inference/action.window_starts); each window is crop-normalised like any
 video window; the sequence's prediction is the mean of its windows' class probabilities. Reported: sequence-level
-top-1 and top-5 (the headline), window-level top-1, per-action sequence top-1. ``quick=True``: camera 55011271 only
-(59 sequences), like the pose evaluation's quick subset.
+top-1 and top-5 (the headline), window-level top-1, per-action sequence top-1. ``quick=True``: camera 55011271 only,
+first 300 frames of each sequence (59 sequences, 6 s each), the pose evaluation's quick subset.
 
 NTU RGB+D (``evaluate_action_ntu``): every test sample of a protocol (xsub, xview, xset) of a pyskl pickle or
 .skeleton folder, cut into the windows of ``mbcli action`` at step 1 (30 fps), every person of the sample over the
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +33,7 @@ from mbcli.inference.action import window_starts
 from mbcli.model.action import ActionModel
 from mbcli.normalize import crop_params, encode
 from mbcli.train.data import H36M_ACTIONS, TEST_SUBJECTS, base_action, load_h36m
-from mbcli.train.evaluate import QUICK_CAMERA
+from mbcli.train.evaluate import QUICK_CAMERA, QUICK_FRAMES
 
 
 @dataclass
@@ -89,7 +89,8 @@ def evaluate_action(model: ActionModel, input: str = "sh", quick: bool = False, 
     hit1, hit5, win_hits, wins = 0, 0, 0, 0
     per_action: dict[str, list[bool]] = defaultdict(list)
     for i, s in enumerate(seqs):
-        x = action_windows(s.xy_sh if input == "sh" else s.xy_gt, L, step)
+        xy = s.xy_sh if input == "sh" else s.xy_gt
+        x = action_windows(xy[:QUICK_FRAMES] if quick else xy, L, step)
         probs = []
         with torch.inference_mode():
             for a in range(0, len(x), batch_size):
@@ -123,25 +124,29 @@ class ZeroShotResult:
     top5: float
     per_label_top1: dict[str, float]
     confusions: dict[str, dict[str, int]]
+    by_label_novelty: dict[str, dict] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         k = len(self.labels)
         return {"holdout_subjects": list(self.holdout), "labels": self.labels, "sequences": self.sequences,
                 "top1_percent": round(self.top1, 2), "top5_percent": round(self.top5, 2),
                 "chance_top1_percent": round(100.0 / k, 2), "chance_top5_percent": round(100.0 * min(5, k) / k, 2),
+                "by_label_novelty": self.by_label_novelty,
                 "per_label_top1_percent": {a: round(v, 2) for a, v in sorted(self.per_label_top1.items())},
                 "predicted": self.confusions}
 
 
 def evaluate_zero_shot_cmu(model: ActionModel, holdout: tuple[str, ...] = ZERO_SHOT_HOLDOUT,
                            cmu_dir: str | None = None, step: int = 2, batch_size: int = 256, device: str = "cpu",
-                           text_model: str | None = None,
+                           text_model: str | None = None, seen_labels: list[str] | None = None,
                            on_progress: Callable[[int, int], None] | None = None) -> ZeroShotResult:
     """Zero-shot action recognition on CMU subjects the model never saw: every held-out (trial, virtual camera)
     sequence, its projected 2D cut into windows like the H36M evaluation, the mean of the windows' motion
     embeddings scored by cosine against the text embeddings of every distinct CMU description (the label set; no
     classifier is involved). A sequence counts as right when its own trial's description ranks first (top-1) or
-    among the first five (top-5)."""
+    among the first five (top-5). ``seen_labels`` (the checkpoint's label bank): the result also splits the
+    sequences into those whose description the training aligned on other subjects' clips ("seen") and those whose
+    description it never saw ("unseen", zero-shot in the label as well as the subject)."""
     from mbcli.text import load_text_encoder
     from mbcli.train.cmu import load_cmu
 
@@ -161,6 +166,7 @@ def evaluate_zero_shot_cmu(model: ActionModel, holdout: tuple[str, ...] = ZERO_S
     model = model.eval().to(device)
     hit1, hit5 = 0, 0
     per_label: dict[str, list[bool]] = defaultdict(list)
+    novelty: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
     confusions: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for i, s in enumerate(test):
         x = action_windows(s.xy_gt, L, step)
@@ -174,13 +180,19 @@ def evaluate_zero_shot_cmu(model: ActionModel, holdout: tuple[str, ...] = ZERO_S
         hit1 += int(order[0] == y)
         hit5 += int(y in order[:5])
         per_label[s.label].append(bool(order[0] == y))
+        if seen_labels is not None:
+            novelty["seen" if s.label in seen_labels else "unseen"].append((bool(order[0] == y), y in order[:5]))
         confusions[s.label][labels[order[0]]] += 1
         if on_progress:
             on_progress(i + 1, len(test))
     n = len(test)
+    split = {k: {"sequences": len(v), "labels": sorted({t for t in per_label if (t in (seen_labels or ())) ==
+                                                        (k == "seen")}),
+                 "top1_percent": round(100.0 * float(np.mean([a for a, _ in v])), 2),
+                 "top5_percent": round(100.0 * float(np.mean([b for _, b in v])), 2)} for k, v in novelty.items()}
     return ZeroShotResult(tuple(sorted(h[3:] for h in held)), labels, n, 100.0 * hit1 / n, 100.0 * hit5 / n,
                           {a: 100.0 * float(np.mean(v)) for a, v in per_label.items()},
-                          {k: dict(v) for k, v in confusions.items()})
+                          {k: dict(v) for k, v in confusions.items()}, split)
 
 
 @dataclass

@@ -1,0 +1,66 @@
+"""The shipped action model (action-default) on real data: its recorded figures are reproduced (CI's regression
+check), like the lifter's quick benchmark in test_lifter_real.py.
+
+Needs ../shared/data/h36m and ../shared/data/cmu (present in CI) and the text model; skipped visibly without them.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from mbcli.model.action import load_action_model
+from mbcli.train.data import default_data_dir
+from mbcli.weights import DEFAULT_ACTION, entry
+
+pytestmark = pytest.mark.skipif(not (default_data_dir() / "h36m_3d.npz").is_file(),
+                                reason="Human3.6M data (../shared/data/h36m) not present")
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_action_model(DEFAULT_ACTION)
+
+
+def test_quick_action_figure_matches_the_manifest(model, one_thread):
+    """Camera 55011271, SH input, 59 sequences: the sequence top-1/top-5 recorded in weights/manifest.toml."""
+    from mbcli.train.evaluate_action import evaluate_action
+
+    res = evaluate_action(model[0], "sh", quick=True)
+    e = entry(DEFAULT_ACTION)
+    assert res.sequences == 59
+    one = 100.0 / 59 + 1e-6  # a borderline sequence may flip on other hardware: one sequence of slack
+    assert abs(res.top1 - float(e["eval_quick_sh_top1_percent"])) < one, res.top1
+    assert abs(res.top5 - float(e["eval_quick_sh_top5_percent"])) < one, res.top5
+
+
+def test_zero_shot_figure_matches_the_manifest(model, one_thread):
+    """Held-out CMU subjects 08 and 13, every CMU description as a label: the recorded zero-shot top-1/top-5."""
+    from mbcli.errors import DependencyError
+    from mbcli.train.cmu import default_cmu_dir
+    from mbcli.train.evaluate_action import evaluate_zero_shot_cmu
+
+    if not (default_cmu_dir() / "bvh").is_dir():
+        pytest.skip("CMU mocap (../shared/data/cmu) not present")
+    net, meta = model
+    assert meta["cmu_holdout"] == ["08", "13"]  # the model never saw these subjects
+    try:
+        res = evaluate_zero_shot_cmu(net, ("08", "13"))
+    except DependencyError as e:
+        pytest.skip(f"text model not installed ({e})")
+    e = entry(DEFAULT_ACTION)
+    one = 100.0 / res.sequences + 1e-6
+    assert abs(res.top1 - float(e["zeroshot_cmu_top1_percent"])) < one, res.top1
+    assert abs(res.top5 - float(e["zeroshot_cmu_top5_percent"])) < one, res.top5
+
+
+def test_bench_times_action_recognition(one_thread):
+    """mbcli bench's action figures: the shipped model over a 3000-frame track, classifier and open vocabulary."""
+    from mbcli.cli.bench import action_speeds
+    from mbcli.errors import DependencyError
+
+    try:
+        rows = action_speeds("cpu")
+    except DependencyError as e:
+        pytest.skip(f"text model not installed ({e})")
+    assert [name for name, _ in rows] == ["classifier", "8 open-vocabulary labels"]
+    assert all(fps > 100 for _, fps in rows), rows  # a 0.55 M-parameter backbone: far faster than real time
