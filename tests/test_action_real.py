@@ -33,24 +33,35 @@ def test_quick_action_figure_matches_the_manifest(model, one_thread):
     assert abs(res.top5 - float(e["eval_quick_sh_top5_percent"])) < one, res.top5
 
 
-def test_zero_shot_figure_matches_the_manifest(model, one_thread):
-    """Held-out CMU subjects 08 and 13, every CMU description as a label: the recorded zero-shot top-1/top-5."""
+def test_zero_shot_figure_matches_the_manifest(model, tmp_path, one_thread):
+    """`mbcli eval --task zeroshot` (the shipped model by default) on held-out CMU subjects 08 and 13, every CMU
+    description as a label: the recorded zero-shot top-1/top-5."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from mbcli.cli.main import app
     from mbcli.errors import DependencyError
+    from mbcli.text import model_dir
     from mbcli.train.cmu import default_cmu_dir
-    from mbcli.train.evaluate_action import evaluate_zero_shot_cmu
 
     if not (default_cmu_dir() / "bvh").is_dir():
         pytest.skip("CMU mocap (../shared/data/cmu) not present")
-    net, meta = model
-    assert meta["cmu_holdout"] == ["08", "13"]  # the model never saw these subjects
     try:
-        res = evaluate_zero_shot_cmu(net, ("08", "13"))
+        model_dir()
     except DependencyError as e:
         pytest.skip(f"text model not installed ({e})")
+    assert model[1]["cmu_holdout"] == ["08", "13"]  # the model never saw these subjects
+    out = tmp_path / "zs.json"
+    r = CliRunner().invoke(app, ["eval", "--task", "zeroshot", "--json", str(out)], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    d = json.loads(out.read_text())
     e = entry(DEFAULT_ACTION)
-    one = 100.0 / res.sequences + 1e-6
-    assert abs(res.top1 - float(e["zeroshot_cmu_top1_percent"])) < one, res.top1
-    assert abs(res.top5 - float(e["zeroshot_cmu_top5_percent"])) < one, res.top5
+    one = 100.0 / d["sequences"] + 1e-6
+    assert d["sequences"] == 76 and len(d["labels"]) == 10
+    assert abs(d["top1_percent"] - float(e["zeroshot_cmu_top1_percent"])) < one, d["top1_percent"]
+    assert abs(d["top5_percent"] - float(e["zeroshot_cmu_top5_percent"])) < one, d["top5_percent"]
+    assert d["by_label_novelty"]["unseen"]["top1_percent"] == float(e["zeroshot_cmu_unseen_descriptions_top1_percent"])
 
 
 def test_bench_times_action_recognition(one_thread):

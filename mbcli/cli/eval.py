@@ -11,7 +11,7 @@ from rich.table import Table
 
 from mbcli.cli import console as con
 from mbcli.cli.main import app, handle_errors
-from mbcli.weights import DEFAULT_LIFTER
+from mbcli.weights import DEFAULT_ACTION, DEFAULT_LIFTER
 
 ZERO_SHOT_HOLDOUT = ("08", "13")  # = train.evaluate_action.ZERO_SHOT_HOLDOUT (not imported: keeps --help fast)
 
@@ -19,7 +19,8 @@ ZERO_SHOT_HOLDOUT = ("08", "13")  # = train.evaluate_action.ZERO_SHOT_HOLDOUT (n
 @app.command("eval")
 @handle_errors
 def eval_(
-    weights: str = typer.Option(DEFAULT_LIFTER, help="Lifter weights: manifest name or checkpoint file."),
+    weights: str = typer.Option(DEFAULT_LIFTER, help="Lifter weights: manifest name or checkpoint file (--task "
+                                "action / zeroshot: the shipped action model, action-default, unless given)."),
     weights_config: str = typer.Option(None, help="base or lite, for MotionBERT checkpoint files."),
     input: str = typer.Option("sh", "--input", help="sh (Stacked Hourglass detections, the headline) or gt "
                               "(projected ground truth)."),
@@ -53,6 +54,8 @@ def eval_(
             raise ConfigError("--protocol needs --ntu PATH (the NTU RGB+D data to score)")
         _eval_action_ntu(weights, ntu, protocol or "xsub", device, json_out)
         return
+    if task in ("action", "zeroshot") and weights == DEFAULT_LIFTER:
+        weights = DEFAULT_ACTION
     if task == "action":
         _eval_action(weights, input, quick, data, device, json_out)
         return
