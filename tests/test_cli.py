@@ -9,6 +9,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from cli_checks import assert_one_line_error
 from typer.testing import CliRunner
 
 from mbcli.cli.main import app
@@ -26,11 +27,7 @@ def _run(args: list[str]):
 
 
 def _assert_clean_failure(result, out: Path, pattern: str) -> None:
-    assert result.exit_code == 1, result.output
-    text = result.output.strip()
-    assert "error:" in text and pattern.lower() in text.lower(), text
-    assert len(text.splitlines()) == 1, text
-    assert "Traceback" not in text
+    assert_one_line_error(result, pattern)
     assert not out.exists() or not any(out.iterdir())
     leftovers = [p for p in out.parent.iterdir() if p.name.endswith(".partial")]
     assert not leftovers

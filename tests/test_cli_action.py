@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_checks import assert_one_line_error
 from typer.testing import CliRunner
 
 from mbcli.cli.main import app
@@ -68,12 +69,6 @@ def _run(args):
     return runner.invoke(app, ["action", *args], catch_exceptions=False)
 
 
-def _one_line_error(r, pattern: str) -> None:
-    assert r.exit_code == 1, r.output
-    text = r.output.strip()
-    assert "error:" in text and pattern.lower() in text.lower() and len(text.splitlines()) == 1, text
-
-
 def test_json_schema_with_the_models_classes(action_ckpt, tmp_path, one_thread):
     src = _keypoints(tmp_path / "kp.motion.json")
     out = tmp_path / "acts.json"
@@ -112,12 +107,12 @@ def test_errors(action_ckpt, tiny_weights, tmp_path):
     src = _keypoints(tmp_path / "kp.motion.json", people=1)
     short = _keypoints(tmp_path / "short.motion.json", T=12, people=1)
     out = tmp_path / "x.json"
-    _one_line_error(_run([str(src), "--weights", "no-such-model", "--json", str(out)]), "no model named")
-    _one_line_error(_run([str(src), "--weights", str(tiny_weights), "--json", str(out)]), "has no action head")
-    _one_line_error(_run([str(short), "--weights", str(action_ckpt), "--json", str(out)]), "shorter than one")
-    _one_line_error(_run([str(src), "--weights", str(action_ckpt), "--top-k", "0"]), "--top-k")
-    _one_line_error(_run([str(src), "--weights", str(action_ckpt), "--json", str(tmp_path / "x.txt")]), ".json")
-    _one_line_error(_run([str(src), "--weights", str(action_ckpt), "--labels", " , "]), "--labels is empty")
+    assert_one_line_error(_run([str(src), "--weights", "no-such-model", "--json", str(out)]), "no model named")
+    assert_one_line_error(_run([str(src), "--weights", str(tiny_weights), "--json", str(out)]), "has no action head")
+    assert_one_line_error(_run([str(short), "--weights", str(action_ckpt), "--json", str(out)]), "shorter than one")
+    assert_one_line_error(_run([str(src), "--weights", str(action_ckpt), "--top-k", "0"]), "--top-k")
+    assert_one_line_error(_run([str(src), "--weights", str(action_ckpt), "--json", str(tmp_path / "x.txt")]), ".json")
+    assert_one_line_error(_run([str(src), "--weights", str(action_ckpt), "--labels", " , "]), "--labels is empty")
     assert not out.exists() and not (tmp_path / "x.txt").exists()
 
 
@@ -137,5 +132,5 @@ def test_shipped_model_says_walking_for_the_walker_in_the_sample(tmp_path, one_t
     assert "walking" in [p["overall"][0]["label"] for p in d["people"]], d["people"]
     bad = tmp_path / "corrupt.pt"
     bad.write_bytes(resolve(DEFAULT_ACTION)[0].read_bytes()[:5000])
-    _one_line_error(_run([str(clip), "--weights", str(bad), "--json", str(tmp_path / "b.json")]), "cannot read checkpoint")
+    assert_one_line_error(_run([str(clip), "--weights", str(bad), "--json", str(tmp_path / "b.json")]), "cannot read checkpoint")
     assert not (tmp_path / "b.json").exists()

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_checks import assert_one_line_error
 from smpl_fixture import build_model, write_npz
 from typer.testing import CliRunner
 
@@ -49,10 +50,7 @@ def _motion_json(path: Path, smpl_file: Path, with_3d: bool = True, T: int = 40)
 
 
 def _assert_clean_failure(result, folder: Path, pattern: str) -> None:
-    assert result.exit_code == 1, result.output
-    text = result.output.strip()
-    assert "error:" in text and pattern.lower() in text.lower(), text
-    assert len(text.splitlines()) == 1, text
+    assert_one_line_error(result, pattern)
     assert not [p for p in folder.iterdir() if p.suffix in (".npz", ".mp4", ".glb") or "partial" in p.name]
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_checks import assert_one_line_error
 from h36m_fixture import MISSING_SH, TEST_SEQS
 from typer.testing import CliRunner
 
@@ -123,14 +124,6 @@ def _run(args: list[str]):
     return runner.invoke(app, ["eval", *args], catch_exceptions=False)
 
 
-def _assert_one_line_error(result, pattern: str) -> None:
-    assert result.exit_code == 1, result.output
-    text = result.output.strip()
-    assert "error:" in text and pattern.lower() in text.lower(), text
-    assert len(text.splitlines()) == 1, text
-    assert "Traceback" not in text
-
-
 def test_cli_eval_writes_json(h36m, tiny_weights, tmp_path):
     out = tmp_path / "res" / "out.json"
     r = _run(["--weights", str(tiny_weights), "--data", str(h36m), "--input", "gt", "--json", str(out),
@@ -149,7 +142,7 @@ def test_cli_eval_writes_json(h36m, tiny_weights, tmp_path):
 def test_cli_eval_bad_input_value(h36m, tiny_weights, tmp_path):
     out = tmp_path / "out.json"
     r = _run(["--weights", str(tiny_weights), "--data", str(h36m), "--input", "xx", "--json", str(out)])
-    _assert_one_line_error(r, "--input must be sh or gt")
+    assert_one_line_error(r, "--input must be sh or gt")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -158,7 +151,7 @@ def test_cli_eval_empty_data_folder(tiny_weights, tmp_path):
     empty.mkdir()
     out = tmp_path / "out.json"
     r = _run(["--weights", str(tiny_weights), "--data", str(empty), "--input", "gt", "--json", str(out)])
-    _assert_one_line_error(r, "Human3.6M data not found")
+    assert_one_line_error(r, "Human3.6M data not found")
     assert not out.exists()
 
 
@@ -192,9 +185,9 @@ def test_cli_eval_action_task(h36m, tiny_weights, tmp_path, one_thread):
     assert "top-5" in res.output
     # a plain lifter has no action head: one line, exit 1
     bad = _run(["--task", "action", "--weights", str(tiny_weights), "--data", str(h36m)])
-    _assert_one_line_error(bad, "has no action head")
+    assert_one_line_error(bad, "has no action head")
     bad = _run(["--task", "dance", "--weights", str(tiny_weights), "--data", str(h36m)])
-    _assert_one_line_error(bad, "--task must be pose, action or zeroshot")
+    assert_one_line_error(bad, "--task must be pose, action or zeroshot")
     # zero-shot needs the text-space head (this checkpoint was trained without text alignment)
-    _assert_one_line_error(_run(["--task", "zeroshot", "--weights", str(ckpt)]), "no text-space embedding")
-    _assert_one_line_error(_run(["--task", "zeroshot", "--weights", str(tiny_weights)]), "has no action head")
+    assert_one_line_error(_run(["--task", "zeroshot", "--weights", str(ckpt)]), "no text-space embedding")
+    assert_one_line_error(_run(["--task", "zeroshot", "--weights", str(tiny_weights)]), "has no action head")

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_checks import assert_one_line_error
 from ntu_fixture import pyskl_2d, write_pyskl_dataset, write_skeleton_folder
 from typer.testing import CliRunner
 
@@ -247,12 +248,6 @@ def _cli(args: list[str]):
     return runner.invoke(app, ["eval", *args], catch_exceptions=False)
 
 
-def _one_line_error(result, pattern: str) -> None:
-    assert result.exit_code == 1, result.output
-    text = result.output.strip()
-    assert "error:" in text and pattern.lower() in text.lower() and len(text.splitlines()) == 1, text
-
-
 def test_cli_eval_action_on_ntu(trained, pkl, tmp_path):
     ckpt = str(trained[0])
     out = tmp_path / "ntu.json"
@@ -263,10 +258,10 @@ def test_cli_eval_action_on_ntu(trained, pkl, tmp_path):
     assert 0 <= d["top1_percent"] <= d["top5_percent"] <= 100 and "top-5" in r.output
     r = _cli(["--task", "action", "--weights", ckpt, "--ntu", str(pkl), "--protocol", "xview", "--device", "cpu"])
     assert r.exit_code == 0 and "trained on the xsub split" in " ".join(r.output.split()), r.output
-    _one_line_error(_cli(["--task", "action", "--weights", ckpt, "--ntu", str(pkl), "--protocol", "xcam"]),
+    assert_one_line_error(_cli(["--task", "action", "--weights", ckpt, "--ntu", str(pkl), "--protocol", "xcam"]),
                     "--protocol must be xsub, xview or xset")
-    _one_line_error(_cli(["--weights", ckpt, "--ntu", str(pkl)]), "--ntu goes with --task action")
-    _one_line_error(_cli(["--task", "action", "--weights", ckpt, "--protocol", "xsub"]), "--protocol needs --ntu")
+    assert_one_line_error(_cli(["--weights", ckpt, "--ntu", str(pkl)]), "--ntu goes with --task action")
+    assert_one_line_error(_cli(["--task", "action", "--weights", ckpt, "--protocol", "xsub"]), "--protocol needs --ntu")
 
 
 # ------------------------------------------------------------------------------------------------ recipes

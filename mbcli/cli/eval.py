@@ -154,6 +154,7 @@ def _eval_zero_shot(weights: str, holdout: str, device: str, json_out: Path | No
     from mbcli.errors import ConfigError
     from mbcli.model import resolve_device
     from mbcli.model.action import load_action_model
+    from mbcli.train.cmu import cmu_subjects
     from mbcli.train.evaluate_action import evaluate_zero_shot_cmu
 
     dev = resolve_device(device)
@@ -162,8 +163,8 @@ def _eval_zero_shot(weights: str, holdout: str, device: str, json_out: Path | No
     if model.head.embed is None:
         raise ConfigError(f"{weights} has no text-space embedding (train it with text_align > 0)")
     held = meta.get("cmu_holdout")
-    if held is not None and meta.get("cmu_fraction", 0) > 0 and {int(h) for h in held} != {
-            int(h) for h in subjects if h.isdigit()}:
+    if held is not None and meta.get("cmu_fraction", 0) > 0 and cmu_subjects(held) != cmu_subjects(subjects,
+                                                                                                  "--holdout"):
         con.warn(f"{weights} was trained holding out CMU subjects {', '.join(held) or 'none'}, "
                  f"not {', '.join(subjects)}: the result is not zero-shot")
     with con.stage_progress() as on_progress:

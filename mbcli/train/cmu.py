@@ -515,6 +515,15 @@ def usable_range(xyz: np.ndarray, fps: float, reference_first: bool = False) -> 
     return start, float(rest.mean()) if len(rest) else 1.0
 
 
+def cmu_subjects(numbers: list | tuple, what: str = "cmu_holdout") -> set[str]:
+    """CMU subject numbers ("08", 8) -> the Sequence.subject names load_cmu gives them ({"CMU08"}); ConfigError
+    naming ``what`` for anything that is not a number."""
+    try:
+        return {f"CMU{int(str(n)):02d}" for n in numbers}
+    except ValueError:
+        raise ConfigError(f"{what} must list CMU subject numbers, got {list(numbers)}") from None
+
+
 def load_cmu(cmu_dir: str | Path | None = None, fps: float = 50.0, cameras_per_trial: int = 4, seed: int = 0,
              trials: list[str] | tuple[str, ...] | None = None) -> list[Sequence]:
     """CMU trials (``<cmu_dir>/bvh/<trial>.bvh``) as h36m17 Sequences: one per (trial, virtual camera), subject

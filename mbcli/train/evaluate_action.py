@@ -148,14 +148,11 @@ def evaluate_zero_shot_cmu(model: ActionModel, holdout: tuple[str, ...] = ZERO_S
     sequences into those whose description the training aligned on other subjects' clips ("seen") and those whose
     description it never saw ("unseen", zero-shot in the label as well as the subject)."""
     from mbcli.text import load_text_encoder
-    from mbcli.train.cmu import load_cmu
+    from mbcli.train.cmu import cmu_subjects, load_cmu
 
     if model.head.embed is None:
         raise ConfigError("this model has no text-space embedding (train it with text_align > 0)")
-    try:
-        held = {f"CMU{int(str(h)):02d}" for h in holdout}
-    except ValueError:
-        raise ConfigError(f"holdout must list CMU subject numbers, got {list(holdout)}") from None
+    held = cmu_subjects(holdout, "holdout")
     seqs = load_cmu(cmu_dir)
     labels = sorted({s.label for s in seqs if s.label})
     test = [s for s in seqs if s.subject in held and s.label]

@@ -327,12 +327,9 @@ def train(recipe: Recipe, out_dir: str | Path, device: str = "auto", resume: boo
                  if recipe.cmu_fraction < 1 and not ntu else [])
     cmu_seqs: list = []
     if recipe.cmu_fraction > 0:
-        from mbcli.train.cmu import load_cmu
+        from mbcli.train.cmu import cmu_subjects, load_cmu
 
-        try:
-            held = {f"CMU{int(str(h)):02d}" for h in recipe.cmu_holdout}
-        except ValueError:
-            raise ConfigError(f"cmu_holdout must list CMU subject numbers, got {list(recipe.cmu_holdout)}") from None
+        held = cmu_subjects(recipe.cmu_holdout)
         cmu_seqs = [s for s in load_cmu(recipe.cmu_dir, seed=recipe.seed) if s.subject not in held]
         if not cmu_seqs:
             raise ConfigError(f"cmu_holdout {list(recipe.cmu_holdout)} leaves no CMU trials to train on")
