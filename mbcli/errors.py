@@ -49,3 +49,12 @@ class DependencyError(MbcliError):
 
 class ExportError(MbcliError):
     """An output file could not be written."""
+
+
+class TrainingError(MbcliError):
+    """Training stopped because it went wrong: the loss diverged, the predicted pose collapsed, or validation
+    stopped improving (``kind``: "diverged", "collapsed" or "stalled"). The last good checkpoint is kept."""
+
+    def __init__(self, message: str, kind: str = "failed") -> None:
+        super().__init__(message)
+        self.kind = kind

@@ -72,8 +72,8 @@ def test_resume_continues_exactly(h36m, tmp_path):
 
 
 def test_prefetching_changes_nothing(h36m, tmp_path):
-    train(_recipe(h36m, steps=5, prefetch=0), tmp_path / "a", device="cpu")
-    train(_recipe(h36m, steps=5, prefetch=3), tmp_path / "b", device="cpu")
+    train(_recipe(h36m, steps=5, prefetch=0, sampler="numpy"), tmp_path / "a", device="cpu")
+    train(_recipe(h36m, steps=5, prefetch=3, sampler="numpy"), tmp_path / "b", device="cpu")
     assert [r["loss"] for r in _rows(tmp_path / "a")] == [r["loss"] for r in _rows(tmp_path / "b")]
 
 
@@ -128,11 +128,12 @@ def test_cmu_clips_are_mixed_in(h36m, tmp_path):
 
     if not default_cmu_dir().is_dir():
         pytest.skip("CMU mocap (../shared/data/cmu) not present")
-    ckpt = train(_recipe(h36m, steps=3, cmu_fraction=0.5, batch_size=8, cmu_holdout=("08", "13")), tmp_path / "mix",
-                 device="cpu")
-    obj = torch.load(ckpt, weights_only=False)
-    assert set(obj["sampler_states"][0]) == {"mix", "a", "b"}
-    assert obj["meta"]["cmu_holdout"] == ["08", "13"]
+    for sampler, keys in (("numpy", {"mix", "a", "b"}), ("device", {"device_generator"})):
+        ckpt = train(_recipe(h36m, steps=3, cmu_fraction=0.5, batch_size=8, cmu_holdout=("08", "13"), sampler=sampler),
+                     tmp_path / sampler, device="cpu")
+        obj = torch.load(ckpt, weights_only=False)
+        assert set(obj["sampler_states"][0]) == keys
+        assert obj["meta"]["cmu_holdout"] == ["08", "13"] and obj["meta"]["sampler"] == sampler
     every = ("03", "05", "06", "07", "08", "09", "10", "13", "14")
     with pytest.raises(ConfigError, match="leaves no CMU trials"):
         train(_recipe(h36m, steps=1, cmu_fraction=0.5, cmu_holdout=every), tmp_path / "none", device="cpu")
@@ -154,7 +155,8 @@ def test_ddp_with_torchrun_on_two_cpu_processes(h36m, tmp_path):
     assert [x["step"] for x in rows] == list(range(1, 7))
     obj = torch.load(tmp_path / "ddp" / "last.pt", weights_only=False)
     assert obj["meta"]["world_size"] == 2 and obj["step"] == 6
-    assert len(obj["sampler_states"]) == 2 and obj["sampler_states"][0] != obj["sampler_states"][1]
+    a, b = (st["device_generator"] for st in obj["sampler_states"])
+    assert len(obj["sampler_states"]) == 2 and not torch.equal(a, b)  # each rank draws its own clips
 
 
 class _FakeEncoder:
@@ -218,3 +220,62 @@ def test_action_task_trains_a_classifier_with_text_alignment(h36m, tmp_path, mon
     bad.write_text("task: dance\n")
     with pytest.raises(ConfigError, match="task must be pose or action"):
         load_recipe(str(bad))
+
+
+# ------------------------------------------------------------------------------------------ the guard
+
+
+def test_a_recipe_built_to_collapse_stops_with_one_line_and_keeps_the_last_good_checkpoint(h36m, tmp_path):
+    """w_velocity 1000 makes a still, shrunken skeleton the cheapest output: the predicted bones fall to under 1% of
+    their length and the validation MPJPE sits at the joints' mean distance from the pelvis (~0.4 m), as in the
+    collapsed GPU run of issue 11. The guard stops the run at its first check after ``after_steps``, before any
+    checkpoint of the collapsed model is written."""
+    from mbcli.errors import TrainingError
+    from mbcli.train.recipe import GuardSpec, LossSpec
+
+    recipe = _recipe(h36m, steps=40, batch_size=8, lr=3e-3, warmup_steps=5, eval_every=10, log_every=5,
+                     loss=LossSpec(w_velocity=1000.0), guard=GuardSpec(after_steps=20, stall_evals=0))
+    run = tmp_path / "collapse"
+    with pytest.raises(TrainingError, match=r"collapsed at step 20: predicted bones are 0\.0\d of") as e:
+        train(recipe, run, device="cpu")
+    assert "\n" not in str(e.value) and "last good checkpoint" in str(e.value) and "(step 19)" in str(e.value)
+    assert torch.load(run / "last.pt", weights_only=False)["step"] == 19  # checkpoint_minutes 0: every healthy step
+    assert _rows(run)[-1] == {**_rows(run)[-1], "step": 20, "stopped": "collapsed"}
+    # the same recipe at a sane velocity weight trains past the guard
+    train(dataclasses.replace(recipe, loss=LossSpec()), tmp_path / "healthy", device="cpu")
+    assert min(r["val_bone_ratio"] for r in _rows(tmp_path / "healthy") if "val_bone_ratio" in r and r["step"] >= 20) > 0.7
+
+
+def test_a_stalled_run_stops_and_saves_its_model(h36m, tmp_path):
+    from mbcli.errors import TrainingError
+    from mbcli.train.recipe import GuardSpec
+
+    # a new best must halve the error: from the second evaluation on, none does
+    recipe = _recipe(h36m, steps=40, eval_every=4, guard=GuardSpec(stall_evals=2, min_improvement=0.5))
+    with pytest.raises(TrainingError, match="stalled: 2 evaluations without a new best validation MPJPE since step 4"):
+        train(recipe, tmp_path / "stall", device="cpu")
+    assert torch.load(tmp_path / "stall" / "last.pt", weights_only=False)["step"] == 12
+    assert _rows(tmp_path / "stall")[-1]["stopped"] == "stalled"
+
+
+def test_a_diverged_run_stops_before_writing_a_checkpoint(h36m, tmp_path):
+    from mbcli.errors import TrainingError
+
+    recipe = _recipe(h36m, steps=10, lr=1e30, grad_clip=0.0, checkpoint_minutes=60.0, eval_every=100, log_every=2)
+    with pytest.raises(TrainingError, match="diverged at step .*no checkpoint was written"):
+        train(recipe, tmp_path / "nan", device="cpu")
+    assert not (tmp_path / "nan" / "last.pt").exists()
+
+
+def test_cli_reports_a_collapse_in_one_line(h36m, tmp_path):
+    recipe = tmp_path / "collapse.yaml"
+    recipe.write_text(f"model: {{preset: tiny}}\nclip_len: 27\nbatch_size: 8\nsteps: 30\nlr: 3.0e-3\nwarmup_steps: 5\n"
+                      f"eval_every: 10\ncheckpoint_minutes: 60\namp: none\ndata_dir: {h36m}\nuse_sh: false\n"
+                      f"loss: {{w_velocity: 1000.0}}\nguard: {{after_steps: 10, stall_evals: 0}}\n")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    r = subprocess.run([sys.executable, "-m", "mbcli", "train", "--config", str(recipe), "--device", "cpu", "--out",
+                        str(tmp_path / "run")], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1
+    err = [line for line in r.stderr.splitlines() if line.startswith("error")]  # (the rest is the progress bar)
+    assert len(err) == 1 and "collapsed at step 10" in err[0] and "no checkpoint was written" in err[0], r.stderr
+    assert "Traceback" not in r.stderr

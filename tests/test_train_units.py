@@ -339,10 +339,12 @@ def test_lifter_loss_weights_and_gradient():
     pred = (_poses(seed=4) * 0.1 + target).requires_grad_(True)
     total, parts = losses.lifter_loss(pred, target, w_scale=0.5, w_velocity=20.0)
     assert set(parts) == {"mpjpe", "n_mpjpe", "velocity"}
-    assert float(total.detach()) == pytest.approx(parts["mpjpe"] + 0.5 * parts["n_mpjpe"] + 20 * parts["velocity"])
+    p = {k: float(v) for k, v in parts.items()}
+    assert float(total.detach()) == pytest.approx(p["mpjpe"] + 0.5 * p["n_mpjpe"] + 20 * p["velocity"])
     only_mp, _ = losses.lifter_loss(pred, target, w_scale=0.0, w_velocity=0.0)
-    assert float(only_mp.detach()) == pytest.approx(parts["mpjpe"])
-    total.backward()  # the parts are detached floats, the total carries the gradient
+    assert float(only_mp.detach()) == pytest.approx(p["mpjpe"])
+    assert not any(v.requires_grad for v in parts.values())
+    total.backward()  # the parts are detached tensors, the total carries the gradient
     assert torch.isfinite(pred.grad).all() and pred.grad.abs().sum() > 0
 
 
@@ -359,7 +361,7 @@ def _recipe(tmp_path: Path, text: str, name: str = "r.yaml") -> Path:
 def test_builtin_recipes_resolve_by_name(name):
     r = load_recipe(name)
     assert isinstance(r, Recipe) and r.name == name
-    assert r.lr_schedule in ("exp", "cosine") and isinstance(r.subjects, tuple)
+    assert r.lr_schedule in ("exp", "cosine", "cosine-time") and isinstance(r.subjects, tuple)
 
 
 def test_smoke_recipe_values():
@@ -413,7 +415,7 @@ def test_empty_recipe_is_all_defaults(tmp_path):
 
 def test_lr_schedule_must_be_exp_or_cosine(tmp_path):
     assert load_recipe(str(_recipe(tmp_path, "lr_schedule: exp\n"))).lr_schedule == "exp"
-    with pytest.raises(ConfigError, match="lr_schedule must be exp or cosine, got 'linear'"):
+    with pytest.raises(ConfigError, match="lr_schedule must be exp, cosine or cosine-time, got 'linear'"):
         load_recipe(str(_recipe(tmp_path, "lr_schedule: linear\n")))
 
 

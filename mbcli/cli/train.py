@@ -24,6 +24,8 @@ def train(
                               "overrides the recipe's init_from."),
     ntu_data: Path = typer.Option(None, "--ntu-data", help="NTU RGB+D data (pyskl pickle or folder of .skeleton "
                                   "files) for the action-ntu60 recipe; overrides the recipe's ntu_data."),
+    sets: list[str] = typer.Option([], "--set", help="Override a recipe value, KEY=VALUE (YAML), e.g. "
+                                   "batch_size=128, loss.w_velocity=0, compile=true; repeatable."),
 ) -> None:
     """Train the DSTformer lifter on Human3.6M with MotionBERT-style 2D corruption, or an action model.
 
@@ -33,9 +35,9 @@ def train(
     import os
 
     from mbcli.train.loop import train as run
-    from mbcli.train.recipe import load_recipe, ntu_data_path
+    from mbcli.train.recipe import load_recipe, ntu_data_path, with_overrides
 
-    recipe = load_recipe(config)
+    recipe = with_overrides(load_recipe(config), sets)
     if init is not None:
         recipe = dataclasses.replace(recipe, init_from=str(init))
     if ntu_data is not None:
@@ -51,7 +53,7 @@ def train(
         task = bar.add_task("train", total=recipe.steps, loss="-")
 
         def on_progress(step: int, total: int, m: dict) -> None:
-            bar.update(task, completed=step, total=total, loss=f"{m['loss']:.4f}")
+            bar.update(task, completed=step, total=total, loss=f"{m['loss']:.4f}" if "loss" in m else "-")
 
         ckpt = run(recipe, out, device=device, resume=resume, on_progress=on_progress, max_steps=max_steps)
     con.out.print(f"checkpoint: {ckpt}\nmetrics: {out / 'metrics.jsonl'}")

@@ -1,12 +1,23 @@
 """The one training loop for the lifter: sample clips, corrupt, regress metric 3D, checkpoint, resume.
 
-- AdamW with weight decay; a linear warm-up over ``warmup_steps``, then either the learning rate is multiplied by
-  ``lr_decay`` every ``epoch_steps`` steps (MotionBERT decays 0.99 per epoch) or it follows a cosine to ``min_lr``
-  at ``steps`` (``lr_schedule: cosine``; best when the budget is known in advance).
-- bf16 autocast on CPU and CUDA when ``amp: bf16`` (weights and optimizer stay float32).
+- AdamW with weight decay (the fused kernel with ``fused_adamw``); a linear warm-up over ``warmup_steps``, then
+  either the learning rate is multiplied by ``lr_decay`` every ``epoch_steps`` steps (MotionBERT decays 0.99 per
+  epoch), or it follows a cosine to ``min_lr`` at ``steps`` (``lr_schedule: cosine``) or at the end of the
+  wall-clock budget ``max_minutes`` (``cosine-time``: a GPU window, whatever the step rate).
+- bf16 autocast on CPU and CUDA when ``amp: bf16`` (weights and optimizer stay float32); ``compile: true`` runs
+  the network through torch.compile.
 - Data: Human3.6M clips (projected ground truth with corruption, or the SH detections) and, with ``cmu_fraction``
-  > 0, CMU mocap clips seen through virtual cameras (train/cmu.py) mixed in at that rate.
-- Clips are drawn on a background thread ``prefetch`` batches ahead (same order, same result as without it).
+  > 0, CMU mocap clips seen through virtual cameras (train/cmu.py) mixed in at that rate. ``sampler: device``
+  (default) keeps every training array on the training device and draws, projects and corrupts whole batches
+  there (train/device_sampler.py); ``sampler: numpy`` draws clip by clip (train/augment.py) on a background thread
+  ``prefetch`` batches ahead (same order, same result as without it). The two have the same distributions.
+- No host synchronisation inside a step: the loss and its parts stay on the device and are read back every
+  ``log_every`` steps (the row logged is that step's), at evaluations and before checkpoints.
+- Health (train/health.py, recipe ``guard``): every ``eval_every`` steps and before every checkpoint the fixed
+  validation clips are lifted; a non-finite loss, a collapsed skeleton (bones under ``min_bone_ratio`` of their
+  length after ``after_steps``) or ``stall_evals`` evaluations without a new best stop the run with a one-line
+  TrainingError. A diverged or collapsed model is never checkpointed (the last good ``last.pt`` stays); a stalled
+  one is saved first.
 - Multi-GPU: run under ``torchrun --nproc_per_node N -m mbcli train ...``; the loop detects the torchrun
   environment, joins the process group (NCCL on CUDA, Gloo on CPU) and wraps the model in
   DistributedDataParallel. ``batch_size`` is the global batch (split evenly over the ranks); each rank draws its
@@ -42,13 +53,15 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from mbcli.errors import ConfigError
+from mbcli.errors import ConfigError, TrainingError
 from mbcli.fsutil import atomic_path
 from mbcli.model import DSTformer, preset, resolve_device, save_checkpoint
 from mbcli.model.action import ActionHead, ActionHeadConfig, text_alignment_loss
 from mbcli.model.checkpoint import build_model, load_checkpoint
 from mbcli.train.augment import ClipSampler
 from mbcli.train.data import ACTION_SENTENCES, H36M_ACTIONS, TEST_SUBJECTS, load_h36m
+from mbcli.train.device_sampler import DeviceClipSampler
+from mbcli.train.health import Guard, Verdict, bone_ratio
 from mbcli.train.losses import lifter_loss
 from mbcli.train.ntu_sampler import NtuClipSampler
 from mbcli.train.recipe import Recipe, ntu_data_path
@@ -119,10 +132,14 @@ def _load_ntu_data(recipe: Recipe) -> tuple[list, list, tuple[str, ...]]:
     return train_s, test_s, classes
 
 
-def _lr_at(recipe: Recipe, step: int) -> float:
+def _lr_at(recipe: Recipe, step: int, elapsed_s: float = 0.0) -> float:
+    """The learning rate of ``step`` (``elapsed_s``: training seconds so far, for the cosine-time schedule)."""
     warm = min(1.0, (step + 1) / recipe.warmup_steps) if recipe.warmup_steps else 1.0
-    if recipe.lr_schedule == "cosine":
-        t = min(1.0, step / max(1, recipe.steps))
+    if recipe.lr_schedule in ("cosine", "cosine-time"):
+        if recipe.lr_schedule == "cosine-time":
+            t = min(1.0, elapsed_s / (60.0 * (recipe.max_minutes or 1.0)))
+        else:
+            t = min(1.0, step / max(1, recipe.steps))
         return warm * (recipe.min_lr + (recipe.lr - recipe.min_lr) * 0.5 * (1.0 + math.cos(math.pi * t)))
     return warm * recipe.lr * recipe.lr_decay ** (step // max(1, recipe.epoch_steps))
 
@@ -196,38 +213,6 @@ class Prefetcher:
         self._thread.join(timeout=5)
 
 
-def _quick_val(net: torch.nn.Module, val: ClipSampler | NtuClipSampler, device: torch.device, action: bool = False,
-               batches: int = 4, pose: bool = True) -> dict[str, float]:
-    """Training-time signals on fixed clean-GT clips of the test subjects (not the benchmark): MPJPE (mm) and, for
-    the action task, the classifier's clip-level top-1 accuracy (%). ``net`` is the lifter, or the lifter with its
-    head (which returns (pose, embedding, logits)); one forward pass per batch serves both. ``pose=False`` (NTU:
-    no 3D) reports the top-1 alone."""
-    state = val.state()
-    errs = []
-    hits, n = 0, 0
-    net.eval()
-    with torch.inference_mode():
-        for _ in range(batches):
-            drawn = val.batch(16)
-            out = net(torch.from_numpy(drawn[0]).to(device))
-            if pose:
-                pred = out[0] if isinstance(out, tuple) else out
-                p = pred.float().cpu().numpy()
-                p = p - p[:, :, :1]
-                errs.append(np.linalg.norm(p - drawn[1], axis=-1).mean())
-            if action:
-                ids = torch.from_numpy(drawn[2])
-                keep = ids >= 0
-                hits += int((out[2].float().cpu().argmax(-1)[keep] == ids[keep]).sum())
-                n += int(keep.sum())
-    val.set_state(state)
-    net.train()
-    res = {"val_mpjpe_mm_gt2d": float(np.mean(errs) * 1000)} if pose else {}
-    if action:
-        res["val_action_top1"] = 100.0 * hits / max(n, 1)
-    return res
-
-
 class _Dist:
     """The torchrun environment, or a single process."""
 
@@ -299,9 +284,231 @@ def _set_rng_state(st: dict, dev: torch.device) -> None:
         torch.cuda.set_rng_state(st["cuda"], dev)
 
 
+
+
+# ------------------------------------------------------------------------------------------------ data
+
+
+@dataclasses.dataclass
+class _Data:
+    """What a run trains and validates on."""
+
+    sampler: DeviceClipSampler | ClipSampler | MixedSampler | NtuClipSampler
+    val: list[tuple[torch.Tensor, ...]]  # fixed clean clips (inputs, targets[, label ids]) on the device
+    labels: list[str]  # the label vocabulary (action task / text alignment), else []
+    classes: tuple[str, ...]  # NTU class names, else ()
+    ntu: bool
+
+
+def _load_data(recipe: Recipe, L: int, seed: int, dev: torch.device, with_labels: bool) -> _Data:
+    """Samplers for the training clips (device or numpy, H36M and/or CMU, or NTU) and the fixed validation clips."""
+    ntu = recipe.dataset != "h36m"
+    classes: tuple[str, ...] = ()
+    if ntu:
+        ntu_train, ntu_test, classes = _load_ntu_data(recipe)
+        val_ntu = NtuClipSampler(ntu_test, L, recipe.corruption, seed=1234, clean=True)
+        n = max(1, math.ceil(recipe.val_clips / 16))
+        val = [tuple(torch.from_numpy(a).to(dev) for a in val_ntu.batch(16)) for _ in range(n)]
+        return _Data(NtuClipSampler(ntu_train, L, recipe.corruption, seed=seed), val, list(classes), classes, True)
+    h36m_seqs = (load_h36m(recipe.data_dir, tuple(recipe.subjects), with_sh=recipe.use_sh)
+                 if recipe.cmu_fraction < 1 else [])
+    cmu_seqs: list = []
+    if recipe.cmu_fraction > 0:
+        from mbcli.train.cmu import cmu_subjects, load_cmu
+
+        held = cmu_subjects(recipe.cmu_holdout)
+        cmu_seqs = [s for s in load_cmu(recipe.cmu_dir, seed=recipe.seed) if s.subject not in held]
+        if not cmu_seqs:
+            raise ConfigError(f"cmu_holdout {list(recipe.cmu_holdout)} leaves no CMU trials to train on")
+    labels = label_sentences(h36m_seqs + cmu_seqs, recipe.task) if with_labels else []
+    index = {t: i for i, t in enumerate(labels)} if with_labels else None
+    sampler: DeviceClipSampler | ClipSampler | MixedSampler
+    frac = min(1.0, max(0.0, recipe.cmu_fraction))
+    if recipe.sampler == "device":
+        pools = [(h36m_seqs, 1.0 - frac), (cmu_seqs, frac)]
+        sampler = DeviceClipSampler(pools, L, recipe.corruption, seed=seed, device=dev, label_index=index)
+    elif recipe.cmu_fraction > 0:
+        cmu = ClipSampler(cmu_seqs, L, recipe.corruption, seed=seed + 1, label_index=index)
+        sampler = cmu if recipe.cmu_fraction >= 1 else MixedSampler(
+            ClipSampler(h36m_seqs, L, recipe.corruption, seed=seed, label_index=index), cmu, frac, seed)
+    else:
+        sampler = ClipSampler(h36m_seqs, L, recipe.corruption, seed=seed, label_index=index)
+    val_seqs = load_h36m(recipe.data_dir, TEST_SUBJECTS, with_sh=False, cameras=(0,))
+    val_sampler = DeviceClipSampler(val_seqs, L, recipe.corruption, seed=1234, device=dev, clean=True,
+                                    label_index=index if recipe.task == "action" else None)
+    val = [val_sampler.batch(min(64, recipe.val_clips - i)) for i in range(0, recipe.val_clips, 64)]
+    return _Data(sampler, val, labels, (), False)
+
+
+def _batch_on(drawn: tuple, dev: torch.device) -> tuple[torch.Tensor, ...]:
+    """A batch as device tensors (the device sampler's already are)."""
+    return tuple(d if isinstance(d, torch.Tensor) else torch.from_numpy(d).to(dev, non_blocking=True) for d in drawn)
+
+
+def _quick_val(net: torch.nn.Module, val: list[tuple[torch.Tensor, ...]], action: bool = False,
+               pose: bool = True) -> dict[str, float]:
+    """Training-time signals on the fixed clean-GT clips of the test subjects (not the benchmark): MPJPE (mm), the
+    predicted/true bone-length ratio (health.bone_ratio: near 0 when the output collapses) and, for the action
+    task, the classifier's clip-level top-1 accuracy (%). ``net`` is the lifter, or the lifter with its head (which
+    returns (pose, embedding, logits)); one forward pass per batch serves all. ``pose=False`` (NTU: no 3D) reports
+    the top-1 alone. One host synchronisation at the end."""
+    err, bones, hits, n = [], [], [], []
+    was_training = net.training
+    net.eval()
+    with torch.inference_mode():
+        for drawn in val:
+            out = net(drawn[0])
+            if pose:
+                pred = (out[0] if isinstance(out, tuple) else out).float()
+                pred = pred - pred[:, :, :1]
+                err.append(torch.linalg.vector_norm(pred - drawn[1], dim=-1).mean())
+                bones.append(bone_ratio(pred, drawn[1]))
+            if action:
+                ids = drawn[2]
+                keep = ids >= 0
+                hits.append(((out[2].float().argmax(-1) == ids) & keep).sum())
+                n.append(keep.sum())
+    net.train(was_training)
+    res: dict[str, float] = {}
+    if pose:
+        mm, ratio = torch.stack(err).mean() * 1000.0, torch.stack(bones).mean()
+        res["val_mpjpe_mm_gt2d"], res["val_bone_ratio"] = (float(v) for v in torch.stack([mm, ratio]).tolist())
+    if action:
+        h, c = torch.stack(hits).sum(), torch.stack(n).sum()
+        res["val_action_top1"] = 100.0 * float(h) / max(float(c), 1.0)
+    return res
+
+
+# ------------------------------------------------------------------------------------------------ step
+
+
+class _CompiledOrEager(torch.nn.Module):
+    """``torch.compile(module)``, falling back to the module itself (with a warning) when compiling fails on the first
+    call: a compiler problem on some machine (a missing C compiler, an old Triton) costs speed, not the run."""
+
+    def __init__(self, module: torch.nn.Module) -> None:
+        super().__init__()
+        self.eager = module
+        self.compiled: Callable | None = torch.compile(module)
+        self.calls = 0
+
+    def forward(self, *args: torch.Tensor) -> object:
+        if self.compiled is None:
+            return self.eager(*args)
+        if self.calls:
+            return self.compiled(*args)
+        try:
+            out = self.compiled(*args)
+        except Exception as e:  # noqa: BLE001 - any compiler failure; a real error recurs eagerly below
+            import logging
+
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            logging.getLogger(__name__).warning("torch.compile failed (%s); training eagerly", first)
+            self.compiled = None
+            return self.eager(*args)
+        self.calls += 1
+        return out
+
+
+@dataclasses.dataclass
+class StepModel:
+    """The network a recipe trains (the lifter, with its action / alignment head when the task needs one), its
+    optimiser, and one optimisation step. ``net`` is what the step calls (DDP- and/or torch.compile-wrapped);
+    ``trainable`` the plain module (validation, checkpoints)."""
+
+    recipe: Recipe
+    model: DSTformer
+    head: ActionHead | None
+    head_cfg: ActionHeadConfig | None
+    trainable: torch.nn.Module
+    net: torch.nn.Module
+    opt: torch.optim.Optimizer
+    bank: torch.Tensor | None
+    num_classes: int
+    ntu: bool
+
+    @classmethod
+    def build(cls, recipe: Recipe, model: DSTformer, dev: torch.device, world: int = 1,
+              classes: tuple[str, ...] = (), bank: torch.Tensor | None = None, obj: dict | None = None) -> StepModel:
+        """``classes``: NTU's (else the 15 H36M actions); ``bank``: the text label bank (text_align > 0); ``obj``: a
+        training checkpoint being resumed (head and optimizer state)."""
+        ntu = recipe.dataset != "h36m"
+        action = recipe.task == "action"
+        num_classes = len(classes) if ntu else len(H36M_ACTIONS)
+        head = head_cfg = None
+        trainable: torch.nn.Module = model
+        if recipe.text_align > 0 or action:
+            head_cfg = ActionHeadConfig(num_classes=num_classes if action else 0,
+                                        embed_dim=int(bank.shape[1]) if bank is not None else 0,
+                                        hidden=recipe.text_hidden, dropout=recipe.head_dropout)
+            head = ActionHead(model.config.num_joints, model.config.dim_rep, head_cfg)
+            if obj is not None and "action_head" in obj:
+                head.load_state_dict(obj["action_head"])
+            trainable = _PoseAndHead(model, head)
+        trainable = trainable.to(dev).train()
+        fused = recipe.fused_adamw and dev.type in ("cuda", "cpu")
+        opt = torch.optim.AdamW(trainable.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay,
+                                **({"fused": True} if fused else {}))
+        if obj is not None:
+            opt.load_state_dict(obj["optimizer"])
+        net: torch.nn.Module = trainable
+        if world > 1:
+            net = torch.nn.parallel.DistributedDataParallel(
+                trainable, device_ids=[dev.index] if dev.type == "cuda" else None,
+                find_unused_parameters=ntu or (action and not recipe.w_pose))
+        if recipe.compile:
+            net = _CompiledOrEager(net)
+        return cls(recipe, model, head, head_cfg, trainable, net, opt, bank, num_classes, ntu)
+
+    def step(self, drawn: tuple[torch.Tensor, ...], step: int) -> tuple[torch.Tensor, dict]:
+        """One optimisation step on a device batch (inputs, targets[, label ids]) at the learning rate already set
+        in the optimiser; returns (loss, parts) as device tensors, without waiting for them."""
+        recipe, dev = self.recipe, drawn[0].device
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=recipe.amp == "bf16"):
+            pred = self.net(drawn[0])
+        emb = logits = None
+        if self.head is not None:
+            pred, emb, logits = pred
+        parts: dict[str, torch.Tensor | float] = {}
+        if self.ntu:  # no 3D: the action terms alone
+            loss = torch.zeros((), device=dev)
+        else:
+            pred = pred.float()
+            pred = pred - pred[:, :, :1]
+            ramp = recipe.loss.velocity_ramp_steps
+            w_vel = recipe.loss.w_velocity * (min(1.0, step / ramp) if ramp else 1.0)
+            loss, lparts = lifter_loss(pred, drawn[1], recipe.loss.w_scale, w_vel)
+            parts.update(lparts)
+            loss = recipe.w_pose * loss
+        if recipe.task == "action":
+            assert logits is not None
+            cls = torch.where(drawn[2] < self.num_classes, drawn[2], -1)  # CMU sentences carry no class
+            l_act = torch.nn.functional.cross_entropy(logits.float(), cls, ignore_index=-1)
+            loss = loss + recipe.w_action * l_act
+            parts["action"] = l_act.detach()
+        if recipe.text_align > 0:
+            assert self.head is not None and self.bank is not None and emb is not None
+            l_text, acc = text_alignment_loss(self.head, emb.float(), drawn[2], self.bank)
+            loss = loss + recipe.text_align * l_text
+            parts["text"] = l_text.detach()
+            parts["text_top1"] = acc
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if recipe.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.trainable.parameters(), recipe.grad_clip)
+        self.opt.step()
+        return loss, parts
+
+
+# ------------------------------------------------------------------------------------------------ loop
+
+
 def train(recipe: Recipe, out_dir: str | Path, device: str = "auto", resume: bool = False,
-          on_progress: ProgressFn | None = None, max_steps: int | None = None) -> Path:
-    """Run (or resume) a recipe; returns the path of the final checkpoint ``last.pt``."""
+          on_progress: ProgressFn | None = None, max_steps: int | None = None,
+          on_save: Callable[[Path], None] | None = None) -> Path:
+    """Run (or resume) a recipe; returns the path of the final checkpoint ``last.pt``. Raises TrainingError (after
+    keeping the last good checkpoint) when the run diverges, collapses or stalls (train/health.py). ``on_save(path)``
+    is called on rank 0 after every checkpoint (the campaign exports fp16 weights from it)."""
     out = Path(out_dir)
     ctx = _Dist(device)
     dev = ctx.device
@@ -312,53 +519,17 @@ def train(recipe: Recipe, out_dir: str | Path, device: str = "auto", resume: boo
     local_batch = recipe.batch_size // ctx.world
     if recipe.threads:
         torch.set_num_threads(recipe.threads)
+    if dev.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True  # float32 matrix products (amp off) on the tensor cores
+        torch.backends.cudnn.allow_tf32 = True
     torch.manual_seed(recipe.seed + ctx.rank)
     cfg = preset(recipe.model.preset, **{**recipe.model.overrides, "output_units": "m"})
     L = min(recipe.clip_len, cfg.maxlen)
-    seed = recipe.seed + 1000 * ctx.rank
-    sampler: ClipSampler | MixedSampler | NtuClipSampler
-    val: ClipSampler | NtuClipSampler
     align = recipe.text_align > 0
-    ntu = recipe.dataset != "h36m"
-    classes: tuple[str, ...] = ()
-    if ntu:
-        ntu_train, ntu_test, classes = _load_ntu_data(recipe)
-    h36m_seqs = (load_h36m(recipe.data_dir, tuple(recipe.subjects), with_sh=recipe.use_sh)
-                 if recipe.cmu_fraction < 1 and not ntu else [])
-    cmu_seqs: list = []
-    if recipe.cmu_fraction > 0:
-        from mbcli.train.cmu import cmu_subjects, load_cmu
-
-        held = cmu_subjects(recipe.cmu_holdout)
-        cmu_seqs = [s for s in load_cmu(recipe.cmu_dir, seed=recipe.seed) if s.subject not in held]
-        if not cmu_seqs:
-            raise ConfigError(f"cmu_holdout {list(recipe.cmu_holdout)} leaves no CMU trials to train on")
     action = recipe.task == "action"
-    labels: list[str] = []
-    bank, index = None, None
-    if ntu:
-        labels = list(classes)  # class i is sentence i: the batches' label ids index both
-    elif align or action:
-        labels = label_sentences(h36m_seqs + cmu_seqs, recipe.task)
-        index = {t: i for i, t in enumerate(labels)}
-    if align:
-        bank = embed_labels(labels).to(dev)
-    if ntu:
-        sampler = NtuClipSampler(ntu_train, L, recipe.corruption, seed=seed)
-        val = NtuClipSampler(ntu_test, L, recipe.corruption, seed=1234, clean=True)
-    elif recipe.cmu_fraction > 0:
-        cmu = ClipSampler(cmu_seqs, L, recipe.corruption, seed=seed + 1, label_index=index)
-        if recipe.cmu_fraction >= 1:
-            sampler = cmu
-        else:
-            h36m = ClipSampler(h36m_seqs, L, recipe.corruption, seed=seed, label_index=index)
-            sampler = MixedSampler(h36m, cmu, recipe.cmu_fraction, seed)
-    else:
-        sampler = ClipSampler(h36m_seqs, L, recipe.corruption, seed=seed, label_index=index)
-    if not ntu:
-        val_seqs = load_h36m(recipe.data_dir, TEST_SUBJECTS, with_sh=False, cameras=(0,))
-        val = ClipSampler(val_seqs, L, recipe.corruption, seed=1234, clean=True,
-                          label_index=index if action else None)
+    data = _load_data(recipe, L, recipe.seed + 1000 * ctx.rank, dev, with_labels=align or action)
+    ntu, labels, classes, sampler = data.ntu, data.labels, data.classes, data.sampler
+    bank = embed_labels(labels).to(dev) if align else None
 
     model = DSTformer(cfg)
     if recipe.init_from:
@@ -374,50 +545,43 @@ def train(recipe: Recipe, out_dir: str | Path, device: str = "auto", resume: boo
         model = build_model(obj["model"], cfg, str(ckpt))
         step = int(obj["step"])
         elapsed_before = float(obj.get("meta", {}).get("train_seconds", 0.0))
-    head = None
-    head_cfg = None
-    trainable: torch.nn.Module = model
-    num_classes = len(classes) if ntu else len(H36M_ACTIONS)
-    if align or action:
-        head_cfg = ActionHeadConfig(num_classes=num_classes if action else 0,
-                                    embed_dim=int(bank.shape[1]) if bank is not None else 0,
-                                    hidden=recipe.text_hidden, dropout=recipe.head_dropout)
-        head = ActionHead(cfg.num_joints, cfg.dim_rep, head_cfg)
-        if obj is not None and "action_head" in obj:
-            head.load_state_dict(obj["action_head"])
-        trainable = _PoseAndHead(model, head)
-    trainable = trainable.to(dev).train()
-    opt = torch.optim.AdamW(trainable.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    saved_step = step if obj is not None else None
+    run = StepModel.build(recipe, model, dev, ctx.world, classes, bank, obj)
+    g = recipe.guard
+    guard = Guard(g.after_steps, g.min_bone_ratio, g.stall_evals, g.min_improvement)
     if obj is not None:
-        opt.load_state_dict(obj["optimizer"])
         states = obj.get("sampler_states") or [obj["sampler_state"]]
         if len(states) == ctx.world:
             sampler.set_state(states[ctx.rank])
         rngs = obj.get("rng_states") or [{"torch": obj["torch_rng"]}]
         if len(rngs) == ctx.world:
             _set_rng_state(rngs[ctx.rank], dev)
+        if "guard_state" in obj:
+            guard.set_state(obj["guard_state"])
         if ctx.main:
             _truncate_log(out / "metrics.jsonl", step)
-    feed = Prefetcher(sampler, local_batch, recipe.prefetch) if recipe.prefetch else None
-    net: torch.nn.Module = trainable
-    if ctx.world > 1:
-        net = torch.nn.parallel.DistributedDataParallel(trainable,
-                                                        device_ids=[dev.index] if dev.type == "cuda" else None,
-                                                        find_unused_parameters=ntu or (action and not recipe.w_pose))
+    feed = (Prefetcher(sampler, local_batch, recipe.prefetch)
+            if recipe.prefetch and not isinstance(sampler, DeviceClipSampler) else None)
+    head, head_cfg, opt, trainable = run.head, run.head_cfg, run.opt, run.trainable
     total = recipe.steps if max_steps is None else min(recipe.steps, max_steps)
     log = open(out / "metrics.jsonl", "a") if ctx.main else None
     t_start = time.monotonic()
     t_ckpt = t_start
 
+    def elapsed() -> float:
+        return elapsed_before + time.monotonic() - t_start
+
     def save() -> None:
+        nonlocal saved_step
         samplers = ctx.gather(feed.state() if feed else sampler.state())
         rngs = ctx.gather(_rng_state(dev))
+        saved_step = step  # on every rank: they must agree on whether a final save is due
         if not ctx.main:
             return
-        meta = {"recipe": recipe.name, "step": step, "train_seconds": elapsed_before + time.monotonic() - t_start,
+        meta = {"recipe": recipe.name, "step": step, "train_seconds": elapsed(),
                 "device": str(dev), "world_size": ctx.world, "output_units": "m", "frame": "camera",
                 "root_relative": True, "cmu_fraction": recipe.cmu_fraction,
-                "cmu_holdout": list(recipe.cmu_holdout)}
+                "cmu_holdout": list(recipe.cmu_holdout), "sampler": recipe.sampler}
         if ntu:
             meta.update(dataset=recipe.dataset, ntu_protocol=recipe.ntu_protocol, num_people=NTU_PEOPLE)
         extra = {}
@@ -427,77 +591,94 @@ def train(recipe: Recipe, out_dir: str | Path, device: str = "auto", resume: boo
                      "classes": (list(classes) if ntu else list(H36M_ACTIONS)) if action else [],
                      "text_bank": bank.detach().cpu().half() if bank is not None else None}
         save_checkpoint(ckpt, model, meta=meta, optimizer=opt.state_dict(), step=step,
-                        sampler_states=samplers, rng_states=rngs, **extra)
+                        sampler_states=samplers, rng_states=rngs, guard_state=guard.state(), **extra)
+        if on_save:
+            on_save(ckpt)
 
-    amp = recipe.amp == "bf16"
+    def write_row(row: dict) -> None:
+        if log:
+            row["elapsed_s"] = round(elapsed(), 1)
+            log.write(json.dumps(row) + "\n")
+            log.flush()
+
+    def health(loss: torch.Tensor, count_eval: bool) -> tuple[dict[str, float], Verdict | None]:
+        """Rank 0 validates and judges; every rank gets the verdict's kind (they must stop together)."""
+        vm: dict[str, float] = {}
+        verdict = None
+        if ctx.main:
+            vm = _quick_val(trainable, data.val, action, pose=not ntu)
+            verdict = guard.check(step, float(loss.detach()), vm.get("val_mpjpe_mm_gt2d"), vm.get("val_bone_ratio"),
+                                  count_eval)
+        kinds = ("diverged", "collapsed", "stalled")
+        code = ctx.agree(kinds.index(verdict.kind) + 1 if verdict else 0)
+        if code and verdict is None:
+            verdict = Verdict(kinds[code - 1], f"training {kinds[code - 1]} (rank 0 says why)")
+        return vm, verdict
+
+    def stop(verdict: Verdict, row: dict) -> TrainingError:
+        write_row({**row, "stopped": verdict.kind})
+        if verdict.kind == "stalled":
+            save()
+            return TrainingError(f"{verdict.message}; stopped at step {step}, the model is saved in {ckpt}", "stalled")
+        kept = (f"the last good checkpoint, {ckpt} (step {saved_step}), is kept" if saved_step is not None
+                else "no checkpoint was written")
+        return TrainingError(f"{verdict.message}; {kept}", verdict.kind)
+
+    last: dict = {}
+    loss = torch.zeros((), device=dev)
+    checked_step = -1
     try:
         while step < total:
-            lr = _lr_at(recipe, step)
-            for g in opt.param_groups:
-                g["lr"] = lr
-            drawn = feed.batch() if feed else sampler.batch(local_batch)
-            xt = torch.from_numpy(drawn[0]).to(dev, non_blocking=True)
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
-                pred = net(xt)
-            emb = logits = None
-            if head is not None:
-                pred, emb, logits = pred
-            if ntu:  # no 3D: the action terms alone
-                loss, parts = torch.zeros((), device=dev), {}
-            else:
-                yt = torch.from_numpy(drawn[1]).to(dev, non_blocking=True)
-                pred = pred.float()
-                pred = pred - pred[:, :, :1]
-                ramp = recipe.loss.velocity_ramp_steps
-                w_vel = recipe.loss.w_velocity * (min(1.0, step / ramp) if ramp else 1.0)
-                loss, parts = lifter_loss(pred, yt, recipe.loss.w_scale, w_vel)
-                loss = recipe.w_pose * loss
-            if action:
-                assert logits is not None
-                cls = torch.from_numpy(drawn[2]).to(dev)
-                cls = torch.where(cls < num_classes, cls, -1)  # CMU sentences carry no class
-                l_act = torch.nn.functional.cross_entropy(logits.float(), cls, ignore_index=-1)
-                loss = loss + recipe.w_action * l_act
-                parts["action"] = float(l_act.detach())
-            if align:
-                assert head is not None and bank is not None and emb is not None
-                ids = torch.from_numpy(drawn[2]).to(dev)
-                l_text, acc = text_alignment_loss(head, emb.float(), ids, bank)
-                loss = loss + recipe.text_align * l_text
-                parts["text"] = float(l_text.detach())
-                parts["text_top1"] = acc
-            if not math.isfinite(float(loss.detach())):
-                raise FloatingPointError(f"loss became {float(loss)} at step {step}")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if recipe.grad_clip:
-                torch.nn.utils.clip_grad_norm_(trainable.parameters(), recipe.grad_clip)
-            opt.step()
+            lr = _lr_at(recipe, step, elapsed())
+            for group in opt.param_groups:
+                group["lr"] = lr
+            drawn = _batch_on(feed.batch() if feed else sampler.batch(local_batch), dev)
+            loss, parts = run.step(drawn, step)
             step += 1
-            metrics = {"step": step, "loss": ctx.mean(float(loss.detach())), "lr": lr,
-                       **{k: ctx.mean(v) for k, v in parts.items()}}
-            if ctx.main and (step % recipe.eval_every == 0 or step == total):
-                metrics.update(_quick_val(trainable, val, dev, action, pose=not ntu))
-            if log and (step % recipe.log_every == 0 or "val_mpjpe_mm_gt2d" in metrics or "val_action_top1" in metrics):
-                metrics["elapsed_s"] = round(elapsed_before + time.monotonic() - t_start, 1)
-                log.write(json.dumps(metrics) + "\n")
-                log.flush()
+            evaluate = step % recipe.eval_every == 0 or step == total
+            if step % recipe.log_every == 0 or evaluate:  # the only host synchronisation between evaluations
+                names = ["loss", *parts]
+                vals = torch.stack([loss.detach().float(), *(torch.as_tensor(parts[k], dtype=torch.float32,
+                                                                              device=dev) for k in parts)])
+                last = {"step": step, "lr": lr, **{k: ctx.mean(v) for k, v in zip(names, vals.tolist())}}
+                row = dict(last)
+                if evaluate:
+                    vm, verdict = health(loss, count_eval=True)
+                    row.update(vm)
+                    if verdict:
+                        raise stop(verdict, row)
+                    checked_step = step
+                elif not math.isfinite(last["loss"]):
+                    raise stop(Verdict("diverged", f"training diverged at step {step}: loss {last['loss']:.4g}"),
+                               row)
+                write_row(row)
             if on_progress and ctx.main:
-                on_progress(step, total, metrics)
+                on_progress(step, total, last)
             now = time.monotonic()
-            stop = bool(recipe.max_minutes and (now - t_start) > recipe.max_minutes * 60)
-            flag = ctx.agree(2 if stop else 1 if now - t_ckpt > recipe.checkpoint_minutes * 60 else 0)
-            if flag == 1:
-                save()
-                t_ckpt = now
-            if flag == 2:
-                break
+            if ctx.world == 1 or step % recipe.log_every == 0:  # ranks agree on stop/checkpoint times
+                over = bool(recipe.max_minutes and elapsed() - elapsed_before > recipe.max_minutes * 60)
+                flag = ctx.agree(2 if over else 1 if now - t_ckpt > recipe.checkpoint_minutes * 60 else 0)
+                if flag == 1:
+                    if checked_step != step:
+                        _, verdict = health(loss, count_eval=False)  # never checkpoint a broken model
+                        if verdict:
+                            raise stop(verdict, {"step": step})
+                        checked_step = step
+                    save()
+                    t_ckpt = now
+                if flag == 2:
+                    break
+        if saved_step != step:
+            if checked_step != step:
+                _, verdict = health(loss, count_eval=False)
+                if verdict:
+                    raise stop(verdict, {"step": step})
+            save()
     finally:
         if feed:
             feed.close()
         if log:
             log.close()
-    save()
     if ctx.world > 1:
         dist.barrier()
     return ckpt

@@ -27,9 +27,11 @@ def velocity(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def lifter_loss(pred: torch.Tensor, target: torch.Tensor, w_scale: float = 0.5,
-                w_velocity: float = 20.0) -> tuple[torch.Tensor, dict[str, float]]:
+                w_velocity: float = 20.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """(total with its gradient, {"mpjpe", "n_mpjpe", "velocity": detached 0-dim tensors}): the parts stay on the
+    device, so a training step never waits for the host."""
     l_mp = mpjpe(pred, target)
     l_n = n_mpjpe(pred, target)
     l_v = velocity(pred, target)
     total = l_mp + w_scale * l_n + w_velocity * l_v
-    return total, {"mpjpe": float(l_mp.detach()), "n_mpjpe": float(l_n.detach()), "velocity": float(l_v.detach())}
+    return total, {"mpjpe": l_mp.detach(), "n_mpjpe": l_n.detach(), "velocity": l_v.detach()}

@@ -8,7 +8,7 @@ data: Human3.6M (+ CMU), or NTU RGB+D 60/120 (``ntu_data``, ``ntu_protocol``; ac
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, get_type_hints
 
@@ -37,6 +37,17 @@ class LossSpec:
 
 
 @dataclass(frozen=True)
+class GuardSpec:
+    """When training stops with an error instead of going on silently (train/health.py). Checked on the fixed
+    training-time validation clips at every evaluation and before every checkpoint."""
+
+    after_steps: int = 300  # no collapse verdict before this step (a fresh model starts near zero size)
+    min_bone_ratio: float = 0.5  # collapsed: predicted bones shorter than this fraction of the true ones
+    stall_evals: int = 12  # stalled: this many evaluations in a row without a new best validation MPJPE (0: off)
+    min_improvement: float = 0.005  # a new best must beat the old one by this fraction
+
+
+@dataclass(frozen=True)
 class Recipe:
     name: str = "recipe"
     model: ModelSpec = field(default_factory=ModelSpec)
@@ -50,7 +61,9 @@ class Recipe:
     batch_size: int = 32
     lr: float = 5e-4
     weight_decay: float = 0.01
-    lr_schedule: str = "exp"  # "exp": times lr_decay every epoch_steps; "cosine": to min_lr at `steps`
+    # "exp": times lr_decay every epoch_steps; "cosine": to min_lr at `steps`; "cosine-time": to min_lr at the end of
+    # the wall-clock budget max_minutes (a GPU window), whatever the step count
+    lr_schedule: str = "exp"
     lr_decay: float = 0.99  # multiplied once per epoch_steps
     min_lr: float = 0.0  # floor of the cosine schedule
     warmup_steps: int = 0  # linear warm-up from 0
@@ -75,10 +88,21 @@ class Recipe:
     dataset: str = "h36m"  # "h36m" (+ CMU via cmu_fraction) or NTU RGB+D action data: "ntu60" | "ntu120"
     ntu_data: str | None = None  # dataset ntu*: pyskl pickle or folder of .skeleton files (relative: from the recipe)
     ntu_protocol: str = "xsub"  # dataset ntu*: xsub | xview | xset (the split trained on; its test part validates)
+    sampler: str = "device"  # "device": clips drawn in torch on the training device; "numpy": augment.ClipSampler
+    compile: bool = False  # torch.compile the model and loss (pays on a GPU; measure with mbcli bench --train)
+    fused_adamw: bool = True  # AdamW's fused kernel (one launch for all parameters)
+    val_clips: int = 64  # fixed clean-GT clips of S9/S11 for the training-time validation and the guard
     loss: LossSpec = field(default_factory=LossSpec)
     corruption: CorruptionConfig = field(default_factory=CorruptionConfig)
+    guard: GuardSpec = field(default_factory=GuardSpec)
 
     def __post_init__(self) -> None:
+        if self.sampler not in ("device", "numpy"):
+            raise ConfigError(f"sampler must be device or numpy, got {self.sampler!r}")
+        if self.lr_schedule == "cosine-time" and not self.max_minutes:
+            raise ConfigError("lr_schedule cosine-time needs max_minutes (the wall-clock budget it spans)")
+        if self.val_clips < 1:
+            raise ConfigError(f"val_clips must be at least 1, got {self.val_clips}")
         if self.dataset not in DATASETS:
             raise ConfigError(f"dataset must be one of {', '.join(DATASETS)}, got {self.dataset!r}")
         if self.ntu_protocol not in PROTOCOLS:
@@ -122,8 +146,8 @@ def _build(cls, data: Any, where: str):
             kwargs[k] = tuple(v)
         else:
             kwargs[k] = v
-    if cls is Recipe and kwargs.get("lr_schedule", "exp") not in ("exp", "cosine"):
-        raise ConfigError(f"lr_schedule must be exp or cosine, got {kwargs['lr_schedule']!r}")
+    if cls is Recipe and kwargs.get("lr_schedule", "exp") not in ("exp", "cosine", "cosine-time"):
+        raise ConfigError(f"lr_schedule must be exp, cosine or cosine-time, got {kwargs['lr_schedule']!r}")
     if cls is Recipe and kwargs.get("task", "pose") not in ("pose", "action"):
         raise ConfigError(f"task must be pose or action, got {kwargs['task']!r}")
     try:
@@ -150,4 +174,29 @@ def load_recipe(name_or_path: str) -> Recipe:
         value = data.get(key)
         if isinstance(value, str) and not Path(value).is_absolute():
             data[key] = str((p.parent / value).resolve())
+    return _build(Recipe, data, "")
+
+
+def with_overrides(recipe: Recipe, assignments: list[str] | tuple[str, ...]) -> Recipe:
+    """``recipe`` with ``KEY=VALUE`` assignments applied (``mbcli train/bench --set``): dotted keys reach nested
+    blocks (``loss.w_velocity=0``, ``model.overrides.dim_feat=128``), values are YAML (``compile=true``,
+    ``corruption.strides=[1,2]``); checked as strictly as a recipe file."""
+    data = asdict(recipe)
+    for a in assignments:
+        key, sep, text = a.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set takes KEY=VALUE, got {a!r}")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise ConfigError(f"--set {key}: {text!r} is not a YAML value") from None
+        node = data
+        *path, last = key.strip().split(".")
+        for k in path:
+            if not isinstance(node.get(k), dict):
+                raise ConfigError(f"unknown recipe key {key.strip()} (--set)")
+            node = node[k]
+        if not (last in node or (path and path[-1] == "overrides")):
+            raise ConfigError(f"unknown recipe key {key.strip()} (--set)")
+        node[last] = value
     return _build(Recipe, data, "")
