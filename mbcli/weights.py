@@ -2,7 +2,9 @@
 
 ``weights/`` sits at the repository root beside the package (override with the MBCLI_WEIGHTS_DIR environment
 variable). ``weights/manifest.toml`` holds one ``[[model]]`` table per file: name, file, sha256, source, licence,
-and for lifters their training recipe and evaluation figures. Nothing is ever downloaded at run time.
+and for lifters their training recipe and evaluation figures. Nothing is ever downloaded at run time. An entry with
+``shipped = false`` describes a file that is not in the repository but that a user can build bit-exactly with the
+command in its ``build`` field (checked against its sha256 like the others).
 """
 
 from __future__ import annotations
@@ -63,6 +65,11 @@ def file_path(filename: str, verify: bool = True) -> Path:
     folder = weights_dir()
     path = folder / filename
     if not path.is_file():
+        known = {m.get("file"): m for m in manifest()} if (folder / "manifest.toml").is_file() else {}
+        e = known.get(filename, {})
+        if e.get("shipped", True) is False:
+            raise WeightsError(f"{e.get('name', filename)} is not shipped ({e.get('why_not_shipped', 'see the weights manifest')});"
+                               f" build it once: {e.get('build', 'see weights/manifest.toml')}")
         raise WeightsError(f"model file {path} is missing; it ships in the repository's weights/ folder "
                            f"(set {WEIGHTS_ENV} to use another folder)")
     if verify and _VERIFIED.get(path) != path.stat().st_mtime:
