@@ -40,6 +40,26 @@ def lifter_fps(model, x, repeats: int, device) -> float:
     return x.shape[0] * x.shape[1] / dt
 
 
+def video_fps(model, device, T: int = 3000) -> float:
+    """Video frames/s of Lifter.lift on one synthetic T-frame track as mbcli lift runs it: the model's window, the
+    default stride (two thirds of it) and flip, fp32, windows normalised and blended."""
+    import numpy as np
+
+    from mbcli.inference.predictors import Lifter, LiftOptions, default_stride
+    from mbcli.skeletons import H36M17
+    from mbcli.types import Keypoints2D
+
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(200, 400, (17, 2)) + 20 * np.sin(np.linspace(0, 60, T))[:, None, None]
+    kp = Keypoints2D(xy.astype(np.float32), np.ones((T, 17), np.float32), np.arange(T), H36M17, (640, 480), 30.0)
+    L = model.config.maxlen
+    lifter = Lifter(model, device, LiftOptions(window=L, stride=default_stride(L), flip=True))
+    lifter.lift(Keypoints2D(kp.xy[:L], kp.scores[:L], kp.frame_indices[:L], H36M17, (640, 480), 30.0))  # warm-up
+    t = time.perf_counter()
+    lifter.lift(kp)
+    return T / (time.perf_counter() - t)
+
+
 def fit_speeds(T: int = 300) -> list[tuple[str, float | None, object]]:
     """(model, frames/s, mean h36m17 error mm) of fitting each available body model to T frames it generated
     itself (smooth random motion), on one thread as mbcli mesh runs it; (model, None, why) when unavailable."""
@@ -101,12 +121,59 @@ def action_speeds(device, T: int = 3000) -> list[tuple[str, float]]:
     return out
 
 
+def _bench_train(name: str, sets: list[str], data: Path | None, device: str, threads: int | None, steps: int,
+                 baseline: bool, json_out: Path | None) -> None:
+    import dataclasses
+
+    import torch
+
+    from mbcli.errors import ConfigError
+    from mbcli.export import write_atomic
+    from mbcli.train.bench import bench_training
+    from mbcli.train.recipe import load_recipe, with_overrides
+
+    if steps < 1:
+        raise ConfigError(f"--train-steps must be at least 1, got {steps}")
+    recipe = with_overrides(load_recipe(name), sets)
+    if data is not None:
+        recipe = dataclasses.replace(recipe, data_dir=str(data))
+    if threads:
+        torch.set_num_threads(threads)
+    with con.console.status("timing training (data load, warm-up, timed steps)"):
+        r = bench_training(recipe, device, steps=steps, baseline=baseline)
+    table = Table(title=f"mbcli bench --train {recipe.name}{' --baseline' if baseline else ''} ({r['device']}, "
+                        f"{r['threads']} threads)")
+    table.add_column("what")
+    table.add_column("figure", justify="right")
+    rows = [
+        ("model", f"{r['parameters'] / 1e6:.2f} M parameters, {r['train_gflop_per_frame']:.3f} GFLOP per trained frame"),
+        ("batch", f"{r['batch']} clips x {r['clip_len']} frames, amp {r['amp']}, compile {r['compile']}, "
+                  f"sampler {r['sampler']}, fused AdamW {r['fused_adamw']}"),
+        ("training", f"{r['train_frames_per_s']:,.0f} frames/s ({r['step_ms']:.1f} ms per step)"),
+        ("  of which: drawing a batch alone", f"{r['sampler_ms']:.1f} ms"),
+        ("  of which: forward + backward + AdamW alone", f"{r['model_ms']:.1f} ms"),
+        ("achieved", f"{r['achieved_tflops']:.3f} TFLOP/s"),
+        ("share of the measured bf16 peak", f"{100 * r['share_of_bf16_peak']:.1f}% of {r['peak_bf16_tflops']:.2f} "
+                                            f"TFLOP/s"),
+    ]
+    if "share_of_fp32_peak" in r:
+        rows.append(("share of the measured fp32 peak", f"{100 * r['share_of_fp32_peak']:.1f}% of "
+                                                        f"{r['peak_fp32_tflops']:.3f} TFLOP/s"))
+    rows.append(("warm-up (5 steps, compile included) / data load", f"{r['warmup_s']:.1f} s / {r['data_load_s']:.1f} s"))
+    for a, b in rows:
+        table.add_row(a, b)
+    con.out.print(table)
+    if json_out:
+        write_atomic(json_out, json.dumps(r, indent=2) + "\n")
+
+
 @app.command()
 @handle_errors
 def bench(
     clip: Path = typer.Option(Path("samples/sports2d_640.mp4"), help="Clip for the end-to-end measurement."),
-    models: str = typer.Option(f"lite,base,{DEFAULT_LIFTER}", help="Comma list: lite, base (random weights, for "
-                               "speed) and/or manifest names / checkpoint files."),
+    models: str = typer.Option(f"lite,base,campaign,{DEFAULT_LIFTER}", help="Comma list: lite, base, campaign (the "
+                               "campaign recipe's model; random weights, for speed) and/or manifest names / "
+                               "checkpoint files."),
     batch: int = typer.Option(2, help="Windows per forward pass for the lifter benchmark."),
     repeats: int = typer.Option(3, help="Timed forward passes per model."),
     device: str = typer.Option("cpu", help="cpu, cuda or auto."),
@@ -119,9 +186,23 @@ def bench(
     action: bool = typer.Option(True, "--action/--no-action", help="Also time action recognition (the shipped "
                                 "action model on a 3000-frame track, classifier and open-vocabulary scoring)."),
     json_out: Path = typer.Option(None, "--json", help="Also write the figures to this JSON file."),
+    train: str = typer.Option(None, "--train", help="Instead: time training with this recipe (built-in name or "
+                              "YAML): frames/s, FLOP/s and the share of the chip's measured bf16 peak."),
+    train_steps: int = typer.Option(20, "--train-steps", help="--train: timed steps (after 5 warm-up steps)."),
+    baseline: bool = typer.Option(False, "--baseline", help="--train: the loop before issue 11 (numpy sampler on a "
+                                  "thread, unfused AdamW, a host read-back every step), for before/after figures."),
+    sets: list[str] = typer.Option([], "--set", help="--train: override a recipe value, KEY=VALUE (YAML), e.g. "
+                                   "batch_size=128, compile=true, model.overrides.dim_feat=128; repeatable."),
+    data: Path = typer.Option(None, "--data", help="--train: Human3.6M folder (default: the recipe's, else "
+                              "../shared/data/h36m)."),
 ) -> None:
-    """Measure lifter frames/s (batch of non-overlapping 243-frame windows), end-to-end fps and peak RSS."""
+    """Measure lifter frames/s (batch of non-overlapping 243-frame windows), end-to-end fps and peak RSS; with
+    --train RECIPE, training throughput instead."""
     import torch
+
+    if train is not None:
+        _bench_train(train, sets, data, device, threads, train_steps, baseline, json_out)
+        return
 
     from mbcli.model import DSTformer, load_model, preset, resolve_device
     from mbcli.pipeline import LiftConfig, run_lift
@@ -154,6 +235,11 @@ def bench(
     for name in [m.strip() for m in models.split(",") if m.strip()]:
         if name in ("lite", "base"):
             model = DSTformer(preset(name)).eval().to(dev)
+        elif name == "campaign":
+            from mbcli.train.recipe import load_recipe
+
+            spec = load_recipe("campaign-lifter").model
+            model = DSTformer(preset(spec.preset, **spec.overrides)).eval().to(dev)
         else:
             model = load_model(name, device=str(dev))
         T = model.config.maxlen
@@ -161,6 +247,10 @@ def bench(
         fps = lifter_fps(model, x, repeats, dev)
         figures["lifter_fps"][name] = round(fps, 1)
         table.add_row(f"lifter {name} ({batch}x{T} frames, fp32)", f"{fps:.0f} frames/s")
+        vfps = video_fps(model, dev)
+        figures.setdefault("lift_video_fps", {})[name] = round(vfps, 1)
+        table.add_row(f"lifting a 3000-frame track with {name} (default windows, flip, fp32)",
+                      f"{vfps:.0f} video frames/s")
         if onnx and dev.type == "cpu":
             from mbcli.inference.onnx_runtime import OnnxLifterModel
 

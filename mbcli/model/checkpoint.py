@@ -3,7 +3,8 @@
 Our format (a dict saved with torch.save, loadable with ``weights_only=True``):
     {"format": "mbcli.checkpoint", "version": 1, "config": DSTformerConfig.to_dict(), "model": state_dict,
      "meta": {...}, and during training "optimizer", "step", ...}
-Weights may be stored in float16 to halve the file; they are loaded as float32.
+Weights may be stored in float16 to halve the file; they are loaded as float32. ``save_weights`` writes float16
+weights only and splits them into parts of at most 16 MiB (``shards``: [{file, sha256}], read back transparently).
 
 MotionBERT's files (REFERENCE.md section 1, "Checkpoint keys"): pose checkpoints hold ``model_pos``, mesh/action
 ones ``model`` with a ``backbone.`` sub-tree; keys carry the ``module.`` prefix of nn.DataParallel. They hold no
@@ -57,14 +58,69 @@ def _infer_config(sd: dict[str, torch.Tensor], output_units: str) -> DSTformerCo
     )
 
 
-def _read(path: Path) -> Any:
+def _read(path: Path, merge: bool = True) -> Any:
     if not path.is_file():
         raise WeightsError(f"checkpoint not found: {path}")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for truncated/corrupt/pickled files
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise WeightsError(f"cannot read checkpoint {path}: {first[:200]}") from None
+    return _merge_shards(obj, path) if merge else obj
+
+
+SHARD_BYTES = 16 * 2 ** 20  # a weights file is split into parts of at most this size (a GPU window returns 16 MiB files)
+
+
+def _merge_shards(obj: Any, path: Path) -> Any:
+    """A checkpoint split by save_weights: read its parts (beside it, sha256-checked) into one state dict."""
+    import hashlib
+
+    if not (isinstance(obj, dict) and obj.get("shards")):
+        return obj
+    sd = dict(obj["model"])
+    for part in obj["shards"]:
+        p = path.parent / part["file"]
+        if not p.is_file():
+            raise WeightsError(f"{path} is split in parts and its part {p.name} is missing")
+        if hashlib.sha256(p.read_bytes()).hexdigest() != part["sha256"]:
+            raise WeightsError(f"part {p.name} of {path} does not match the sha256 recorded in {path.name}")
+        sd.update(_read(p, merge=False))
+    return {**obj, "model": sd, "shards": []}
+
+
+def save_weights(path: str | os.PathLike, model: DSTformer, meta: dict | None = None,
+                 max_bytes: int = SHARD_BYTES) -> list[Path]:
+    """Weights only, in float16, for shipping: one file, or when the tensors pass ``max_bytes`` the file plus parts
+    ``<stem>.part2.pt``, ... (plain state dicts) that it lists with their sha256. Loads like any checkpoint."""
+    import hashlib
+
+    path = Path(path)
+    sd = {k: (v.detach().cpu().half() if v.is_floating_point() else v.detach().cpu())
+          for k, v in model.state_dict().items()}
+    budget = int(max_bytes * 0.95)  # torch.save's per-tensor framing
+    groups: list[dict[str, torch.Tensor]] = [{}]
+    used = 0
+    for k, v in sd.items():
+        n = v.numel() * v.element_size()
+        if groups[-1] and used + n > budget:
+            groups.append({})
+            used = 0
+        groups[-1][k] = v
+        used += n
+    written: list[Path] = []
+    shards = []
+    for i, g in enumerate(groups[1:], start=2):
+        p = path.with_name(f"{path.stem}.part{i}{path.suffix}")
+        with atomic_path(p) as tmp:
+            torch.save(g, tmp)
+        shards.append({"file": p.name, "sha256": hashlib.sha256(p.read_bytes()).hexdigest()})
+        written.append(p)
+    obj = {"format": FORMAT, "version": 1, "config": model.config.to_dict(), "model": groups[0], "meta": meta or {},
+           "shards": shards}
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+    return [path, *written]
 
 
 def state_dict_and_config(

@@ -42,6 +42,19 @@ class DSTformerConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def forward_flops(self, frames: int) -> int:
+        """Floating-point operations (2 per multiply-add) of one forward pass over a ``frames``-frame clip: every
+        Linear layer plus the attention products (QK^T and AV) of the spatial (J x J per frame) and temporal (T x T
+        per joint) attentions; norms, activations and softmax are left out (they are not matrix work). Training
+        costs about 3x this (forward + backward)."""
+        T, J, C = frames, self.num_joints, self.dim_feat
+        hidden = int(C * self.mlp_ratio)
+        per_token_block = 2 * (4 * C * C) + 2 * (2 * C * hidden)  # two attentions (qkv + proj), two MLPs
+        linear = T * J * (self.depth * 2 * per_token_block + self.dim_in * C + C * self.dim_rep
+                          + self.dim_rep * self.dim_out + self.depth * 2 * C * 2)  # + fusion logits
+        attention = self.depth * 2 * (T * J * J * C * 2 + J * T * T * C * 2)  # both streams, QK^T and AV
+        return 2 * (linear + attention)
+
     @classmethod
     def from_dict(cls, d: dict) -> DSTformerConfig:
         known = {f.name for f in fields(cls)}
