@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from mbcli.errors import ConfigError, InputError, NoPersonFound, VideoReadError
-from mbcli.inference.predictors import Lifter, LiftOptions
+from mbcli.inference.predictors import Lifter, LiftOptions, default_stride
 from mbcli.model import load_model, resolve_device
 from mbcli.skeletons import H36M17, remap
 from mbcli.types import FramePoses, Keypoints2D, MotionResult, VideoInfo
@@ -48,7 +48,7 @@ class LiftConfig:
     weights: str = DEFAULT_LIFTER
     weights_config: str | None = None  # "base"/"lite" for MotionBERT files without a config
     window: int = 243  # capped at the model's maxlen
-    stride: int | None = None  # default: a third of the effective window
+    stride: int | None = None  # default: two thirds of the effective window (predictors.default_stride)
     flip: bool = True
     batch_size: int = 8
     precision: str = "fp32"
@@ -202,7 +202,7 @@ def make_lifter(cfg: LiftConfig) -> tuple[Lifter, str]:
     model = load_model(cfg.weights, device=str(device), config=cfg.weights_config)
     name = model.meta.get("name") or Path(cfg.weights).name
     window = min(cfg.window, model.config.maxlen)
-    stride = min(cfg.stride, window) if cfg.stride else max(1, window // 3)
+    stride = min(cfg.stride, window) if cfg.stride else default_stride(window)
     opts = LiftOptions(window=window, stride=stride, flip=cfg.flip, batch_size=cfg.batch_size,
                        precision=cfg.precision, runtime=cfg.runtime)
     return Lifter(model, device, opts, weights_name=name), name

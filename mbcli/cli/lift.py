@@ -26,8 +26,8 @@ def lift(
                                 "checkpoint file (ours or MotionBERT's)."),
     weights_config: str = typer.Option(None, help="base or lite, for MotionBERT checkpoint files."),
     window: int = typer.Option(243, help="Window length in frames (at most the model's maxlen)."),
-    stride: int = typer.Option(None, help="Frames between window starts (default: a third of the window); "
-                               "overlaps are blended."),
+    stride: int = typer.Option(None, help="Frames between window starts (default: two thirds of the "
+                               "window, so windows overlap by a third); overlaps are blended."),
     flip: bool = typer.Option(True, "--flip/--no-flip", help="Flip test-time augmentation."),
     batch_size: int = typer.Option(8, help="Windows per forward pass."),
     precision: str = typer.Option("fp32", help="fp32 (exact) or bf16 (faster on CPU, ~1% deviation)."),
