@@ -119,6 +119,13 @@ def test_a_collapsing_round_returns_no_weights_and_says_so(h36m, folder, tmp_pat
     assert rec["status"] == "collapsed" and "collapsed" in rec["message"] and "weights_sha256" not in rec
     with pytest.raises(ConfigError, match="produced no weights"):
         campaign.ingest(tmp_path / "out")
+    # with a checkpoint before the collapse the round returns those weights, which ingest refuses unless forced
+    rec = campaign.run_round(tmp_path / "out2", 0.05, device="cpu", data_dir=str(h36m),
+                             recipe_sets=(*sets[:-1], "checkpoint_minutes=0.0"), log=lambda s: None)
+    assert rec["status"] == "collapsed" and rec["weights_sha256"]
+    with pytest.raises(ConfigError, match="ended collapsed .* not ingested"):
+        campaign.ingest(tmp_path / "out2")
+    assert campaign.ingest(tmp_path / "out2", force=True)["status"] == "collapsed"
 
 
 def test_tools_campaign_cli_round_and_status(h36m, folder, tmp_path):

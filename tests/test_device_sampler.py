@@ -115,3 +115,18 @@ def test_pools_mix_at_their_rates(seqs):
     s = DeviceClipSampler([(rest, 0.8), (short, 0.2)], L, CorruptionConfig(), seed=0, label_index={"short": 1})
     ids = s.batch(4000)[2]
     assert (ids == 1).float().mean().item() == pytest.approx(0.2, abs=0.02)
+
+
+def test_flipped_clips_equal_the_numpy_flipped_clips(seqs):
+    """With every other random draw switched off, a flip must give exactly numpy's clip: 2D mirrored about the image
+    centre with left and right swapped, the 3D mirrored about x = 0 with the same swap (the marginal statistics
+    above cannot see a flip that swaps one and not the other)."""
+    cfg = CorruptionConfig(noise_std=0.0, jitter_std=0.0, outlier_prob=0.0, mask_joint_prob=0.0, mask_frame_prob=0.0,
+                           flip_prob=1.0, sh_prob=0.0, scale_jitter=(1.0, 1.0), center_jitter=0.0, strides=(1,))
+    s = seqs[0]
+    xn, tn = ClipSampler([s], s.num_frames, cfg, seed=0).batch(1)
+    xt, tt = DeviceClipSampler([s], s.num_frames, cfg, seed=0).batch(1)
+    np.testing.assert_allclose(xt[..., :2].numpy(), xn[..., :2], atol=2e-6)  # (the confidence carries its own noise)
+    np.testing.assert_allclose(tt.numpy(), tn, atol=1e-6)
+    plain = DeviceClipSampler([s], s.num_frames, replace(cfg, flip_prob=0.0), seed=0).batch(1)
+    assert not np.allclose(plain[0][..., :2].numpy(), xn[..., :2], atol=1e-3)  # the flip did something

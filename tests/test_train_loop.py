@@ -251,7 +251,8 @@ def test_a_stalled_run_stops_and_saves_its_model(h36m, tmp_path):
     from mbcli.train.recipe import GuardSpec
 
     # a new best must halve the error: from the second evaluation on, none does
-    recipe = _recipe(h36m, steps=40, eval_every=4, guard=GuardSpec(stall_evals=2, min_improvement=0.5))
+    recipe = _recipe(h36m, steps=40, eval_every=4, guard=GuardSpec(after_steps=0, min_bone_ratio=0.0, stall_evals=2,
+                                                                  min_improvement=0.5))
     with pytest.raises(TrainingError, match="stalled: 2 evaluations without a new best validation MPJPE since step 4"):
         train(recipe, tmp_path / "stall", device="cpu")
     assert torch.load(tmp_path / "stall" / "last.pt", weights_only=False)["step"] == 12
@@ -279,3 +280,53 @@ def test_cli_reports_a_collapse_in_one_line(h36m, tmp_path):
     err = [line for line in r.stderr.splitlines() if line.startswith("error")]  # (the rest is the progress bar)
     assert len(err) == 1 and "collapsed at step 10" in err[0] and "no checkpoint was written" in err[0], r.stderr
     assert "Traceback" not in r.stderr
+
+
+# ------------------------------------------------------------------------------------------ compile and resume
+
+
+def test_a_failing_compile_falls_back_to_eager_training(h36m, tmp_path, monkeypatch, caplog):
+    """A compiler that fails on the first step (its forward or, lazily, its backward) costs speed, not the run."""
+    def broken_compile(module):
+        def run(*args):
+            raise RuntimeError("InductorError: no working C++ compiler")
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    ckpt = train(_recipe(h36m, steps=3, compile=True), tmp_path / "run", device="cpu")
+    assert torch.load(ckpt, weights_only=False)["step"] == 3
+    assert "torch.compile failed (InductorError: no working C++ compiler); training eagerly" in caplog.text
+
+
+@pytest.mark.slow
+def test_compiled_training_matches_eager_training(h36m, tmp_path):
+    """torch.compile for real (inductor on the CPU): the same losses as eager, to float32 rounding."""
+    eager = train(_recipe(h36m, steps=3, eval_every=100), tmp_path / "eager", device="cpu")
+    compiled = train(_recipe(h36m, steps=3, eval_every=100, compile=True), tmp_path / "compiled", device="cpu")
+    a, b = _rows(tmp_path / "eager"), _rows(tmp_path / "compiled")
+    assert [r["step"] for r in b] == [1, 2, 3] and eager.is_file() and compiled.is_file()
+    for ra, rb in zip(a, b):
+        assert rb["loss"] == pytest.approx(ra["loss"], rel=1e-3)
+
+
+def test_resuming_with_another_sampler_is_a_one_line_error(h36m, tmp_path):
+    train(_recipe(h36m, steps=2, sampler="numpy"), tmp_path / "run", device="cpu")
+    with pytest.raises(ConfigError, match="trained with sampler: numpy; resume it with --set sampler=numpy"):
+        train(_recipe(h36m, steps=4), tmp_path / "run", device="cpu", resume=True)
+
+
+def test_guard_verdicts_on_known_sequences():
+    from mbcli.train.health import Guard, bone_ratio
+
+    g = Guard(after_steps=100, min_bone_ratio=0.5, stall_evals=2, min_improvement=0.01)
+    assert g.check(50, 1.0, 300.0, 0.1) is None  # young and small: no verdict yet
+    assert g.check(60, 1.0, 310.0, 0.9) is None and g.check(70, 1.0, 320.0, 0.9) is None  # worse in warm-up: fine
+    assert g.check(200, 1.0, 299.0, 0.9) is None  # not 1% better than 300: counts one
+    v = g.check(300, 1.0, 298.0, 0.9)
+    assert v is not None and v.kind == "stalled" and "since step 50 (300.0 mm)" in v.message
+    assert g.check(400, 1.0, 250.0, 0.3).kind == "collapsed"
+    assert g.check(400, float("nan"), 250.0, 0.9).kind == "diverged"
+    assert g.check(400, 1.0, 250.0, 0.3, count_eval=False).kind == "collapsed"  # before a checkpoint too
+    pose = torch.randn(2, 5, 17, 3)
+    assert float(bone_ratio(pose, pose)) == pytest.approx(1.0)
+    assert float(bone_ratio(0.1 * pose, pose)) == pytest.approx(0.1)

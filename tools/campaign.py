@@ -49,7 +49,7 @@ def _round(a: argparse.Namespace) -> None:
 def _ingest(a: argparse.Namespace) -> None:
     from mbcli.train.campaign import ROUND_FILE, beats_default, ingest, promote
 
-    row = ingest(a.dir, a.gpu_seconds)
+    row = ingest(a.dir, a.gpu_seconds, force=a.force)
     print(f"ingested round {row['round']}: weights/campaign/ and a row in weights/campaign.toml")
     ok, why = beats_default(json.loads((a.dir / ROUND_FILE).read_text()))
     print(why)
@@ -96,6 +96,7 @@ def main() -> None:
     i.add_argument("dir", type=Path)
     i.add_argument("--gpu-seconds", type=float, help="device time the window cost (the device tool's held_s)")
     i.add_argument("--promote", action="store_true", help="promote it when it beats the default lifter")
+    i.add_argument("--force", action="store_true", help="ingest a round that ended collapsed, diverged or in error")
     i.add_argument("--device", default="cpu", help="where promotion re-measures the quick subset")
     i.set_defaults(fn=_ingest)
     p = sub.add_parser("promote", help="make the latest ingested round the default lifter")

@@ -189,10 +189,15 @@ def run_round(out: Path, budget_minutes: float, device: str = "auto", packed: Pa
     log(f"round {len(rounds) + 1}: {recipe.name}, from {init_sha[:12]}, peak lr {lr:.2e}, {budget_minutes} min")
     weights = out / Path(WEIGHTS_FILE).name
     meta = {"campaign_round": len(rounds) + 1, "recipe": recipe.name, "init": init_sha}
+    training = [True]
 
     def export(ckpt: Path) -> None:
+        """fp16 weights of a checkpoint into ``out``, with a round.json that can be ingested should the command be
+        cut short from here on."""
         model, m = load_checkpoint(ckpt)
         save_weights(weights, model, {**m, **meta})
+        record["steps"], record["weights_sha256"] = int(m.get("step", 0)), _sha256(weights)
+        _write_record(out, {**record, "status": "cut short"} if training[0] else record, t0)
 
     record: dict = {"round": len(rounds) + 1, "recipe": recipe.name, "init": init_sha, "lr_peak": lr,
                     "budget_minutes": budget_minutes, "model": json.dumps(cfg.to_dict(), sort_keys=True),
@@ -208,6 +213,13 @@ def run_round(out: Path, budget_minutes: float, device: str = "auto", packed: Pa
         record["status"], record["message"] = e.kind, str(e)
         log(f"training stopped: {e}")
         ckpt = run_dir / "last.pt"
+    except Exception as e:  # noqa: BLE001 - out of memory, a driver error...: report it with what was saved
+        import traceback
+
+        record["status"], record["message"] = "error", f"{type(e).__name__}: {str(e)[:500]}"
+        log(traceback.format_exc())
+        ckpt = run_dir / "last.pt"
+    training[0] = False
     record["train_seconds"] = round(time.monotonic() - t_train, 1)
     rows = [json.loads(s) for s in (run_dir / "metrics.jsonl").read_text().splitlines()] if (
         run_dir / "metrics.jsonl").is_file() else []
@@ -230,22 +242,24 @@ def run_round(out: Path, budget_minutes: float, device: str = "auto", packed: Pa
     torch.backends.cuda.matmul.allow_tf32 = False  # evaluate in true float32, as on a CPU
     torch.backends.cudnn.allow_tf32 = False
     dev = "cuda" if device != "cpu" and torch.cuda.is_available() else "cpu"
-    for inp in ("sh", "gt"):
-        r = _eval(weights, dev, inp, True, recipe.data_dir)
-        record[f"quick_{inp}"] = r
-        log(f"quick {inp}: {r['protocol1_mpjpe_mm']:.1f} / {r['protocol2_pmpjpe_mm']:.1f} mm ({r['seconds']} s)")
-        _write_record(out, record, t0)  # what is measured is kept, should the command be cut short
-    for inp in ("sh", "gt"):
-        left = deadline_minutes * 60 - (time.monotonic() - t0)
-        need = _full_estimate(record[f"quick_{inp}"])
-        if not full or left < need:
-            log(f"full protocol ({inp}) skipped: {left:.0f} s left, about {need:.0f} s needed")
-            continue
-        r = _eval(weights, dev, inp, False, recipe.data_dir)
-        record[f"full_{inp}"] = r
-        log(f"full {inp}: {r['protocol1_mpjpe_mm']:.1f} / {r['protocol2_pmpjpe_mm']:.1f} mm ({r['seconds']} s)")
-        _write_record(out, record, t0)
     _write_record(out, record, t0)
+    for part, inp in (("quick", "sh"), ("quick", "gt"), ("full", "sh"), ("full", "gt")):
+        if part == "full":
+            left = deadline_minutes * 60 - (time.monotonic() - t0)
+            quick = record.get(f"quick_{inp}", {})
+            need = _full_estimate(quick) if "seconds" in quick else math.inf
+            if not full or left < need:
+                log(f"full protocol ({inp}) skipped: {left:.0f} s left, about {need:.0f} s needed")
+                continue
+        try:
+            r = _eval(weights, dev, inp, part == "quick", recipe.data_dir)
+        except Exception as e:  # noqa: BLE001 - keep the weights and the other figures
+            record[f"{part}_{inp}"] = {"error": f"{type(e).__name__}: {str(e)[:300]}"}
+            log(f"{part} {inp}: evaluation failed: {e}")
+        else:
+            record[f"{part}_{inp}"] = r
+            log(f"{part} {inp}: {r['protocol1_mpjpe_mm']:.1f} / {r['protocol2_pmpjpe_mm']:.1f} mm ({r['seconds']} s)")
+        _write_record(out, record, t0)  # what is measured is kept, should the command be cut short
     shutil.rmtree(tmp, ignore_errors=True)
     return record
 
@@ -265,7 +279,7 @@ def _figures(record: dict) -> dict:
     for part in ("quick", "full"):
         for inp in ("sh", "gt"):
             r = record.get(f"{part}_{inp}")
-            if r:
+            if r and "protocol1_mpjpe_mm" in r:
                 row[f"{part}_{inp}_mpjpe_mm"] = r["protocol1_mpjpe_mm"]
                 row[f"{part}_{inp}_pmpjpe_mm"] = r["protocol2_pmpjpe_mm"]
     return row
@@ -275,7 +289,7 @@ def beats_default(record: dict) -> tuple[bool, str]:
     """Whether the round's full-protocol MPJPE beats the default lifter's, with SH and with GT input."""
     from mbcli.weights import DEFAULT_LIFTER, entry
 
-    if not (record.get("full_sh") and record.get("full_gt")):
+    if not all("protocol1_mpjpe_mm" in record.get(k, {}) for k in ("full_sh", "full_gt")):
         return False, "no full-protocol figures in this round (run mbcli eval on its weights, SH and GT)"
     e = entry(DEFAULT_LIFTER)
     sh, gt = record["full_sh"]["protocol1_mpjpe_mm"], record["full_gt"]["protocol1_mpjpe_mm"]
@@ -291,9 +305,10 @@ def _weight_files(path: Path) -> list[Path]:
     return [path, *(path.parent / p["file"] for p in obj.get("shards") or [])]
 
 
-def ingest(round_dir: Path, gpu_seconds: float | None = None, folder: Path | None = None) -> dict:
+def ingest(round_dir: Path, gpu_seconds: float | None = None, folder: Path | None = None, force: bool = False) -> dict:
     """Take a round's files (round.json, lifter_campaign.pt) into the repository's campaign: weights into
-    weights/campaign/, a row into weights/campaign.toml. Returns the row."""
+    weights/campaign/, a row into weights/campaign.toml. Returns the row. A round that ended collapsed, diverged or
+    in an error is refused unless ``force`` (its weights are the last checkpoint before the failure)."""
     folder = folder or weights_dir()
     rec_path = round_dir / ROUND_FILE
     if not rec_path.is_file():
@@ -304,6 +319,9 @@ def ingest(round_dir: Path, gpu_seconds: float | None = None, folder: Path | Non
         raise ConfigError(f"round {record.get('round')} produced no weights ({record.get('message', 'see round.json')})")
     if _sha256(src) != record["weights_sha256"]:
         raise ConfigError(f"{src} does not match the sha256 in {rec_path}: the transfer was cut short")
+    if record.get("status") not in ("ok", "stalled", "cut short") and not force:
+        raise ConfigError(f"round {record.get('round')} ended {record.get('status')} ({record.get('message', '')}); "
+                          "not ingested (--force keeps its last checkpoint's weights)")
     _, rounds = read_log(folder)
     if any(r.get("weights_sha256") == record["weights_sha256"] for r in rounds):
         raise ConfigError(f"round with weights {record['weights_sha256'][:12]} is already in the campaign log")
@@ -384,9 +402,8 @@ def promote(round_no: int | None = None, folder: Path | None = None, device: str
         raise ConfigError(f"round {row['round']} has no full-protocol figures: promotion needs them")
     model, meta = load_checkpoint(src)
     dest = folder / PROMOTED_FILE
-    for old in folder.glob(f"{dest.stem}.part*{dest.suffix}"):
-        old.unlink()
-    save_weights(dest, model, {**meta, "promoted_from_round": int(row["round"])})
+    staged = Path(tempfile.mkdtemp(prefix="mbcli-promote-"))  # the default's files move in at the very end
+    new_files = save_weights(staged / PROMOTED_FILE, model, {**meta, "promoted_from_round": int(row["round"])})
     L = model.config.maxlen
     quick = {}
     from mbcli.train.evaluate import evaluate
@@ -406,7 +423,7 @@ def promote(round_no: int | None = None, folder: Path | None = None, device: str
     rounds_same = [r for r in rounds if r.get("model") == row.get("model") and r["round"] <= row["round"]]
     fields = {
         "name": PROMOTED_NAME, "kind": "lifter", "default": True, "file": PROMOTED_FILE,
-        "sha256": _sha256(dest),
+        "sha256": _sha256(new_files[0]),
         "source": f"trained by mbcli's GPU campaign (tools/campaign.py), rounds "
                   f"{', '.join(str(r['round']) for r in rounds_same)} of recipe {row.get('recipe')}; "
                   f"weights of round {row['round']} in float16",
@@ -437,6 +454,11 @@ def promote(round_no: int | None = None, folder: Path | None = None, device: str
     }
     manifest = folder / "manifest.toml"
     new = _manifest_with_entry(manifest.read_text(), PROMOTED_NAME, fields)
+    for old in folder.glob(f"{dest.stem}.part*{dest.suffix}"):
+        old.unlink()
+    for f in new_files:
+        shutil.move(f, folder / f.name)
+    shutil.rmtree(staged, ignore_errors=True)
     with atomic_path(manifest) as tmp:
         tmp.write_text(new)
     ev = folder / "eval"

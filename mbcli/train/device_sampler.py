@@ -97,6 +97,7 @@ class DeviceClipSampler:
             parts[i, torch.from_numpy(idx)] = 1.0
         self.parts = parts  # (P,17) 1 where the part hides the joint
         self.perm = torch.from_numpy(np.asarray(H36M17.flip_permutation)).to(dev)
+        self.mirror = torch.tensor([-1.0, 1.0, 1.0], device=dev)  # camera x -> -x (built once: no copy per batch)
         self.arange_L = torch.arange(self.L, device=dev)
         self.gen = torch.Generator(device=dev)
         self.gen.manual_seed(int(seed))
@@ -180,7 +181,7 @@ class DeviceClipSampler:
             w = self.seq_width[seq]
             xy_f = xy[:, :, self.perm]
             xy_f = torch.stack([w[:, None, None] - xy_f[..., 0], xy_f[..., 1]], dim=-1)
-            xyz_f = xyz[:, :, self.perm] * torch.tensor([-1.0, 1.0, 1.0], device=self.device)
+            xyz_f = xyz[:, :, self.perm] * self.mirror
             xy = torch.where(flip[:, None, None, None], xy_f, xy)
             conf = torch.where(flip[:, None, None], conf[:, :, self.perm], conf)
             xyz = torch.where(flip[:, None, None, None], xyz_f, xyz)

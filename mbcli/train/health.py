@@ -6,8 +6,8 @@ Three ways a run goes wrong while its loss still looks like a number:
   bone length over the validation clips falls below ``min_bone_ratio`` of the true one after ``after_steps``. A
   collapsed lifter still reports a plausible MPJPE (about 0.43 m, the mean distance of the joints from the pelvis),
   which is why the bones, not the error, are checked;
-- **stalled**: ``stall_evals`` evaluations in a row without a new best validation MPJPE (a new best must improve on
-  the old one by ``min_improvement``, relative).
+- **stalled**: ``stall_evals`` evaluations in a row after ``after_steps`` without a new best validation MPJPE (a new
+  best must improve on the old one by ``min_improvement``, relative).
 
 ``Guard.check`` returns None for a healthy run or a one-line verdict; the loop then stops without overwriting the
 last good checkpoint (a stalled model is not broken, so the loop saves it first).
@@ -68,6 +68,8 @@ class Guard:
         if val_mm < self.best * (1.0 - self.min_improvement):
             self.best, self.best_step, self.since_best = val_mm, step, 0
             return None
+        if step < self.after_steps:
+            return None  # warm-up: worse before better is normal (a warm restart's high learning rate)
         self.since_best += 1
         if self.stall_evals and self.since_best >= self.stall_evals:
             return Verdict("stalled", f"training stalled: {self.since_best} evaluations without a new best "

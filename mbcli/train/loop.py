@@ -3,16 +3,18 @@
 - AdamW with weight decay (the fused kernel with ``fused_adamw``); a linear warm-up over ``warmup_steps``, then
   either the learning rate is multiplied by ``lr_decay`` every ``epoch_steps`` steps (MotionBERT decays 0.99 per
   epoch), or it follows a cosine to ``min_lr`` at ``steps`` (``lr_schedule: cosine``) or at the end of the
-  wall-clock budget ``max_minutes`` (``cosine-time``: a GPU window, whatever the step rate).
+  wall-clock budget ``max_minutes`` of this invocation (``cosine-time``: a GPU window, whatever the step rate;
+  one process only).
 - bf16 autocast on CPU and CUDA when ``amp: bf16`` (weights and optimizer stay float32); ``compile: true`` runs
-  the network through torch.compile.
+  the network through torch.compile (eagerly, with a warning, if the first compiled step fails).
 - Data: Human3.6M clips (projected ground truth with corruption, or the SH detections) and, with ``cmu_fraction``
   > 0, CMU mocap clips seen through virtual cameras (train/cmu.py) mixed in at that rate. ``sampler: device``
   (default) keeps every training array on the training device and draws, projects and corrupts whole batches
   there (train/device_sampler.py); ``sampler: numpy`` draws clip by clip (train/augment.py) on a background thread
   ``prefetch`` batches ahead (same order, same result as without it). The two have the same distributions.
-- No host synchronisation inside a step: the loss and its parts stay on the device and are read back every
-  ``log_every`` steps (the row logged is that step's), at evaluations and before checkpoints.
+- No host synchronisation inside a lifter step: the loss and its parts stay on the device and are read back every
+  ``log_every`` steps (the row logged is that step's), at evaluations and before checkpoints (text alignment,
+  ``text_align`` > 0, still reads its accuracy back every step).
 - Health (train/health.py, recipe ``guard``): every ``eval_every`` steps and before every checkpoint the fixed
   validation clips are lifted; a non-finite loss, a collapsed skeleton (bones under ``min_bone_ratio`` of their
   length after ``after_steps``) or ``stall_evals`` evaluations without a new best stop the run with a one-line
@@ -43,6 +45,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import os
 import time
@@ -382,39 +385,13 @@ def _quick_val(net: torch.nn.Module, val: list[tuple[torch.Tensor, ...]], action
 # ------------------------------------------------------------------------------------------------ step
 
 
-class _CompiledOrEager(torch.nn.Module):
-    """``torch.compile(module)``, falling back to the module itself (with a warning) when compiling fails on the first
-    call: a compiler problem on some machine (a missing C compiler, an old Triton) costs speed, not the run."""
-
-    def __init__(self, module: torch.nn.Module) -> None:
-        super().__init__()
-        self.eager = module
-        self.compiled: Callable | None = torch.compile(module)
-        self.calls = 0
-
-    def forward(self, *args: torch.Tensor) -> object:
-        if self.compiled is None:
-            return self.eager(*args)
-        if self.calls:
-            return self.compiled(*args)
-        try:
-            out = self.compiled(*args)
-        except Exception as e:  # noqa: BLE001 - any compiler failure; a real error recurs eagerly below
-            import logging
-
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-            logging.getLogger(__name__).warning("torch.compile failed (%s); training eagerly", first)
-            self.compiled = None
-            return self.eager(*args)
-        self.calls += 1
-        return out
-
-
 @dataclasses.dataclass
 class StepModel:
     """The network a recipe trains (the lifter, with its action / alignment head when the task needs one), its
     optimiser, and one optimisation step. ``net`` is what the step calls (DDP- and/or torch.compile-wrapped);
-    ``trainable`` the plain module (validation, checkpoints)."""
+    ``trainable`` the plain module (validation, checkpoints). With ``compile``, the first step runs compiled inside a
+    guard: if compiling its forward or backward fails, the step is redone eagerly and training goes on eagerly, with
+    a warning (a compiler problem on some machine costs speed, not the run)."""
 
     recipe: Recipe
     model: DSTformer
@@ -426,6 +403,7 @@ class StepModel:
     bank: torch.Tensor | None
     num_classes: int
     ntu: bool
+    eager: torch.nn.Module | None = None  # the uncompiled net while the first compiled step is on trial
 
     @classmethod
     def build(cls, recipe: Recipe, model: DSTformer, dev: torch.device, world: int = 1,
@@ -456,13 +434,28 @@ class StepModel:
             net = torch.nn.parallel.DistributedDataParallel(
                 trainable, device_ids=[dev.index] if dev.type == "cuda" else None,
                 find_unused_parameters=ntu or (action and not recipe.w_pose))
+        eager = None
         if recipe.compile:
-            net = _CompiledOrEager(net)
-        return cls(recipe, model, head, head_cfg, trainable, net, opt, bank, num_classes, ntu)
+            eager, net = net, torch.compile(net)
+        return cls(recipe, model, head, head_cfg, trainable, net, opt, bank, num_classes, ntu, eager)
 
     def step(self, drawn: tuple[torch.Tensor, ...], step: int) -> tuple[torch.Tensor, dict]:
         """One optimisation step on a device batch (inputs, targets[, label ids]) at the learning rate already set
         in the optimiser; returns (loss, parts) as device tensors, without waiting for them."""
+        if self.eager is None:
+            return self._step(drawn, step)
+        try:
+            out = self._step(drawn, step)
+        except Exception as e:  # noqa: BLE001 - a compiler failure; a genuine error recurs eagerly below
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            logging.getLogger(__name__).warning("torch.compile failed (%s); training eagerly", first)
+            self.net = self.eager
+            self.opt.zero_grad(set_to_none=True)
+            out = self._step(drawn, step)
+        self.eager = None
+        return out
+
+    def _step(self, drawn: tuple[torch.Tensor, ...], step: int) -> tuple[torch.Tensor, dict]:
         recipe, dev = self.recipe, drawn[0].device
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=recipe.amp == "bf16"):
             pred = self.net(drawn[0])
@@ -516,6 +509,9 @@ def train(recipe: Recipe, out_dir: str | Path, device: str = "auto", resume: boo
         out.mkdir(parents=True, exist_ok=True)
     if recipe.batch_size % ctx.world:
         raise ConfigError(f"batch_size {recipe.batch_size} does not split over {ctx.world} processes")
+    if recipe.lr_schedule == "cosine-time" and ctx.world > 1:
+        raise ConfigError("lr_schedule cosine-time runs in one process (each rank's clock would give its own learning "
+                          "rate); use cosine with a step count under torchrun")
     local_batch = recipe.batch_size // ctx.world
     if recipe.threads:
         torch.set_num_threads(recipe.threads)
@@ -551,8 +547,15 @@ def train(recipe: Recipe, out_dir: str | Path, device: str = "auto", resume: boo
     guard = Guard(g.after_steps, g.min_bone_ratio, g.stall_evals, g.min_improvement)
     if obj is not None:
         states = obj.get("sampler_states") or [obj["sampler_state"]]
+        was = obj.get("meta", {}).get("sampler", "numpy")
+        if was != recipe.sampler:
+            raise ConfigError(f"{ckpt} was trained with sampler: {was}; resume it with --set sampler={was}")
         if len(states) == ctx.world:
-            sampler.set_state(states[ctx.rank])
+            try:
+                sampler.set_state(states[ctx.rank])
+            except (RuntimeError, TypeError, ValueError, KeyError) as e:
+                raise ConfigError(f"{ckpt}: its sampler state does not fit this run ({type(e).__name__}: "
+                                  f"{str(e)[:80]}); resume on the device type it was trained on") from None
         rngs = obj.get("rng_states") or [{"torch": obj["torch_rng"]}]
         if len(rngs) == ctx.world:
             _set_rng_state(rngs[ctx.rank], dev)
@@ -629,7 +632,7 @@ def train(recipe: Recipe, out_dir: str | Path, device: str = "auto", resume: boo
     checked_step = -1
     try:
         while step < total:
-            lr = _lr_at(recipe, step, elapsed())
+            lr = _lr_at(recipe, step, elapsed() - elapsed_before)  # cosine-time: over this invocation's budget
             for group in opt.param_groups:
                 group["lr"] = lr
             drawn = _batch_on(feed.batch() if feed else sampler.batch(local_batch), dev)

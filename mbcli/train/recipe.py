@@ -41,7 +41,7 @@ class GuardSpec:
     """When training stops with an error instead of going on silently (train/health.py). Checked on the fixed
     training-time validation clips at every evaluation and before every checkpoint."""
 
-    after_steps: int = 300  # no collapse verdict before this step (a fresh model starts near zero size)
+    after_steps: int = 300  # no collapse or stall verdict before this step (a fresh model starts near zero size)
     min_bone_ratio: float = 0.5  # collapsed: predicted bones shorter than this fraction of the true ones
     stall_evals: int = 12  # stalled: this many evaluations in a row without a new best validation MPJPE (0: off)
     min_improvement: float = 0.005  # a new best must beat the old one by this fraction
@@ -62,7 +62,7 @@ class Recipe:
     lr: float = 5e-4
     weight_decay: float = 0.01
     # "exp": times lr_decay every epoch_steps; "cosine": to min_lr at `steps`; "cosine-time": to min_lr at the end of
-    # the wall-clock budget max_minutes (a GPU window), whatever the step count
+    # the wall-clock budget max_minutes of this invocation (a GPU window; one process; a resumed run restarts it)
     lr_schedule: str = "exp"
     lr_decay: float = 0.99  # multiplied once per epoch_steps
     min_lr: float = 0.0  # floor of the cosine schedule
