@@ -8,8 +8,10 @@
    statistics as tests/test_device_sampler.py, on the real training data); the campaign model's forward on the GPU
    against the CPU in float32 and under bf16 autocast (relative error); the shipped lifter's quick evaluation on the
    GPU against its recorded CPU figure;
-3. speed: ``mbcli bench --train`` for the campaign recipe (eager, compiled, and the pre-issue-11 loop) and for
-   DSTformer-lite at 243 frames (the issue's 150k frames/s target), until the deadline.
+3. speed: ``mbcli bench --train`` for the campaign recipe (compiled, and the pre-issue-11 loop), then
+4. the collapse: the collapse-probe recipe (the run that collapsed on an H200) as it was and with its fix (warm-up
+   and a velocity ramp), ``--collapse-seconds`` each, the guard judging from step 100; then more speed rows
+   (DSTformer-lite at 243 frames, the issue's 150k frames/s target; eager; batch 256), until the deadline.
 Writes gpu_check.json and gpu_check.log to --out and prints a short table last. Runs from the repository root
 without installing mbcli.
 """
@@ -114,6 +116,32 @@ def quick_eval(data_dir: str, dev: torch.device) -> dict:
         "eval_quick_sh_mpjpe_mm"]), "seconds": time.perf_counter() - t}
 
 
+def collapse_probe(data_dir: str, dev: torch.device, seconds: float, fixed: bool, out: Path,
+                   extra: list[str]) -> dict:
+    """The run that collapsed in issue 11 (collapse-probe: 128 wide, depth 5, 81 frames, batch 256, lr 1e-3 from
+    step 0, velocity x20 from step 0), for ``seconds``; ``fixed``: with 200 warm-up steps and the velocity term
+    ramped in over 500. The guard judges from step 100. Returns the verdict and the last validation row."""
+    from mbcli.errors import TrainingError
+    from mbcli.train.loop import train
+    from mbcli.train.recipe import load_recipe, with_overrides
+
+    sets = [f"data_dir={data_dir}", f"max_minutes={seconds / 60}", "eval_every=25", "log_every=25",
+            "checkpoint_minutes=100", "guard.after_steps=100", "guard.stall_evals=0"]
+    if fixed:
+        sets += ["warmup_steps=200", "loss.velocity_ramp_steps=500"]
+    sets += extra
+    run = out / ("collapse_fixed" if fixed else "collapse_probe")
+    verdict = "healthy"
+    try:
+        train(with_overrides(load_recipe("collapse-probe"), sets), run, device=str(dev))
+    except TrainingError as e:
+        verdict = f"{e.kind}: {e}"
+    rows = [json.loads(s) for s in (run / "metrics.jsonl").read_text().splitlines()]
+    val = [r for r in rows if "val_bone_ratio" in r]
+    return {"verdict": verdict, "steps": rows[-1]["step"] if rows else 0,
+            "val": [(r["step"], round(r["val_mpjpe_mm_gt2d"], 1), round(r["val_bone_ratio"], 3)) for r in val]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--packed", type=Path, help="the packed Human3.6M copy")
@@ -121,8 +149,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--deadline-minutes", type=float, default=3.0)
     ap.add_argument("--steps", type=int, default=20, help="timed steps per speed row")
-    ap.add_argument("--set", action="append", default=[], help="override every speed row's recipe (a CPU try-out: "
-                    "--set batch_size=2 --set clip_len=27 --set model.overrides.maxlen=27)")
+    ap.add_argument("--collapse-seconds", type=float, default=30.0, help="training time of each collapse row")
+    ap.add_argument("--set", action="append", default=[], help="override every speed and collapse row's recipe (a "
+                    "CPU try-out: --set model.preset=tiny --set batch_size=2 --set clip_len=27 ...)")
     a = ap.parse_args()
     t0 = time.monotonic()
     a.out.mkdir(parents=True, exist_ok=True)
@@ -154,6 +183,7 @@ def main() -> None:
     camp = load_recipe("campaign-lifter")
     lite = with_overrides(camp, ["model.preset=lite", "model.overrides={}", "batch_size=64"])
     rows = [("campaign compiled", camp, [], False), ("campaign before (issue-11 baseline)", camp, [], True),
+            ("collapse probe", None, [], False), ("collapse probe, fixed", None, [], True),
             ("lite 243 B64 compiled", lite, [], False), ("lite 243 B64 before", lite, [], True),
             ("campaign eager", camp, ["compile=false"], False),
             ("campaign compiled B256", camp, ["batch_size=256"], False)]  # most needed first: the deadline cuts
@@ -168,6 +198,12 @@ def main() -> None:
         t_row = time.monotonic()
         torch._dynamo.reset()  # each compiled row starts clean (no shapes remembered from the previous one)
         try:
+            if recipe is None:  # the collapse probe and its fix (baseline: fixed), a.collapse_seconds each
+                res.setdefault("collapse", {})[name] = collapse_probe(data_dir, dev, a.collapse_seconds, baseline,
+                                                                      Path(tempfile.mkdtemp()), a.set)
+                say(f"{name}: {json.dumps(res['collapse'][name])} ({time.monotonic() - t0:.0f} s)")
+                longest = max(longest, time.monotonic() - t_row)
+                continue
             r = with_overrides(dataclasses.replace(recipe, data_dir=data_dir), [*sets, *a.set])
             res["speed"][name] = bench_training(r, str(dev), steps=a.steps, baseline=baseline, cache=cache)
         except Exception as e:  # noqa: BLE001
@@ -186,6 +222,8 @@ def main() -> None:
             continue
         print(f"| {name} | {r['train_frames_per_s']:,.0f} | {r['step_ms']:.1f} | {r['sampler_ms']:.1f} | "
               f"{r['model_ms']:.1f} | {100 * r['share_of_bf16_peak']:.1f}% |")
+    for name, c in res.get("collapse", {}).items():
+        print(f"{name}: {c.get('verdict', c.get('error', ''))[:90]}; (step, val mm, bone ratio) {c.get('val', [])[-3:]}")
     s, f, q = res.get("sampler", {}), res.get("forward", {}), res.get("quick_eval", {})
     print(f"sampler KS max {max((v for k, v in s.items() if k.startswith('ks_')), default=float('nan')):.3f}; "
           f"forward rel err gpu fp32 {f.get('rel_err_gpu_fp32', float('nan')):.1e} bf16 "
