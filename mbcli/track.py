@@ -18,11 +18,12 @@ A track survives ``max_age`` frames unseen (default: one second, ``round(fps)``)
 new track when its box score is at least ``birth_score``. Track ids are 0, 1, 2, ... in order of first appearance;
 people appearing in the same frame are numbered left to right by box centre.
 
-Selection (``select_tracks``): "largest" is the track with the largest mean box area (px^2, over observed frames)
+Selection (``choose_people``, for tracks through ``select_tracks``): "largest" is the track with the largest mean box area (px^2, over observed frames)
 times the number of observed frames, i.e. the person who fills the most of the video. Before choosing, "all" and
 "largest" drop tracks observed in fewer than ``max(10, ceil(0.25 s * fps))`` frames and, when the image size is known,
 tracks whose median box height is under ``min_height_frac`` (10 %) of the image height, unless that drops every track.
-An explicit id is never filtered.
+An explicit id is never filtered. The people of an mbcli.motion file are chosen by the same rule, with the extent of
+their keypoints as the box (``keypoint_stats``) and nothing filtered.
 
 Gap filling (``track_to_keypoints``): the output covers the track's span contiguously. Frames where the track was not
 observed get score 0 for every joint (the lifter treats score-0 joints as missing) and xy linearly interpolated, per
@@ -289,21 +290,72 @@ def _by_index(frames: Sequence[FramePoses] | Mapping[int, FramePoses]) -> Mappin
 
 
 @dataclass(frozen=True)
-class _Stats:
+class PersonStats:
+    """What choosing people looks at: track_id; observed frames; mean_area (px^2) of the person's box over those
+    frames; median_height (px) of that box."""
+
+    track_id: int
     observed: int
     mean_area: float
     median_height: float
 
 
-def _stats(track: Track, frames: Mapping[int, FramePoses]) -> _Stats:
+def _box_stats(track: Track, frames: Mapping[int, FramePoses]) -> PersonStats:
     boxes = np.array(
         [frames[int(f)].boxes_xyxy[r] for f, r in zip(track.frame_indices, track.rows) if r >= 0], dtype=np.float64
     ).reshape(-1, 4)
     if not len(boxes):
-        return _Stats(0, 0.0, 0.0)
+        return PersonStats(track.track_id, 0, 0.0, 0.0)
     w = np.clip(boxes[:, 2] - boxes[:, 0], 0, None)
     h = np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
-    return _Stats(len(boxes), float((w * h).mean()), float(np.median(h)))
+    return PersonStats(track.track_id, len(boxes), float((w * h).mean()), float(np.median(h)))
+
+
+def keypoint_stats(track_id: int, kp: Keypoints2D) -> PersonStats:
+    """PersonStats of a keypoint sequence without boxes (an mbcli.motion file): the box of a frame is the extent
+    of its keypoints with score > 0, counted in frames with at least 2 such keypoints."""
+    valid = kp.scores > 0
+    sizes = np.array([np.ptp(kp.xy[t][valid[t]], axis=0) for t in range(kp.num_frames) if valid[t].sum() >= 2],
+                     dtype=np.float64).reshape(-1, 2)
+    if not len(sizes):
+        return PersonStats(track_id, 0, 0.0, 0.0)
+    return PersonStats(track_id, len(sizes), float(sizes.prod(axis=1).mean()), float(np.median(sizes[:, 1])))
+
+
+def check_person(person: str | int) -> str:
+    """``person`` normalised ("all", "largest" or a track id as digits); ConfigError for anything else."""
+    key = str(person).strip().lower()
+    if key not in ("all", "largest") and not key.lstrip("-").isdigit():
+        raise ConfigError(f"person must be 'all', 'largest' or a track id, got {person!r}")
+    return key
+
+
+def choose_people(stats: Sequence[PersonStats], person: str | int, *, min_frames: int = 0,
+                  min_height: float = 0.0) -> list[int]:
+    """The track ids to use, ascending: ``person`` "all", "largest" or a track id (module docstring, Selection).
+
+    "all" and "largest" first drop people observed in fewer than ``min_frames`` frames or with a median box height
+    under ``min_height`` px (all are kept when that would drop everyone); "largest" is then the one with the
+    largest mean area times observed frames (ties: the lower id). NoPersonFound for no people or an unknown id
+    (the message lists the ids), ConfigError for any other ``person`` value.
+    """
+    key = check_person(person)
+    if not stats:
+        raise NoPersonFound("no person was detected in any frame")
+    if key not in ("all", "largest"):
+        want = int(key)
+        if any(s.track_id == want for s in stats):
+            return [want]
+        ids = ", ".join(str(s.track_id) for s in sorted(stats, key=lambda s: s.track_id))
+        raise NoPersonFound(f"no person with track id {want}; track ids found: {ids}")
+    kept = [s for s in stats if s.observed >= min_frames and s.median_height >= min_height]
+    if not kept:
+        log.info("every track is short or small; keeping all %d tracks", len(stats))
+        kept = list(stats)
+    kept.sort(key=lambda s: s.track_id)
+    if key == "all":
+        return [s.track_id for s in kept]
+    return [max(kept, key=lambda s: (s.mean_area * s.observed, -s.track_id)).track_id]
 
 
 def select_tracks(
@@ -316,39 +368,18 @@ def select_tracks(
     min_frames: int | None = None,
     min_height_frac: float = 0.1,
 ) -> list[Track]:
-    """Choose the tracks to lift: ``person`` is "all", "largest" or a track id (int or digit string).
-
-    Raises NoPersonFound when there are no tracks or the id is unknown (the message lists the ids found) and
-    ConfigError for any other ``person`` value. Filtering rules: see the module docstring.
-    """
+    """Choose the tracks to lift with ``choose_people`` over their boxes: tracks seen in fewer than
+    ``max(10, ceil(0.25 s * fps))`` frames (``min_frames``) or, when the image size is known, with a median height
+    under ``min_height_frac`` of it are dropped first."""
+    check_person(person)
     by_idx = _by_index(frames)
-    key = str(person).strip().lower()
-    if key not in ("all", "largest") and not key.lstrip("-").isdigit():
-        raise ConfigError(f"person must be 'all', 'largest' or a track id, got {person!r}")
-    if not tracks:
-        raise NoPersonFound("no person was detected in any frame")
-    if key not in ("all", "largest"):
-        want = int(key)
-        for t in tracks:
-            if t.track_id == want:
-                return [t]
-        ids = ", ".join(str(t.track_id) for t in sorted(tracks, key=lambda t: t.track_id))
-        raise NoPersonFound(f"no person with track id {want}; track ids found: {ids}")
-
-    stats = {t.track_id: _stats(t, by_idx) for t in tracks}
     if min_frames is None:
         min_frames = max(10, math.ceil(0.25 * fps)) if fps else 10
-    kept = [t for t in tracks if stats[t.track_id].observed >= min_frames]
-    if image_size is not None:
-        kept = [t for t in kept if stats[t.track_id].median_height >= min_height_frac * image_size[1]]
-    if not kept:
-        log.info("every track is short or small; keeping all %d tracks", len(tracks))
-        kept = list(tracks)
-    kept.sort(key=lambda t: t.track_id)
-    if key == "all":
-        return kept
-    best = max(kept, key=lambda t: (stats[t.track_id].mean_area * stats[t.track_id].observed, -t.track_id))
-    return [best]
+    min_height = min_height_frac * image_size[1] if image_size is not None else 0.0
+    ids = choose_people([_box_stats(t, by_idx) for t in tracks], person, min_frames=min_frames,
+                        min_height=min_height)
+    by_id = {t.track_id: t for t in tracks}
+    return [by_id[i] for i in ids]
 
 
 # ---------------------------------------------------------------------------------------------------- gap filling

@@ -7,7 +7,7 @@ frame, C action classes. Pixel coordinates are (x right, y down) with the origin
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -166,33 +166,108 @@ class Pose3D:
 
 
 @dataclass(frozen=True)
-class SMPLParams:
-    """SMPL parameters: global_orient (T,3), body_pose (T,23,3) axis-angle radians; betas (10,); transl (T,3) m."""
+class BodyMotion:
+    """One person's fitted body-model motion as plain arrays (no live model): what ``mbcli mesh`` exports.
 
-    global_orient: np.ndarray
-    body_pose: np.ndarray
-    betas: np.ndarray
-    transl: np.ndarray
+    T frames, J model joints, S shape coefficients. model: the body model's name ("smpl", "anny"); gender: "male",
+    "female" or "neutral"; shape (S,); rotmats_cam (T,J,3,3) local rotations (x' = R x, parent frame), the root's
+    in the OpenCV camera frame (x right, y down, z forward); transl_cam (T,3) metres; rotmats_world (T,J,3,3) and
+    transl_world (T,3): the same motion in the Z-up world (x_w = x_c, y_w = z_c, z_w = -y_c; camera assumed level),
+    the floor at z = 0; root_rest (3,) the rest root joint J_0(shape), metres, about which the root rotates;
+    params_world / params_cam: the model's own parameter layout (body.npz), name -> array; joints_cam (T,17,3) the
+    fitted h36m17 joints; error_mm (T,) their mean root-relative distance to the lifted joints; frame_indices (T,)
+    video frames; fps the video's frame rate; num_vertices V of the model's mesh.
+    """
+
+    model: str
+    gender: str
+    shape: np.ndarray
+    rotmats_cam: np.ndarray
+    transl_cam: np.ndarray
+    rotmats_world: np.ndarray
+    transl_world: np.ndarray
+    root_rest: np.ndarray
+    params_world: dict[str, np.ndarray]
+    params_cam: dict[str, np.ndarray]
+    joints_cam: np.ndarray
+    error_mm: np.ndarray
+    frame_indices: np.ndarray
     fps: float
+    num_vertices: int
 
     def __post_init__(self) -> None:
-        _set(self, "global_orient", _f32(self.global_orient, "global_orient", (None, 3)))
-        T = self.global_orient.shape[0]
-        _set(self, "body_pose", _f32(self.body_pose, "body_pose", (T, 23, 3)))
-        _set(self, "betas", _f32(self.betas, "betas", (None,)))
-        _set(self, "transl", _f32(self.transl, "transl", (T, 3)))
+        _set(self, "rotmats_cam", np.ascontiguousarray(np.asarray(self.rotmats_cam, dtype=np.float64)))
+        T, J = self.rotmats_cam.shape[:2]
+        _check_shape(self.rotmats_cam, "rotmats_cam", (T, J, 3, 3))
+        for name, shape in (("transl_cam", (T, 3)), ("rotmats_world", (T, J, 3, 3)), ("transl_world", (T, 3)),
+                            ("root_rest", (3,)), ("shape", (None,)), ("joints_cam", (T, 17, 3)), ("error_mm", (T,))):
+            arr = np.ascontiguousarray(np.asarray(getattr(self, name), dtype=np.float64))
+            _check_shape(arr, name, shape)
+            _set(self, name, arr)
+        _set(self, "frame_indices", _i64(self.frame_indices, "frame_indices", (T,)))
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.rotmats_cam.shape[0])
+
+    @property
+    def num_joints(self) -> int:
+        return int(self.rotmats_cam.shape[1])
+
+
+@dataclass(frozen=True)
+class SkinnedMesh:
+    """A body model's rest mesh for one shape, for skinned exports (GLB). V vertices, F faces, J joints.
+
+    model: the body model's name; vertices (V,3) and joints (J,3) of the unposed body, metres, the model's own rest
+    frame; faces (F,3) int64; skin_weights (V,J) rows summing to 1; parents (J,) (-1 for the root, parents first);
+    joint_names (J,).
+    """
+
+    model: str
+    vertices: np.ndarray
+    faces: np.ndarray
+    skin_weights: np.ndarray
+    joints: np.ndarray
+    parents: np.ndarray
+    joint_names: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        _set(self, "vertices", np.asarray(self.vertices, dtype=np.float64))
+        _check_shape(self.vertices, "vertices", (None, 3))
+        _set(self, "joints", np.asarray(self.joints, dtype=np.float64))
+        _check_shape(self.joints, "joints", (len(self.joint_names), 3))
+        _set(self, "faces", _i64(self.faces, "faces", (None, 3)))
+        _set(self, "parents", _i64(self.parents, "parents", (len(self.joint_names),)))
 
 
 @dataclass(frozen=True)
 class ActionScores:
-    """Action probabilities over labels (C,) for frames window = (start, end) (end exclusive)."""
+    """Action probabilities over labels (C,) for the video frames window = (start, end), end exclusive."""
 
     labels: tuple[str, ...]
     probs: np.ndarray
     window: tuple[int, int]
 
     def __post_init__(self) -> None:
+        _set(self, "labels", tuple(self.labels))
         _set(self, "probs", _f32(self.probs, "probs", (len(self.labels),)))
+        _set(self, "window", (int(self.window[0]), int(self.window[1])))
+
+    def top(self, k: int) -> list[tuple[str, float]]:
+        """The k most probable (label, probability) pairs, best first."""
+        order = np.argsort(-self.probs)[:k]
+        return [(self.labels[i], float(self.probs[i])) for i in order]
+
+
+@dataclass(frozen=True)
+class PersonActions:
+    """The actions of one tracked person: one ActionScores per window (segment) and their mean (overall, whose
+    window spans the segments)."""
+
+    track_id: int
+    overall: ActionScores
+    segments: tuple[ActionScores, ...]
 
 
 @dataclass(frozen=True)
@@ -203,5 +278,3 @@ class MotionResult:
     track_id: int
     keypoints_2d: Keypoints2D
     pose_3d: Pose3D | None
-    smpl: SMPLParams | None = None
-    actions: tuple[ActionScores, ...] = field(default_factory=tuple)

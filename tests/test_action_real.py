@@ -66,7 +66,7 @@ def test_zero_shot_figure_matches_the_manifest(model, tmp_path, one_thread):
 
 def test_bench_times_action_recognition(one_thread):
     """mbcli bench's action figures: the shipped model over a 3000-frame track, classifier and open vocabulary."""
-    from mbcli.cli.bench import action_speeds
+    from mbcli.bench.speed import action_speeds
     from mbcli.errors import DependencyError
 
     try:

@@ -58,6 +58,6 @@ def test_cli_bench_train_writes_json_and_rejects_bad_values(h36m, tmp_path):
 
 
 def test_video_fps_lifts_a_track_with_default_windows():
-    from mbcli.cli.bench import video_fps
+    from mbcli.bench.speed import video_fps
 
     assert video_fps(DSTformer(preset("tiny", maxlen=27)).eval(), torch.device("cpu"), T=200) > 0

@@ -322,17 +322,17 @@ def test_action_recognizer_pads_a_single_track_for_a_two_person_model(trained):
     kp = Keypoints2D(rng.uniform(300, 900, (60, 17, 2)), np.ones((60, 17)), np.arange(60), "h36m17", (1920, 1080),
                      30.0)
     res = rec.recognize(kp)
-    assert res.overall.shape == (60,) and res.overall.sum() == pytest.approx(1.0, abs=1e-5)
+    assert res.overall.probs.shape == (60,) and res.overall.probs.sum() == pytest.approx(1.0, abs=1e-5)
     x, _ = rec.windows(kp, 1)
     padded = np.concatenate([x[:, None], np.zeros_like(x)[:, None]], axis=1)
     with torch.inference_mode():
         want = torch.softmax(model(torch.from_numpy(padded)).logits, -1).mean(0).numpy()
         alone = torch.softmax(model(torch.from_numpy(x)).logits, -1).mean(0).numpy()
-    np.testing.assert_allclose(res.overall, want, atol=1e-6)
-    assert not np.allclose(res.overall, alone, atol=1e-4)  # the zero second person matters: it was padded
+    np.testing.assert_allclose(res.overall.probs, want, atol=1e-6)
+    assert not np.allclose(res.overall.probs, alone, atol=1e-4)  # the zero second person matters: it was padded
     bank = _FakeEncoder().encode(["drink water", "hand waving"])
     open_vocab = ActionRecognizer(model, meta, labels=["drink water", "hand waving"], text_bank=bank)
-    assert open_vocab.recognize(kp).overall.shape == (2,)
+    assert open_vocab.recognize(kp).overall.probs.shape == (2,)
 
 
 def test_cli_passes_ntu_data_to_the_builtin_recipe(pkl, tmp_path, monkeypatch):

@@ -83,9 +83,11 @@ class Camera:
 
 @dataclass
 class BodyFit:
-    """A fitted body: shape (S,), rotmats (T,J,3,3) local, transl (T,3) camera frame metres; joints (T,17,3) the
-    fitted h36m17 joints (camera frame, with transl); error_mm (T,) mean root-relative distance to the lifted
-    joints; seconds of optimisation; frames/s = T / seconds."""
+    """A fitted body, with the live model it was fitted with (mbcli/body/motion.py turns it into the plain-array
+    BodyMotion that exports take). shape (S,), rotmats (T,J,3,3) local, transl (T,3) camera frame metres; joints
+    (T,17,3) the fitted h36m17 joints (camera frame, with transl); error_mm (T,) mean root-relative distance to the
+    lifted joints; seconds of optimisation; ``fit_speed`` = T / seconds, frames fitted per second (not a frame
+    rate)."""
 
     model: BodyModel
     shape: np.ndarray
@@ -102,7 +104,7 @@ class BodyFit:
         return int(self.rotmats.shape[0])
 
     @property
-    def fps(self) -> float:
+    def fit_speed(self) -> float:
         return self.num_frames / max(self.seconds, 1e-9)
 
     def vertices(self, start: int = 0, stop: int | None = None) -> np.ndarray:

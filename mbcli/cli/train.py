@@ -2,48 +2,43 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from mbcli.cli import console as con
-from mbcli.cli.main import app, handle_errors
+from mbcli.cli.app import app, handle_errors
+from mbcli.cli.options import Device, RecipeSets
 
 
 @app.command()
 @handle_errors
 def train(
-    config: str = typer.Option(..., "--config", "-c", help="Recipe: a built-in name (e.g. pose-h36m-cpu, smoke) or a "
-                               "YAML file."),
-    out: Path = typer.Option(Path("runs/train"), "--out", "-o", help="Run folder (checkpoints, metrics.jsonl)."),
-    device: str = typer.Option("auto", help="auto, cpu or cuda."),
-    resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt."),
-    max_steps: int = typer.Option(None, help="Stop after this many steps in total."),
-    init: Path = typer.Option(None, "--init", help="Start from these weights (e.g. a pretraining run's last.pt); "
-                              "overrides the recipe's init_from."),
-    ntu_data: Path = typer.Option(None, "--ntu-data", help="NTU RGB+D data (pyskl pickle or folder of .skeleton "
-                                  "files) for the action-ntu60 recipe; overrides the recipe's ntu_data."),
-    sets: list[str] = typer.Option([], "--set", help="Override a recipe value, KEY=VALUE (YAML), e.g. "
-                                   "batch_size=128, loss.w_velocity=0, compile=true; repeatable."),
+    config: Annotated[str, typer.Option("--config", "-c", help="Recipe: a built-in name (e.g. pose-h36m-cpu, smoke) "
+                                        "or a YAML file.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder (checkpoints, metrics.jsonl).")
+                   ] = Path("runs/train"),
+    device: Device = "auto",
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT/last.pt.")] = False,
+    max_steps: Annotated[int | None, typer.Option(help="Stop after this many steps in total.")] = None,
+    init: Annotated[Path | None, typer.Option("--init", help="Start from these weights (e.g. a pretraining run's "
+                                              "last.pt); overrides the recipe's init_from.")] = None,
+    ntu_data: Annotated[Path | None, typer.Option("--ntu-data", help="NTU RGB+D data (pyskl pickle or folder of "
+                                                  ".skeleton files) for the action-ntu60 recipe; overrides the "
+                                                  "recipe's ntu_data.")] = None,
+    sets: RecipeSets = [],  # noqa: B006  (Typer reads the default; it is never mutated)
 ) -> None:
     """Train the DSTformer lifter on Human3.6M with MotionBERT-style 2D corruption, or an action model.
 
     Multi-GPU: torchrun --nproc_per_node N -m mbcli train --config ... (DistributedDataParallel; rank 0 reports).
     """
-    import dataclasses
-    import os
-
     from mbcli.train.loop import train as run
-    from mbcli.train.recipe import load_recipe, ntu_data_path, with_overrides
+    from mbcli.train.recipe import load_recipe, prepare_recipe
 
-    recipe = with_overrides(load_recipe(config), sets)
-    if init is not None:
-        recipe = dataclasses.replace(recipe, init_from=str(init))
-    if ntu_data is not None:
-        recipe = dataclasses.replace(recipe, ntu_data=str(ntu_data))
-    if recipe.dataset != "h36m":
-        ntu_data_path(recipe)  # a missing path fails before the progress bar starts
+    recipe = prepare_recipe(load_recipe(config), sets, init=init, ntu_data=ntu_data)
     if os.environ.get("RANK", "0") != "0":
         run(recipe, out, device=device, resume=resume, max_steps=max_steps)
         return

@@ -14,24 +14,13 @@ the first person and all-zero absent people, which is how its training showed it
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 
 from mbcli.errors import ClipTooShort, ConfigError
 from mbcli.model.action import ActionModel
 from mbcli.normalize import crop_params, encode
-from mbcli.types import Keypoints2D
-
-
-@dataclass
-class ActionTrack:
-    """labels (K,); segments: [(start_frame, end_frame exclusive, probs (K,))]; overall (K,)."""
-
-    labels: list[str]
-    segments: list[tuple[int, int, np.ndarray]]
-    overall: np.ndarray
+from mbcli.types import ActionScores, Keypoints2D, PersonActions
 
 
 def window_starts(T: int, L: int, step: int) -> list[int]:
@@ -96,7 +85,8 @@ class ActionRecognizer:
             raise ClipTooShort("no window of the track has a detected joint")
         return np.stack(xs).astype(np.float32), spans
 
-    def recognize(self, kp: Keypoints2D, step: int | None = None) -> ActionTrack:
+    def recognize(self, kp: Keypoints2D, step: int | None = None, track_id: int = 0) -> PersonActions:
+        """Probabilities per window (segment) of the track and their mean (overall)."""
         step = step or max(1, int(round(kp.fps / 25.0)))
         x, spans = self.windows(kp, step)
         if self.num_people > 1:  # (W,L,J,3) -> (W,M,L,J,3): the track, then absent (all-zero) people
@@ -110,5 +100,8 @@ class ActionRecognizer:
                 else:
                     logits = self.model.head.text_logits(out.embedding, self.bank)
                 probs.append(torch.softmax(logits.float(), dim=-1).cpu().numpy())
-        p = np.concatenate(probs)
-        return ActionTrack(self.labels, [(s, e, p[i]) for i, (s, e) in enumerate(spans)], p.mean(axis=0))
+        p = np.concatenate(probs)  # (W,K)
+        labels = tuple(self.labels)
+        segments = tuple(ActionScores(labels, p[i], span) for i, span in enumerate(spans))
+        overall = ActionScores(labels, p.mean(axis=0), (spans[0][0], spans[-1][1]))
+        return PersonActions(int(track_id), overall, segments)

@@ -8,6 +8,8 @@ data: Human3.6M (+ CMU), or NTU RGB+D 60/120 (``ntu_data``, ``ntu_protocol``; ac
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, get_type_hints
@@ -200,3 +202,17 @@ def with_overrides(recipe: Recipe, assignments: list[str] | tuple[str, ...]) -> 
             raise ConfigError(f"unknown recipe key {key.strip()} (--set)")
         node[last] = value
     return _build(Recipe, data, "")
+
+
+def prepare_recipe(recipe: Recipe, assignments: list[str] | tuple[str, ...] = (), *,
+                   init: str | os.PathLike | None = None, ntu_data: str | os.PathLike | None = None) -> Recipe:
+    """``mbcli train``'s recipe: ``--set`` assignments applied, then ``--init`` and ``--ntu-data`` (which override
+    the recipe's init_from and ntu_data); an NTU recipe without data fails here, before anything is loaded."""
+    recipe = with_overrides(recipe, assignments)
+    if init is not None:
+        recipe = dataclasses.replace(recipe, init_from=str(init))
+    if ntu_data is not None:
+        recipe = dataclasses.replace(recipe, ntu_data=str(ntu_data))
+    if recipe.dataset != "h36m":
+        ntu_data_path(recipe)
+    return recipe

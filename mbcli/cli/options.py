@@ -1,0 +1,29 @@
+"""Options that several commands share, declared once (Typer ``Annotated`` types) so their names, defaults and help
+mean the same everywhere. A command declares ``device: Device = "auto"``; the default stays in the signature."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+Device = Annotated[str, typer.Option("--device", help="auto (CUDA when available), cpu or cuda.")]
+LifterWeights = Annotated[str, typer.Option("--weights", help="Lifter weights: a name from weights/manifest.toml or "
+                                            "a checkpoint file (ours or MotionBERT's).")]
+WeightsConfig = Annotated[str | None, typer.Option("--weights-config", help="base or lite, for MotionBERT "
+                                                   "checkpoint files without a config.")]
+Fps = Annotated[float | None, typer.Option("--fps", help="Frame rate of a keypoint file that does not record one "
+                                           "(default 30).")]
+Person = Annotated[str, typer.Option("--person", "-p", help="all, largest, or a track id.")]
+ShowProgress = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")]
+Flip = Annotated[bool, typer.Option("--flip/--no-flip", help="Flip test-time augmentation.")]
+Detector = Annotated[str, typer.Option("--detector", help="2D detector for video input: default (BlazePose full "
+                                       "landmarks), blazepose-lite (faster, less precise) or blazepose-heavy (the "
+                                       "slowest and most precise; built from its .tflite first, see "
+                                       "weights/manifest.toml).")]
+DetectMaxWidth = Annotated[int | None, typer.Option("--detect-max-width", help="Downscale frames wider than this "
+                                                    "for detection.")]
+JsonOut = Annotated[Path | None, typer.Option("--json", help="Also write the result as JSON to this path.")]
+RecipeSets = Annotated[list[str], typer.Option("--set", help="Override a recipe value, KEY=VALUE (YAML), e.g. "
+                                              "batch_size=128, loss.w_velocity=0, compile=true; repeatable.")]

@@ -1,0 +1,11 @@
+"""The flows behind mbcli's commands, one module each, over shared input reading and output writing.
+
+- ``inputs``: what a path holds (a video, an mbcli.motion file, a 2D keypoint file), decided by content once; reading
+  it into tracked h36m17 people (detecting and tracking a video), and choosing people.
+- ``outputs``: one staged, all-or-nothing writer used by every flow.
+- ``lift``: ``mbcli lift``, people -> 3D -> JSON, NPZ, BVH, overlay video.
+- ``mesh``: ``mbcli mesh``, one person -> body-model fit -> parameter file, GLB, mesh overlay video.
+- ``action``: ``mbcli action``, people -> action probabilities per segment and overall.
+Flows report progress through ``on_progress(stage, done, total)`` and never print; they import neither the CLI
+nor ``mbcli.train``.
+"""

@@ -1,0 +1,140 @@
+"""Every input a command reads, decided by content once, and read into tracked h36m17 people.
+
+Input kinds (``input_kind``):
+- "video": anything else that is a non-empty file (PyAV opens it or says why): frames are streamed once through the
+  2D detector and the tracker; only the per-frame detections (a few KB per frame) are kept;
+- "motion": a .json whose first 4 KB name ``"mbcli.motion"`` (ours, or a minimal one with h36m17/coco17
+  ``keypoints_2d``): people are taken as they are, with their 3D when the file has it;
+- "keypoints": any other .json or a folder: a COCO/AlphaPose/OpenPose/MMPose keypoint file or an OpenPose folder,
+  read, then tracked (or the file's own track ids are used).
+People are chosen by ``track.choose_people`` (``person``: "all", "largest" or a track id) and remapped by joint name
+to h36m17.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from mbcli.errors import InputError, NoPersonFound, VideoReadError
+from mbcli.skeletons import H36M17, remap
+from mbcli.types import FramePoses, Keypoints2D, Pose3D, VideoInfo
+
+InputKind = Literal["video", "motion", "keypoints"]
+ProgressFn = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class People:
+    """The chosen people of one input. video: its VideoInfo (None for files); ids (N,) track ids; keypoints (N,)
+    h36m17 2D sequences; poses (N,) their 3D when the input carried it (an mbcli.motion file), else None each;
+    num_frames: the input's frame count (0 when a file does not say)."""
+
+    video: VideoInfo | None
+    ids: tuple[int, ...]
+    keypoints: tuple[Keypoints2D, ...]
+    poses: tuple[Pose3D | None, ...]
+    num_frames: int
+
+
+def input_kind(path: Path) -> InputKind:
+    """What ``path`` holds (module docstring); InputError / VideoReadError for a missing, unreadable or empty one."""
+    if not path.exists():
+        raise InputError(f"{path}: no such file or folder")
+    if path.is_dir():
+        return "keypoints"
+    if path.suffix.lower() == ".json":
+        try:
+            with open(path, "rb") as f:
+                head = f.read(4096).decode("utf-8", "replace")
+        except OSError as e:
+            raise InputError(f"{path}: cannot read ({e.strerror})") from None
+        return "motion" if '"mbcli.motion"' in head else "keypoints"
+    if path.stat().st_size == 0:
+        raise VideoReadError(f"{path}: empty file (0 bytes), not a video")
+    return "video"
+
+
+def to_h36m(kp: Keypoints2D) -> Keypoints2D:
+    """The sequence remapped by joint name to h36m17 (as it is when it already is)."""
+    if kp.skeleton.name == "h36m17":
+        return kp
+    xy, sc = remap(kp.xy, kp.scores, kp.skeleton, H36M17)
+    return Keypoints2D(xy, sc, kp.frame_indices, H36M17, kp.image_size, kp.fps)
+
+
+def _detect_video(path: Path, detector_name: str, max_width: int | None,
+                  on_progress: ProgressFn | None) -> tuple[VideoInfo, list[FramePoses]]:
+    from mbcli.detect import load_detector
+    from mbcli.video import iter_frames, probe
+
+    info = probe(path)
+    detector = load_detector(detector_name)
+    frames: list[FramePoses] = []
+    for idx, rgb in iter_frames(path, max_width=max_width):
+        fp = detector(rgb, idx)
+        if rgb.shape[1] != info.width:
+            scale = info.width / rgb.shape[1]
+            fp = FramePoses(idx, fp.boxes_xyxy * scale, fp.box_scores, fp.keypoints_xy * scale, fp.keypoint_scores,
+                            fp.skeleton)
+        frames.append(fp)
+        if on_progress:
+            on_progress("detect", idx + 1, max(info.num_frames, idx + 1))
+    if not frames:
+        raise VideoReadError(f"{path}: has no video frames")
+    if len(frames) != info.num_frames:
+        info = VideoInfo(info.path, info.width, info.height, info.fps, len(frames), info.rotation)
+    return info, frames
+
+
+def _tracked(frames: list[FramePoses], person: str, fps: float, image_size: tuple[int, int],
+             given_ids: list[np.ndarray] | None, source: str) -> list[tuple[int, Keypoints2D]]:
+    from mbcli.track import select_tracks, track_people, track_to_keypoints
+
+    if not any(f.num_people for f in frames):
+        raise NoPersonFound(f"no person detected in {source}")
+    tracks = track_people(frames, fps, given_ids=given_ids)
+    if not tracks:
+        raise NoPersonFound(f"no person could be tracked in {source}")
+    chosen = select_tracks(tracks, frames, person, fps=fps, image_size=image_size)
+    return [(t.track_id, to_h36m(track_to_keypoints(t, frames, image_size, fps))) for t in chosen]
+
+
+def _from_motion_file(path: Path, person: str) -> People:
+    from mbcli.export.json_motion import read_motion_json
+    from mbcli.track import choose_people, keypoint_stats
+
+    kps, poses, meta = read_motion_json(path)
+    if not kps:
+        raise NoPersonFound(f"{path}: the file lists no people")
+    ids = [int(i) for i in meta.get("track_ids", range(len(kps)))]
+    chosen = choose_people([keypoint_stats(i, k) for i, k in zip(ids, kps)], person)
+    rows = [ids.index(i) for i in chosen]
+    return People(None, tuple(chosen), tuple(to_h36m(kps[r]) for r in rows), tuple(poses[r] for r in rows),
+                  int(meta.get("num_frames", 0)))
+
+
+def read_people(path: Path, kind: InputKind, *, person: str = "all", detector: str = "default",
+                detect_max_width: int | None = None, fps: float | None = None,
+                on_progress: ProgressFn | None = None) -> People:
+    """Read any supported input and choose its people. fps: the frame rate of a keypoint file that records none
+    (default 30); detector / detect_max_width: the 2D detector for a video and the width frames are shrunk to."""
+    if kind == "motion":
+        return _from_motion_file(path, person)
+    if kind == "video":
+        info, frames = _detect_video(path, detector, detect_max_width, on_progress)
+        people = _tracked(frames, person, info.fps, (info.width, info.height), None, str(path))
+        return People(info, tuple(i for i, _ in people), tuple(k for _, k in people), (None,) * len(people),
+                      info.num_frames)
+    from mbcli.detect.files import infer_image_size, read_keypoint_file
+
+    kf = read_keypoint_file(path)
+    rate = fps or kf.fps or 30.0
+    size = kf.image_size or infer_image_size(kf.frames)
+    people = _tracked(kf.frames, person, rate, size, kf.track_ids, str(path))
+    return People(None, tuple(i for i, _ in people), tuple(k for _, k in people), (None,) * len(people),
+                  kf.num_frames)

@@ -1,0 +1,199 @@
+"""``mbcli mesh``: one person -> a body-model fit (SMPL or anny) -> parameter file, GLB and mesh overlay video.
+
+1. The body model is loaded first, so a missing model fails before the slow stages.
+2. The person's 3D comes from an mbcli.motion file as it is, or from lifting any other input (pipeline/lift.py),
+   made skeleton-consistent like ``mbcli lift``'s files.
+3. The 3D (gaps filled, metres) and, with an image size, the 2D keypoints through a pinhole camera of the given
+   field of view are fitted (body/fit.py), then turned into the plain-array BodyMotion (world frame, floor) and
+   SkinnedMesh that exporters take (body/motion.py).
+4. Files are written all or nothing (pipeline/outputs.py); the overlay poses the mesh in chunks of frames.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mbcli.errors import ConfigError, InputError, NoPersonFound
+from mbcli.pipeline.inputs import People, ProgressFn, input_kind, read_people
+from mbcli.pipeline.lift import LiftConfig, lift_people
+from mbcli.pipeline.outputs import Output, write_outputs
+from mbcli.track import check_person
+from mbcli.types import BodyMotion, Keypoints2D, Pose3D, VideoInfo
+
+_RENDER_CHUNK = 64  # frames whose mesh is posed at once for the overlay
+
+
+@dataclass(frozen=True)
+class MeshConfig:
+    """``mbcli mesh`` settings. out: the parameter file (.npz); video: the overlay video to write (None: none);
+    glb: the animated mesh (None: none); person: "largest" or a track id; fov: the camera's assumed diagonal
+    field of view in degrees (the video's intrinsics are unknown); iterations: of the fit's optimiser; lift: how to
+    lift when the input is not a motion.json with 3D."""
+
+    out: str = "smpl.npz"
+    body_model: str = "smpl"
+    smpl_model: str | None = None
+    person: str = "largest"
+    video: str | None = None
+    glb: str | None = None
+    fov: float = 60.0
+    iterations: int = 100
+    overlay_height: int = 720
+    lift: LiftConfig = field(default_factory=LiftConfig)
+
+
+@dataclass
+class MeshResult:
+    """What ``run_mesh`` made: the person's track id, the fitted motion, the optimiser's iterations and seconds,
+    the files written, seconds per stage and notes for the user."""
+
+    track_id: int
+    motion: BodyMotion
+    fit_iterations: int
+    fit_seconds: float
+    files: list[Path]
+    timings: dict[str, float]
+    notes: list[str]
+
+
+def _check(cfg: MeshConfig) -> None:
+    if Path(cfg.out).suffix.lower() != ".npz":
+        raise ConfigError(f"--out must be a .npz file, got {cfg.out}")
+    for extra, suffix in ((cfg.video, ".mp4"), (cfg.glb, ".glb")):
+        if extra is not None and Path(extra).suffix.lower() != suffix:
+            raise ConfigError(f"{extra}: expected a {suffix} file")
+    check_person(cfg.person)
+
+
+def _person(path: Path, cfg: MeshConfig, on_progress: ProgressFn | None,
+            timings: dict[str, float]) -> tuple[VideoInfo | None, int, Keypoints2D, Pose3D]:
+    """The chosen person's (video info, track id, 2D, skeleton-consistent 3D), lifting when the input has no 3D."""
+    from mbcli.export.bvh import skeleton_consistent
+
+    kind = input_kind(path)
+    if kind == "motion":
+        people: People = read_people(path, kind, person=cfg.person)
+        poses = people.poses
+        if any(p is None for p in poses):
+            raise InputError(f"{path} has no 3D poses (2D keypoints only); run `mbcli lift` on the video first, "
+                             f"or give mbcli mesh the video or 2D keypoint file to lift it")
+    else:
+        lifted = lift_people(path, kind, dataclasses.replace(cfg.lift, person=cfg.person), on_progress, timings)
+        people, poses = lifted.people, tuple(skeleton_consistent(p) for p in lifted.poses)
+    if not people.ids:
+        raise NoPersonFound(f"no person found in {path}")
+    if len(people.ids) > 1:
+        raise ConfigError("mbcli mesh fits one person: pass --person largest or a track id")
+    pose = poses[0]
+    assert pose is not None
+    if pose.skeleton.name != "h36m17":
+        raise InputError(f"{path}: 3D poses must use the h36m17 skeleton for fitting, got {pose.skeleton.name}")
+    return people.video, people.ids[0], people.keypoints[0], pose
+
+
+def _contiguous(pose: Pose3D, kp: Keypoints2D) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One row per frame from the pose's first to last frame: targets (N,17,3) metres (gaps interpolated, as the
+    BVH export does), frame indices (N,), 2D keypoints (N,17,2) and scores (N,17) (0 where the 2D track has no
+    detection)."""
+    from mbcli.export.bvh import TO_METRES, fill_gaps
+
+    fi = np.asarray(pose.frame_indices)
+    full = np.arange(fi[0], fi[-1] + 1)
+    tg = fill_gaps(pose.xyz.astype(np.float64) * TO_METRES[pose.units], fi)
+    xy = np.zeros((len(full), 17, 2))
+    sc = np.zeros((len(full), 17))
+    rows = np.asarray(kp.frame_indices) - full[0]
+    inside = (rows >= 0) & (rows < len(full))
+    xy[rows[inside]] = kp.xy[inside]
+    sc[rows[inside]] = kp.scores[inside]
+    return tg, full, np.nan_to_num(xy), sc
+
+
+def _mesh_frames(fit, frames: np.ndarray, tid: int) -> Callable[[int], list]:
+    """``meshes_at(video frame)`` for the overlay renderer: [(track id, vertices (V,3), faces)] or [], posing
+    ``_RENDER_CHUNK`` frames at a time."""
+    rows = {int(f): i for i, f in enumerate(frames)}
+    cache: dict[str, object] = {"start": -1, "verts": None}
+
+    def meshes_at(f: int) -> list:
+        i = rows.get(int(f))
+        if i is None:
+            return []
+        start = (i // _RENDER_CHUNK) * _RENDER_CHUNK
+        if cache["start"] != start:
+            cache["start"], cache["verts"] = start, fit.vertices(start, min(start + _RENDER_CHUNK, fit.num_frames))
+        verts = cache["verts"]
+        assert isinstance(verts, np.ndarray)
+        return [(tid, verts[i - start], fit.model.faces)]
+
+    return meshes_at
+
+
+def run_mesh(input_path: str | os.PathLike, cfg: MeshConfig | None = None,
+             on_progress: ProgressFn | None = None) -> MeshResult:
+    """Fit a body model to the chosen person of a video, keypoint file or motion.json and write the parameter
+    file (smpl.npz for SMPL, body.npz for others), the overlay video and the GLB when asked."""
+    import torch
+
+    from mbcli.body import load_body_model
+    from mbcli.body.fit import Camera, FitConfig, fit_body
+    from mbcli.body.motion import body_motion, skinned_mesh
+    from mbcli.export.smpl_npz import glb_inputs, write_parameters
+
+    cfg = cfg or MeshConfig()
+    _check(cfg)
+    path = Path(input_path)
+    input_kind(path)  # a missing input fails before anything is loaded
+    timings: dict[str, float] = {}
+    notes: list[str] = []
+    t0 = time.perf_counter()
+    body = load_body_model(cfg.body_model, cfg.smpl_model)  # a missing model fails before the slow stages
+    timings["body_model"] = time.perf_counter() - t0
+    video, tid, kp, pose = _person(path, cfg, on_progress, timings)
+    targets, frames, xy, sc = _contiguous(pose, kp)
+    fps = float(pose.fps or kp.fps or 30.0)
+    have_2d = bool(kp.image_size[0] > 0 and kp.image_size[1] > 0 and sc.any())
+    camera = Camera.from_fov(kp.image_size[0], kp.image_size[1], cfg.fov) if have_2d else None
+    if not have_2d:
+        notes.append("no 2D keypoints with an image size: the root stays at the origin (no camera trajectory)")
+
+    t0 = time.perf_counter()
+    torch_threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a fit is many small ops: one thread is faster than two fighting (measured)
+    try:
+        fit = fit_body(body, targets, keypoints=xy if have_2d else None, scores=sc if have_2d else None,
+                       camera=camera, config=FitConfig(iterations=cfg.iterations))
+    finally:
+        torch.set_num_threads(torch_threads)
+    timings["fit"] = time.perf_counter() - t0
+    if on_progress:
+        on_progress("fit", 1, 1)
+
+    t0 = time.perf_counter()
+    motion = body_motion(fit, frames, fps)  # the mesh posed once for the floor, shared by the npz and the GLB
+    outs = [Output(Path(cfg.out), lambda p: write_parameters(p, motion))]
+    if cfg.glb:
+        from mbcli.export.glb import write_skinned_glb
+
+        mesh = skinned_mesh(body, fit.shape)
+        outs.append(Output(Path(cfg.glb), lambda p: write_skinned_glb(p, fps=fps, **glb_inputs(motion, mesh))))
+    if cfg.video:
+        if video is None or camera is None:
+            notes.append("no mesh overlay video: the input was not a video")
+        else:
+            from mbcli.export.mesh_video import render_mesh_video
+
+            src, cam = video.path, camera
+            outs.append(Output(Path(cfg.video), lambda p: render_mesh_video(
+                src, _mesh_frames(fit, frames, tid), p, (cam.fx, cam.fy, cam.cx, cam.cy),
+                height=cfg.overlay_height, on_progress=on_progress)))
+    files = write_outputs(outs)
+    timings["export"] = time.perf_counter() - t0
+    return MeshResult(tid, motion, fit.iterations, fit.seconds, files, timings, notes)
