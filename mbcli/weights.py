@@ -1,9 +1,18 @@
 """Where mbcli's shipped model files live, and the manifest that describes them.
 
-``weights/`` sits at the repository root beside the package (override with the MBCLI_WEIGHTS_DIR environment
-variable). ``weights/manifest.toml`` holds one ``[[model]]`` table per file: name, file, sha256, source, licence,
-and for lifters their training recipe and evaluation figures. Nothing is ever downloaded at run time. An entry with
-``shipped = false`` describes a file that is not in the repository but that a user can build bit-exactly with the
+``weights_dir()`` looks in this order and takes the first that applies:
+
+1. ``$MBCLI_WEIGHTS_DIR`` when set (taken as it is, even without a manifest, so that errors name it);
+2. the source checkout's ``weights/`` folder at the repository root beside the package (a clone or an editable
+   install), when it holds a ``manifest.toml``;
+3. the package data of an installed wheel (or non-editable ``pip install .``): ``mbcli/_weights/``, which setup.py
+   fills from ``weights/`` with the manifest and the files it marks as shipped (their ``.partN`` pieces included).
+
+When none holds a manifest the answer is the checkout's path, so that errors name the folder a clone would have.
+
+``manifest.toml`` holds one ``[[model]]`` table per file: name, file, sha256, source, licence, and for lifters their
+training recipe and evaluation figures. Nothing is ever downloaded at run time. An entry with ``shipped = false``
+describes a file that is neither in the repository nor in the wheel but that a user can build bit-exactly with the
 command in its ``build`` field (checked against its sha256 like the others).
 """
 
@@ -19,12 +28,20 @@ from mbcli.errors import WeightsError
 DEFAULT_LIFTER = "lifter-default"
 DEFAULT_ACTION = "action-default"
 WEIGHTS_ENV = "MBCLI_WEIGHTS_DIR"
+PACKAGE_DATA = "_weights"  # mbcli/_weights/: where a wheel carries weights/ (setup.py maps the package onto it)
 _VERIFIED: dict[Path, float] = {}  # path -> mtime at which its sha256 matched the manifest
 
 
 def weights_dir() -> Path:
+    """The folder of model files and their manifest (lookup order in the module docstring)."""
     env = os.environ.get(WEIGHTS_ENV)
-    return Path(env).expanduser().resolve() if env else Path(__file__).resolve().parents[1] / "weights"
+    if env:
+        return Path(env).expanduser().resolve()
+    here = Path(__file__).resolve().parent
+    checkout, installed = here.parent / "weights", here / PACKAGE_DATA
+    if not (checkout / "manifest.toml").is_file() and (installed / "manifest.toml").is_file():
+        return installed
+    return checkout
 
 
 def manifest() -> list[dict]:
@@ -70,8 +87,8 @@ def file_path(filename: str, verify: bool = True) -> Path:
         if e.get("shipped", True) is False:
             raise WeightsError(f"{e.get('name', filename)} is not shipped ({e.get('why_not_shipped', 'see the weights manifest')});"
                                f" build it once: {e.get('build', 'see weights/manifest.toml')}")
-        raise WeightsError(f"model file {path} is missing; it ships in the repository's weights/ folder "
-                           f"(set {WEIGHTS_ENV} to use another folder)")
+        raise WeightsError(f"model file {path} is missing; it ships in the repository's weights/ folder and in "
+                           f"the wheel (set {WEIGHTS_ENV} to use another folder)")
     if verify and _VERIFIED.get(path) != path.stat().st_mtime:
         known = {m.get("file"): m for m in manifest()} if (folder / "manifest.toml").is_file() else {}
         want = known.get(filename, {}).get("sha256")

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.skipif(shutil.which("ruff") is None, reason="ruff not installed (pip install -e '.[test]')")
 def test_ruff_is_clean():
-    r = subprocess.run(["ruff", "check", "mbcli", "tests", "tools"], cwd=ROOT, capture_output=True, text=True)
+    r = subprocess.run(["ruff", "check", "mbcli", "tests", "tools", "setup.py"], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
 
 

@@ -5,8 +5,9 @@ frame (H,W,3) into a :class:`mbcli.types.FramePoses` (N people, K = skeleton.num
 with the origin at the top-left pixel corner, scores in [0,1]). Detectors may keep state between consecutive frames
 (landmark tracking); ``reset()`` forgets it, and a frame index that does not follow the previous one resets it too.
 
-Model files live in the repository's ``weights/`` folder (``weights_dir()``; override with the environment variable
-MBCLI_WEIGHTS_DIR) and are listed with their sha256 in ``weights/manifest.toml``; ``weights_path()`` checks that a
+Model files live in ``weights_dir()`` (the checkout's ``weights/`` folder, an installed wheel's copy of it, or the
+environment variable MBCLI_WEIGHTS_DIR; see mbcli.weights) and are listed with their sha256 in its
+``manifest.toml``; ``weights_path()`` checks that a
 file is there and is the file the manifest names (a git-lfs pointer or a truncated download fails loudly).
 """
 
