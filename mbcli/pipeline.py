@@ -30,6 +30,7 @@ import numpy as np
 from mbcli.errors import ConfigError, InputError, NoPersonFound, VideoReadError
 from mbcli.inference.predictors import Lifter, LiftOptions, default_stride
 from mbcli.model import load_model, resolve_device
+from mbcli.rig.kinematics import RigMotion
 from mbcli.skeletons import H36M17, remap
 from mbcli.types import FramePoses, Keypoints2D, MotionResult, VideoInfo
 from mbcli.weights import DEFAULT_ACTION, DEFAULT_LIFTER
@@ -212,7 +213,8 @@ def make_lifter(cfg: LiftConfig) -> tuple[Lifter, str]:
 
 
 def _write_outputs(stem: str, out_dir: Path, results: list[MotionResult], video: VideoInfo | None,
-                   cfg: LiftConfig, weights: str, on_progress: ProgressFn | None, notes: list[str]) -> list[Path]:
+                   cfg: LiftConfig, weights: str, on_progress: ProgressFn | None, notes: list[str],
+                   rigs: list[RigMotion] | None = None) -> list[Path]:
     from mbcli.export.bvh import write_bvh
     from mbcli.export.json_motion import write_motion_json
     from mbcli.export.npz import write_npz
@@ -227,9 +229,10 @@ def _write_outputs(stem: str, out_dir: Path, results: list[MotionResult], video:
                                                              weights=weights)]))
         if "npz" in cfg.formats:
             steps.append(("npz", lambda: [write_npz(results, video, stage / f"{stem}.motion.npz", weights=weights)]))
-        if "bvh" in cfg.formats:
-            steps.append(("bvh", lambda: [write_bvh(r, stage / f"{stem}.person{r.track_id}.bvh", units=cfg.bvh_units)
-                                          for r in results]))
+        if "bvh" in cfg.formats:  # the solved motions of run_lift, else each person's pose solved by write_bvh
+            sources = rigs if rigs is not None else results
+            steps.append(("bvh", lambda: [write_bvh(m, stage / f"{stem}.person{r.track_id}.bvh", units=cfg.bvh_units)
+                                          for r, m in zip(results, sources)]))
         overlay_src = video.path if video is not None else cfg.video
         if "video" in cfg.formats:
             if overlay_src:
@@ -290,15 +293,17 @@ def run_lift(input_path: str | os.PathLike, out_dir: str | os.PathLike, cfg: Lif
     kind = _input_kind(path)  # a missing input fails before anything is loaded
     timings: dict[str, float] = {}
     video, people, poses, num_frames, weights = _lift_people(path, kind, cfg, on_progress, timings, lifter)
+    rigs = None
     if not cfg.raw_3d:
-        from mbcli.export.bvh import skeleton_consistent
+        from mbcli.rig.h36m_rig import retarget
 
-        poses = [skeleton_consistent(p) for p in poses]
+        solved = [retarget(p) for p in poses]
+        poses, rigs = [s.pose for s in solved], [s.motion for s in solved]
     results = [MotionResult(video, tid, kp, pose) for (tid, kp), pose in zip(people, poses)]
     t0 = time.perf_counter()
     notes: list[str] = []
     stem = path.stem.replace(".motion", "") if path.is_file() else path.name
-    files = _write_outputs(stem, Path(out_dir), results, video, cfg, weights, on_progress, notes)
+    files = _write_outputs(stem, Path(out_dir), results, video, cfg, weights, on_progress, notes, rigs)
     timings["export"] = time.perf_counter() - t0
     return LiftResult(results, video, files, weights, timings, num_frames or max(
         (int(r.keypoints_2d.frame_indices[-1]) + 1 for r in results), default=0), notes)
@@ -355,7 +360,8 @@ def _contiguous(pose, kp: Keypoints2D) -> tuple[np.ndarray, np.ndarray, np.ndarr
     """One row per frame from the pose's first to last frame: targets (N,17,3) metres (gaps interpolated, as the
     BVH export does), frame indices, 2D keypoints (N,17,2) and scores (N,17) (0 where the 2D track has no
     detection)."""
-    from mbcli.export.bvh import TO_METRES, fill_gaps
+    from mbcli.rig.kinematics import fill_gaps
+    from mbcli.rig.units import TO_METRES
 
     fi = np.asarray(pose.frame_indices)
     full = np.arange(fi[0], fi[-1] + 1)
@@ -390,9 +396,9 @@ def _mesh_people(path: Path, kind: str, cfg: MeshConfig, on_progress: ProgressFn
             out.append((tid, _to_h36m(kp), pose))
         return None, out
     video, people, poses, _, _ = _lift_people(path, kind, lcfg, on_progress, timings)
-    from mbcli.export.bvh import skeleton_consistent
+    from mbcli.rig.h36m_rig import retarget
 
-    return video, [(tid, kp, skeleton_consistent(p)) for (tid, kp), p in zip(people, poses)]
+    return video, [(tid, kp, retarget(p).pose) for (tid, kp), p in zip(people, poses)]
 
 
 def run_mesh(input_path: str | os.PathLike, cfg: MeshConfig | None = None,
