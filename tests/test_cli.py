@@ -140,10 +140,11 @@ def test_lifting_twice_gives_identical_output(tmp_path, tiny_weights):
 
 
 def test_bvh_and_json_agree_on_lifted_output(tmp_path, tiny_weights):
-    """The JSON joints of a lift are the BVH skeleton's: an independent reader (pybvh) of the BVH gives them back
-    within 1 mm (the default export; --raw-3d writes the network output as it is)."""
+    """The JSON joints of a lift are the BVH skeleton's (both come from one solve): an independent reader (pybvh) of
+    the BVH gives them back to the files' rounding (the default export; --raw-3d writes the network output as it
+    is)."""
     pybvh = pytest.importorskip("pybvh")
-    from mbcli.export.bvh import JOINT_NAMES, camera_to_bvh
+    from mbcli.rig.h36m_rig import JOINT_NAMES, camera_to_bvh
 
     src = tmp_path / "walk.json"
     _minimal_motion_json(src, 50)
@@ -155,4 +156,4 @@ def test_bvh_and_json_agree_on_lifted_output(tmp_path, tiny_weights):
     names = [n.name for n in bvh.nodes]
     pos = bvh.node_positions(centered="world")[:, [names.index(n) for n in JOINT_NAMES]]
     pos = pos - pos[:, :1]
-    assert np.abs(camera_to_bvh(k3) - pos).max() < 1e-3
+    assert np.abs(camera_to_bvh(k3) - pos).max() < 2e-5  # the file's 5 and 6 decimals

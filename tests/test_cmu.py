@@ -1,5 +1,5 @@
-"""CMU mocap source (mbcli/train/cmu.py): BVH parsing and FK against hand-computed positions and independent readers
-(pybvh, bvhio), the CMU -> h36m17 mapping, resampling, virtual cameras, determinism, error paths and the clip sampler.
+"""CMU mocap source (mbcli/train/cmu.py): the CMU -> h36m17 mapping, resampling, virtual cameras, determinism, error
+paths and the clip sampler (the BVH reader itself: tests/test_rig_bvh_io.py).
 
 Tests that read ../shared/data/cmu (or ../shared/data/h36m) skip visibly when it is absent.
 """
@@ -10,9 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from rig_fixture import TINY
 
 from mbcli.errors import ConfigError
 from mbcli.geometry import project
+from mbcli.rig.bvh_io import bvh_positions, read_bvh
 from mbcli.skeletons import H36M17
 from mbcli.train import cmu as C
 from mbcli.train.augment import ClipSampler, CorruptionConfig
@@ -24,141 +26,6 @@ needs_cmu = pytest.mark.skipif(not (CMU_DIR / "bvh" / "07_01.bvh").is_file(),
                                reason=f"CMU BVH data not found in {CMU_DIR}")
 idx = H36M17.idx
 
-# ------------------------------------------------------------------------------------------- synthetic BVH
-
-# root: channels in a mixed order (rotation order Z X Y); a: rotation order X Z Y; b: two rotation channels only
-TINY = """HIERARCHY
-ROOT root
-{
-  OFFSET 0 0 0
-  CHANNELS 6 Xposition Zrotation Yposition Zposition Xrotation Yrotation
-  JOINT a
-  {
-    OFFSET 0 2 0
-    CHANNELS 3 Xrotation Zrotation Yrotation
-    JOINT b
-    {
-      OFFSET 1 0 0
-      CHANNELS 2 Yrotation Zrotation
-      End Site
-      {
-        OFFSET 0 0 3
-      }
-    }
-  }
-}
-MOTION
-Frames: 4
-Frame Time: 0.01
-1 0 2 3 0 0   0 0 0   0 0
-0 90 0 0 0 0   0 0 0   0 0
-0 0 0 0 0 0   90 90 0   90 0
-0 0 0 0 90 90   0 0 0   0 0
-"""
-# Worked by hand (Rx(90): y->z, z->-y; Ry(90): z->x, x->-z; Rz(90): x->y, y->-x), rows root, a, b, b_end:
-TINY_XYZ = np.array([
-    [[1, 2, 3], [1, 4, 3], [2, 4, 3], [2, 4, 6]],  # translation only
-    [[0, 0, 0], [-2, 0, 0], [-2, 1, 0], [-2, 1, 3]],  # root Rz(90)
-    [[0, 0, 0], [0, 2, 0], [0, 2, 1], [0, 2, 4]],  # a = Rx(90) @ Rz(90) (Rz @ Rx would put b at (0,3,0)), b = Ry(90)
-    [[0, 0, 0], [0, 0, 2], [0, 1, 2], [3, 1, 2]],  # root = Rz(0) @ Rx(90) @ Ry(90)
-], dtype=float)  # fmt: skip
-
-
-def test_parse_tiny_bvh_structure():
-    m = C.parse_bvh(TINY)
-    assert m.names == ("root", "a", "b", "b_end")
-    assert m.parents == (-1, 0, 1, 2)
-    assert m.channel_start == (0, 6, 9, 11)
-    assert m.channels[2] == ("Yrotation", "Zrotation") and m.channels[3] == ()
-    assert m.frames.shape == (4, 11) and m.frame_time == pytest.approx(0.01)
-    np.testing.assert_allclose(m.offsets, [[0, 0, 0], [0, 2, 0], [1, 0, 0], [0, 0, 3]])
-
-
-def test_fk_tiny_bvh_matches_hand_computed_positions():
-    m = C.parse_bvh(TINY)
-    np.testing.assert_allclose(C.forward_kinematics(m), TINY_XYZ, atol=1e-12)
-    np.testing.assert_allclose(C.forward_kinematics(m, ["b_end", "a"]), TINY_XYZ[:, [3, 1]], atol=1e-12)
-    # a point attached to joint a moves rigidly with it
-    got = C.forward_kinematics(m, ["p"], extra={"p": ("a", np.array([1.0, 0, 0]))})[:, 0]
-    np.testing.assert_allclose(got, TINY_XYZ[:, 2], atol=1e-12)
-
-
-def test_position_channel_overwrites_offset_component():
-    text = TINY.replace("CHANNELS 3 Xrotation Zrotation Yrotation", "CHANNELS 4 Xrotation Yposition Zrotation Yrotation")
-    rows = ["1 0 2 3 0 0   0 5 0 0   0 0", "0 90 0 0 0 0   0 5 0 0   0 0",
-            "0 0 0 0 0 0   90 5 90 0   90 0", "0 0 0 0 90 90   0 5 0 0   0 0"]
-    text = text.split("Frame Time: 0.01\n")[0] + "Frame Time: 0.01\n" + "\n".join(rows) + "\n"
-    xyz = C.forward_kinematics(C.parse_bvh(text))
-    np.testing.assert_allclose(xyz[0, 1], [1, 7, 3], atol=1e-12)  # a's OFFSET y (2) replaced by 5
-    np.testing.assert_allclose(xyz[1, 1], [-5, 0, 0], atol=1e-12)
-
-
-def test_crlf_and_tabs_are_accepted():
-    m = C.parse_bvh(TINY.replace("\n", "\r\n").replace("  ", "\t"))
-    np.testing.assert_allclose(C.forward_kinematics(m), TINY_XYZ, atol=1e-12)
-
-
-@pytest.mark.parametrize("bad", [
-    ("MOTION\nFrames: 4", "MOTIONS\nFrames: 4"),  # no MOTION section
-    ("CHANNELS 2 Yrotation Zrotation", "CHANNELS 2 Yrotation Wrotation"),  # unknown channel
-    ("CHANNELS 2 Yrotation Zrotation", "CHANNELS 2 Yrotation Yrotation"),  # repeated channel
-    ("OFFSET 1 0 0", "OFFSET 1 0"),  # short OFFSET
-    ("OFFSET 0 0 3\n      }", "OFFSET 0 0 3\n      CHANNELS 1 Xrotation\n      }"),  # channels on an end site
-    ("  }\n}\nMOTION", "  }\nMOTION"),  # unbalanced braces
-    ("JOINT b", "JOINT a"),  # duplicate name
-    ("Frames: 4", "Frames: 5"),  # frame count mismatch
-    ("Frame Time: 0.01", "Frame Time: fast"),
-    ("0 0 0 0 90 90   0 0 0   0 0", "0 0 0 0 90 90   0 0 0   0"),  # short row
-    ("0 0 0 0 90 90   0 0 0   0 0", "0 0 0 0 90 90   0 0 0   0 x"),  # not a number
-    ("0 0 0 0 90 90   0 0 0   0 0", "0 0 0 0 90 90   0 0 0   0 nan"),
-])
-def test_malformed_bvh_raises_config_error_naming_the_file(tmp_path, bad):
-    old, new = bad
-    assert old in TINY
-    path = tmp_path / "broken.bvh"
-    path.write_text(TINY.replace(old, new, 1))
-    with pytest.raises(ConfigError, match="broken.bvh") as e:
-        C.read_bvh(path)
-    assert "\n" not in str(e.value)
-
-
-def test_missing_bvh_file_raises_config_error(tmp_path):
-    with pytest.raises(ConfigError, match="nothere.bvh"):
-        C.read_bvh(tmp_path / "nothere.bvh")
-
-
-# ------------------------------------------------------------------------------------------- real files
-
-
-@needs_cmu
-def test_fk_matches_pybvh_on_a_shared_file():
-    pybvh = pytest.importorskip("pybvh", reason="pybvh (test dependency) not installed")
-    path = CMU_DIR / "bvh" / "09_03.bvh"
-    m = C.read_bvh(path)
-    ours = C.forward_kinematics(m)
-    ref = pybvh.read_bvh_file(path, world_up="+y")
-    names = [n.name for n in ref.nodes]
-    mapped = [f"EndSite{n[:-4]}" if n.endswith("_end") else n for n in m.names]
-    theirs = ref.node_positions(centered="world")[:, [names.index(n) for n in mapped]]
-    assert ours.shape == theirs.shape == (129, 57, 3)
-    assert np.abs(ours - theirs).max() < 1e-4  # file units (cm)
-
-
-@needs_cmu
-def test_fk_matches_bvhio_on_a_shared_file():
-    bvhio = pytest.importorskip("bvhio", reason="bvhio (test dependency) not installed")
-    path = CMU_DIR / "bvh" / "09_03.bvh"
-    m = C.read_bvh(path)
-    joints = [n for n in m.names if not n.endswith("_end")]
-    ours = C.forward_kinematics(m, joints)
-    root = bvhio.readAsHierarchy(str(path))
-    by_name = {j.Name: j for j, *_ in root.layout()}
-    for f in (0, 40, 128):
-        root.loadPose(f)
-        theirs = np.array([list(by_name[n].PositionWorld) for n in joints])
-        assert np.abs(ours[f] - theirs).max() < 1e-4
-
-
 # ------------------------------------------------------------------------------------------- mapping
 
 
@@ -166,7 +33,7 @@ def test_fk_matches_bvhio_on_a_shared_file():
 def walk():
     if not (CMU_DIR / "bvh" / "07_01.bvh").is_file():
         pytest.skip(f"CMU BVH data not found in {CMU_DIR}")
-    m = C.read_bvh(CMU_DIR / "bvh" / "07_01.bvh")
+    m = read_bvh(CMU_DIR / "bvh" / "07_01.bvh")
     return m, C.cmu_to_h36m17(m)[10:]
 
 
@@ -245,7 +112,7 @@ def test_front_camera_sees_left_on_the_right_and_head_up(walk):
     """Facing from the eyes (not from joint names): a camera in front of the subject must see the subject's left
     joints at larger x (image right), the head above the pelvis (smaller y) and the face nearer than the neck."""
     m, xyz = walk
-    eyes = C.forward_kinematics(m, ["head", "leftEye", "rightEye"])[10:]
+    eyes = bvh_positions(m, ["head", "leftEye", "rightEye"])[10:]
     facing = ((eyes[:, 1] + eyes[:, 2]) / 2 - eyes[:, 0]).mean(axis=0)
     az = np.degrees(np.arctan2(facing[0], facing[2]))
     cam = C.place_camera(xyz, xyz[:, 0].mean(axis=0), az, 10.0, 6.0)

@@ -21,6 +21,7 @@ from scipy.spatial.transform import Rotation
 
 from mbcli.errors import ExportError
 from mbcli.export import glb as G
+from mbcli.geometry import matrix_to_quaternion
 
 ROOT = Path(__file__).resolve().parents[1]
 BLENDER_PY = ROOT / ".venv-blender" / "bin" / "python"
@@ -347,7 +348,7 @@ def test_top_weights_and_quaternions():
     rng = np.random.default_rng(0)
     rots = Rotation.from_rotvec(np.r_[rng.normal(size=(200, 3)), np.pi * np.eye(3), [[0, 0, 0]],
                                       [[np.pi / np.sqrt(2), np.pi / np.sqrt(2), 0]]])
-    q = G.matrix_to_quaternion(rots.as_matrix())
+    q = matrix_to_quaternion(rots.as_matrix())[..., [1, 2, 3, 0]]  # w, x, y, z reordered as glb.py stores them
     ref = rots.as_quat()  # scipy is x, y, z, w too
     np.testing.assert_allclose(np.abs((q * ref).sum(-1)), 1.0, atol=1e-12)
 

@@ -23,8 +23,8 @@ JOINTS_1/WEIGHTS_1 with the next 4, which Blender reads but viewers that read on
 them, do not, so 4 is the default) and uint32 indices. anny's weights have up to 9 influences per vertex: keeping
 4 moved its vertices by up to 2.5 cm (mean 0.2 mm) under random 0.2 rad rotations of all 163 bones, keeping 8 by
 up to 0.3 mm. One animation named ``motion`` has, per joint whose rotation is not the identity
-in every frame (the root always), a rotation channel (unit quaternions x, y, z, w, signs chosen so consecutive keys
-are in the same hemisphere), plus the root's translation channel (J_root + transl); sampler input is frame / fps
+in every frame (the root always), a rotation channel (unit quaternions x, y, z, w: mbcli.geometry's w, x, y, z
+reordered; signs chosen so consecutive keys are in the same hemisphere and the first has w >= 0), plus the root's translation channel (J_root + transl); sampler input is frame / fps
 seconds, interpolation LINEAR (glTF slerps rotations). The animation's ``extras`` hold ``fps`` and ``frames``.
 glTF stores seconds, so a Blender user sets the scene frame rate to ``fps`` before importing.
 
@@ -47,6 +47,7 @@ import numpy as np
 
 from mbcli.errors import ExportError
 from mbcli.export import write_atomic
+from mbcli.geometry import matrix_to_quaternion
 
 GLB_MAGIC = 0x46546C67  # b"glTF"
 GLB_VERSION = 2
@@ -127,7 +128,7 @@ def write_skinned_glb(
 
     root = int(np.flatnonzero(par == -1)[0])
     animated = [j for j in range(J) if j == root or np.abs(rot[:, j] - np.eye(3)).max() > IDENTITY_TOL]
-    quats = matrix_to_quaternion(rot[:, animated])  # (T,A,4) xyzw
+    quats = matrix_to_quaternion(rot[:, animated])[..., [1, 2, 3, 0]]  # (T,A,4) w,x,y,z -> glTF's x,y,z,w
     quats = _hemisphere_continuous(quats)
     joint_idx, joint_w = top_weights(weights, max_influences)
     normals = vertex_normals(verts, tri)
@@ -222,31 +223,6 @@ def top_weights(skin_weights: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarra
     kept32[:, 0] += np.float32(1.0) - kept32.sum(axis=1, dtype=np.float32)
     idx = np.where(kept32 > 0, idx, 0)
     return idx.astype(np.int64), kept32
-
-
-def matrix_to_quaternion(R: np.ndarray) -> np.ndarray:
-    """Rotation matrices (...,3,3) (x' = R x) -> unit quaternions (...,4) as glTF stores them: x, y, z, w.
-
-    Each quaternion comes from the largest of 1 + trace, 1 + 2 R_xx - trace, ... (the numerically safe branch) and
-    is normalised; the sign is arbitrary (q and -q are the same rotation).
-    """
-    R = np.asarray(R, dtype=np.float64)
-    m00, m11, m22 = R[..., 0, 0], R[..., 1, 1], R[..., 2, 2]
-    tr = m00 + m11 + m22
-    cand = np.stack([1 + tr, 1 + 2 * m00 - tr, 1 + 2 * m11 - tr, 1 + 2 * m22 - tr], axis=-1)  # 4 w^2, 4 x^2, ...
-    branch = cand.argmax(axis=-1)
-    s = np.sqrt(np.clip(np.take_along_axis(cand, branch[..., None], axis=-1)[..., 0], 1e-300, None))  # 2|q_b|
-    d21, d02, d10 = R[..., 2, 1] - R[..., 1, 2], R[..., 0, 2] - R[..., 2, 0], R[..., 1, 0] - R[..., 0, 1]
-    s21, s02, s10 = R[..., 2, 1] + R[..., 1, 2], R[..., 0, 2] + R[..., 2, 0], R[..., 1, 0] + R[..., 0, 1]
-    # Rows: (x, y, z, w) * 2 s for each branch; from 4 w x = d21, 4 x y = s10, ... with the branch's term = s^2.
-    q = np.stack([
-        np.stack([d21, d02, d10, s * s], axis=-1),  # w largest
-        np.stack([s * s, s10, s02, d21], axis=-1),  # x largest
-        np.stack([s10, s * s, s21, d02], axis=-1),  # y largest
-        np.stack([s02, s21, s * s, d10], axis=-1),  # z largest
-    ], axis=-2)
-    q = np.take_along_axis(q, branch[..., None, None], axis=-2)[..., 0, :]
-    return q / np.linalg.norm(q, axis=-1, keepdims=True)
 
 
 def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:

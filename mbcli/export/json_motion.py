@@ -40,6 +40,7 @@ import numpy as np
 import mbcli
 from mbcli.errors import ExportError, KeypointFileError
 from mbcli.export import write_atomic
+from mbcli.rig.units import TO_METRES
 from mbcli.skeletons import H36M17, SKELETONS, Skeleton
 from mbcli.types import Keypoints2D, MotionResult, Pose3D, VideoInfo
 
@@ -49,7 +50,6 @@ FORMAT = "mbcli.motion"
 VERSION = 1
 SCHEMA_PATH = Path(__file__).with_name("motion.schema.json")  # JSON Schema of the document
 DEFAULT_FPS = 30.0
-_TO_METRES = {"m": 1.0, "cm": 0.01, "mm": 0.001}
 COORDS_CAMERA: dict[str, Any] = {
     "units": "m",
     "frame": "camera",
@@ -156,13 +156,13 @@ def _person_dict(r: MotionResult) -> dict[str, Any]:
     }
     p = r.pose_3d
     if p is not None:
-        if p.units not in _TO_METRES:
+        if p.units not in TO_METRES:
             raise ExportError(f"track {r.track_id}: unknown 3D units {p.units!r}")
         if not np.array_equal(p.frame_indices, k.frame_indices):
             raise ExportError(f"track {r.track_id}: 2D and 3D frame_indices differ")
         if not np.all(np.isfinite(p.xyz)):
             raise ExportError(f"track {r.track_id}: the 3D pose has non-finite values")
-        person["keypoints_3d"] = np.round(p.xyz.astype(np.float64) * _TO_METRES[p.units], 5).tolist()
+        person["keypoints_3d"] = np.round(p.xyz.astype(np.float64) * TO_METRES[p.units], 5).tolist()
     return person
 
 
@@ -262,7 +262,7 @@ def _read_coords(v: _Validator, doc: dict, has_3d: bool) -> dict | None:
         v.check(not has_3d, '"coords" is required when any person has keypoints_3d')
         return None
     v.check(isinstance(coords, dict), '"coords" must be an object')
-    v.check(coords.get("units") in _TO_METRES, f'"coords.units" must be one of {", ".join(_TO_METRES)}')
+    v.check(coords.get("units") in TO_METRES, f'"coords.units" must be one of {", ".join(TO_METRES)}')
     v.check(coords.get("frame") in ("camera", "world"), '"coords.frame" must be "camera" or "world"')
     v.check(isinstance(coords.get("root_relative"), bool), '"coords.root_relative" must be true or false')
     return dict(coords)

@@ -26,12 +26,12 @@ import numpy as np
 from mbcli.errors import ExportError
 from mbcli.export import write_atomic
 from mbcli.export.json_motion import motion_header
+from mbcli.rig.units import TO_METRES
 from mbcli.skeletons import SKELETONS
 from mbcli.types import MotionResult, VideoInfo
 
 FORMAT = "mbcli.motion.npz"
 VERSION = 1
-_TO_METRES = {"m": 1.0, "cm": 0.01, "mm": 0.001}
 
 
 def write_npz(
@@ -84,7 +84,7 @@ def _person_arrays(r: MotionResult) -> dict[str, np.ndarray]:
     if p is not None:
         if not np.array_equal(p.frame_indices, k.frame_indices):
             raise ExportError(f"track {r.track_id}: 2D and 3D frame_indices differ")
-        if p.units not in _TO_METRES:
+        if p.units not in TO_METRES:
             raise ExportError(f"track {r.track_id}: unknown 3D units {p.units!r}")
-        out[f"{key}_keypoints_3d"] = (p.xyz * _TO_METRES[p.units]).astype(np.float32)
+        out[f"{key}_keypoints_3d"] = (p.xyz * TO_METRES[p.units]).astype(np.float32)
     return out

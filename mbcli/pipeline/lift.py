@@ -21,6 +21,8 @@ from mbcli.inference.predictors import Lifter, LiftOptions, default_stride
 from mbcli.model import load_model, resolve_device
 from mbcli.pipeline.inputs import InputKind, People, ProgressFn, input_kind, read_people
 from mbcli.pipeline.outputs import Output, write_outputs
+from mbcli.rig.h36m_rig import retarget
+from mbcli.rig.kinematics import RigMotion
 from mbcli.track import check_person
 from mbcli.types import MotionResult, Pose3D, VideoInfo
 from mbcli.weights import DEFAULT_LIFTER
@@ -118,8 +120,9 @@ def lift_people(path: Path, kind: InputKind, cfg: LiftConfig, on_progress: Progr
     return Lifted(people, tuple(poses), lifter.weights_name)
 
 
-def _outputs(stem: str, out_dir: Path, results: list[MotionResult], video: VideoInfo | None, cfg: LiftConfig,
-             weights: str, on_progress: ProgressFn | None, notes: list[str]) -> list[Output]:
+def _outputs(stem: str, out_dir: Path, results: list[MotionResult], rigs: list[RigMotion] | None,
+             video: VideoInfo | None, cfg: LiftConfig, weights: str, on_progress: ProgressFn | None,
+             notes: list[str]) -> list[Output]:
     from mbcli.export.bvh import write_bvh
     from mbcli.export.json_motion import write_motion_json
     from mbcli.export.npz import write_npz
@@ -131,10 +134,11 @@ def _outputs(stem: str, out_dir: Path, results: list[MotionResult], video: Video
                            lambda p: write_motion_json(results, video, p, weights=weights)))
     if "npz" in cfg.formats:
         outs.append(Output(out_dir / f"{stem}.motion.npz", lambda p: write_npz(results, video, p, weights=weights)))
-    if "bvh" in cfg.formats:
-        for r in results:
+    if "bvh" in cfg.formats:  # the motions solved once in run_lift, else (raw 3D) each pose solved by write_bvh
+        sources: list[MotionResult] | list[RigMotion] = rigs if rigs is not None else results
+        for r, m in zip(results, sources):
             outs.append(Output(out_dir / f"{stem}.person{r.track_id}.bvh",
-                               lambda p, r=r: write_bvh(r, p, units=cfg.bvh_units)))
+                               lambda p, m=m: write_bvh(m, p, units=cfg.bvh_units)))
     if "video" in cfg.formats:
         src = video.path if video is not None else cfg.video
         if src:
@@ -158,16 +162,16 @@ def run_lift(input_path: str | os.PathLike, out_dir: str | os.PathLike, cfg: Lif
     timings: dict[str, float] = {}
     lifted = lift_people(path, kind, cfg, on_progress, timings, lifter)
     poses = list(lifted.poses)
-    if not cfg.raw_3d:
-        from mbcli.export.bvh import skeleton_consistent
-
-        poses = [skeleton_consistent(p) for p in poses]
+    rigs: list[RigMotion] | None = None
+    if not cfg.raw_3d:  # one IK solve per person: the BVH's motion, and the joints it reproduces for JSON/NPZ
+        solved = [retarget(p) for p in poses]
+        poses, rigs = [s.pose for s in solved], [s.motion for s in solved]
     people = lifted.people
     results = [MotionResult(people.video, tid, kp, pose) for tid, kp, pose in zip(people.ids, people.keypoints, poses)]
     t0 = time.perf_counter()
     notes: list[str] = []
     stem = path.stem.replace(".motion", "") if path.is_file() else path.name
-    outs = _outputs(stem, Path(out_dir), results, people.video, cfg, lifted.weights, on_progress, notes)
+    outs = _outputs(stem, Path(out_dir), results, rigs, people.video, cfg, lifted.weights, on_progress, notes)
     files = write_outputs(outs, on_progress)
     timings["export"] = time.perf_counter() - t0
     frames = people.num_frames or max((int(r.keypoints_2d.frame_indices[-1]) + 1 for r in results), default=0)

@@ -24,6 +24,9 @@ from mbcli.errors import ConfigError, InputError, NoPersonFound
 from mbcli.pipeline.inputs import People, ProgressFn, input_kind, read_people
 from mbcli.pipeline.lift import LiftConfig, lift_people
 from mbcli.pipeline.outputs import Output, write_outputs
+from mbcli.rig.h36m_rig import retarget
+from mbcli.rig.kinematics import fill_gaps
+from mbcli.rig.units import TO_METRES
 from mbcli.track import check_person
 from mbcli.types import BodyMotion, Keypoints2D, Pose3D, VideoInfo
 
@@ -75,8 +78,6 @@ def _check(cfg: MeshConfig) -> None:
 def _person(path: Path, cfg: MeshConfig, on_progress: ProgressFn | None,
             timings: dict[str, float]) -> tuple[VideoInfo | None, int, Keypoints2D, Pose3D]:
     """The chosen person's (video info, track id, 2D, skeleton-consistent 3D), lifting when the input has no 3D."""
-    from mbcli.export.bvh import skeleton_consistent
-
     kind = input_kind(path)
     if kind == "motion":
         people: People = read_people(path, kind, person=cfg.person)
@@ -86,7 +87,7 @@ def _person(path: Path, cfg: MeshConfig, on_progress: ProgressFn | None,
                              f"or give mbcli mesh the video or 2D keypoint file to lift it")
     else:
         lifted = lift_people(path, kind, dataclasses.replace(cfg.lift, person=cfg.person), on_progress, timings)
-        people, poses = lifted.people, tuple(skeleton_consistent(p) for p in lifted.poses)
+        people, poses = lifted.people, tuple(retarget(p).pose for p in lifted.poses)
     if not people.ids:
         raise NoPersonFound(f"no person found in {path}")
     if len(people.ids) > 1:
@@ -102,8 +103,6 @@ def _contiguous(pose: Pose3D, kp: Keypoints2D) -> tuple[np.ndarray, np.ndarray, 
     """One row per frame from the pose's first to last frame: targets (N,17,3) metres (gaps interpolated, as the
     BVH export does), frame indices (N,), 2D keypoints (N,17,2) and scores (N,17) (0 where the 2D track has no
     detection)."""
-    from mbcli.export.bvh import TO_METRES, fill_gaps
-
     fi = np.asarray(pose.frame_indices)
     full = np.arange(fi[0], fi[-1] + 1)
     tg = fill_gaps(pose.xyz.astype(np.float64) * TO_METRES[pose.units], fi)

@@ -6,12 +6,8 @@ skeleton for every subject, root ``hip``), 120 fps, Y up; in the rest pose the f
 Units are centimetres, not inches: standing eye height is 155 units, walking 07_01 moves 136 units/s and running 09_01
 341 units/s (in inches the person would be 3.9 m tall and walk 3.5 m/s).
 
-BVH reading (parse_bvh, forward_kinematics; our own, numpy, vectorised over frames): any channel subset and order
-per joint; rotation channels are intrinsic in listed order, R = R_ch1 @ R_ch2 @ R_ch3 (degrees; geometry.
-euler_to_matrix); a position channel overwrites that component of the joint's OFFSET (bvhio's convention; for the
-root it is the translation). End sites become nodes named ``<joint>_end``. p_j = p_parent + G_parent @ t_j,
-G_j = G_parent @ R_j. tests/test_cmu.py checks world positions against pybvh and bvhio on a shared file.
-Malformed files raise ConfigError naming the file.
+BVH reading: mbcli.rig.bvh_io (read_bvh, bvh_positions: any channel order, end sites as ``<joint>_end``,
+malformed files raise ConfigError naming the file).
 
 CMU -> h36m17 (cmu_to_h36m17), then metres:
 - hips = rThigh/lThigh (the thigh rotation centres); pelvis = their midpoint (Human3.6M's pelvis is the midpoint of
@@ -62,7 +58,6 @@ Loading all 49 files (load_cmu: parse, FK, mapping, cameras, projection) takes a
 
 from __future__ import annotations
 
-import re
 import zlib
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -71,226 +66,15 @@ from pathlib import Path
 import numpy as np
 
 from mbcli.errors import ConfigError
-from mbcli.geometry import euler_to_matrix, project, world_to_camera
+from mbcli.geometry import project, world_to_camera
+from mbcli.rig.bvh_io import BvhMotion, bvh_positions, read_bvh
+from mbcli.rig.units import TO_METRES
 from mbcli.skeletons import H36M17, H36M_BONE_LENGTHS_M
 from mbcli.train.data import Sequence
 
-_POS = {"Xposition": 0, "Yposition": 1, "Zposition": 2}
-_ROT = {"Xrotation": "X", "Yrotation": "Y", "Zrotation": "Z"}
-
-
-@dataclass(frozen=True)
-class BvhMotion:
-    """A parsed BVH file. Nodes are the joints and end sites in file order (parents before children); an end site
-    is named ``<joint>_end`` and has no channels. ``frames`` (T, C) holds the MOTION values, node j's channels in
-    columns ``channel_start[j]`` onwards; angles in degrees, lengths in the file's units."""
-
-    names: tuple[str, ...]
-    parents: tuple[int, ...]
-    offsets: np.ndarray
-    channels: tuple[tuple[str, ...], ...]
-    channel_start: tuple[int, ...]
-    frame_time: float
-    frames: np.ndarray
-    source: str = "<text>"
-
-    @property
-    def num_frames(self) -> int:
-        return int(self.frames.shape[0])
-
-    def index(self, name: str) -> int:
-        try:
-            return self.names.index(name)
-        except ValueError:
-            raise KeyError(f"BVH has no joint or end site {name!r}") from None
-
-
-def _parse_hierarchy(tokens: list[str], src: str) -> tuple[list[str], list[int], list[list[float]], list[tuple]]:
-    """HIERARCHY tokens -> (names, parents, offsets, channels), nodes in file order."""
-    names: list[str] = []
-    parents: list[int] = []
-    offsets: list[list[float] | None] = []
-    channels: list[tuple[str, ...]] = []
-    leaf: list[bool] = []
-    pos = 0
-
-    def bad(msg: str) -> ConfigError:
-        return ConfigError(f"malformed BVH {src}: {msg}")
-
-    def take(what: str) -> str:
-        nonlocal pos
-        if pos >= len(tokens):
-            raise bad(f"file ends where {what} was expected")
-        pos += 1
-        return tokens[pos - 1]
-
-    def expect(word: str) -> None:
-        tok = take(repr(word))
-        if tok != word:
-            raise bad(f"expected {word!r}, found {tok!r}")
-
-    def numbers(n: int, what: str) -> list[float]:
-        vals = [take(what) for _ in range(n)]
-        try:
-            return [float(v) for v in vals]
-        except ValueError:
-            raise bad(f"{what} must be {n} numbers, found {' '.join(vals)!r}") from None
-
-    def open_node(name: str, parent: int, is_leaf: bool) -> int:
-        if name in names:
-            raise bad(f"duplicate joint name {name!r}")
-        names.append(name)
-        parents.append(parent)
-        offsets.append(None)
-        channels.append(())
-        leaf.append(is_leaf)
-        expect("{")
-        return len(names) - 1
-
-    expect("HIERARCHY")
-    expect("ROOT")
-    stack = [open_node(take("the root name"), -1, False)]
-    while stack:
-        cur = stack[-1]
-        tok = take("'}'")
-        if tok == "OFFSET":
-            if offsets[cur] is not None:
-                raise bad(f"two OFFSETs in {names[cur]!r}")
-            offsets[cur] = numbers(3, f"the OFFSET of {names[cur]!r}")
-        elif tok == "CHANNELS" and not leaf[cur]:
-            if channels[cur]:
-                raise bad(f"two CHANNELS lines in {names[cur]!r}")
-            n_tok = take("a channel count")
-            if not n_tok.isdigit():
-                raise bad(f"channel count of {names[cur]!r} is {n_tok!r}")
-            chans = tuple(take("a channel name") for _ in range(int(n_tok)))
-            unknown = [c for c in chans if c not in _POS and c not in _ROT]
-            if unknown or len(set(chans)) != len(chans):
-                raise bad(f"channels of {names[cur]!r} must be distinct X/Y/Z position/rotation, got {' '.join(chans)}")
-            channels[cur] = chans
-        elif tok == "JOINT" and not leaf[cur]:
-            stack.append(open_node(take("a joint name"), cur, False))
-        elif tok == "End" and not leaf[cur]:
-            expect("Site")
-            stack.append(open_node(f"{names[cur]}_end", cur, True))
-        elif tok == "}":
-            if offsets[cur] is None:
-                raise bad(f"{names[cur]!r} has no OFFSET")
-            stack.pop()
-        else:
-            raise bad(f"unexpected {tok!r} in {names[cur]!r}")
-    if pos != len(tokens):
-        raise bad(f"unexpected {tokens[pos]!r} after the hierarchy (only one ROOT is supported)")
-    return names, parents, offsets, channels  # type: ignore[return-value]
-
-
-def parse_bvh(text: str, source: str = "<text>") -> BvhMotion:
-    """Parse BVH text (HIERARCHY and MOTION). Raises ConfigError naming ``source`` when it is malformed."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    m = re.search(r"^\s*MOTION\s*$", text, flags=re.MULTILINE)
-    if m is None:
-        raise ConfigError(f"malformed BVH {source}: no MOTION section")
-    names, parents, offsets, channels = _parse_hierarchy(text[: m.start()].split(), source)
-    starts, c = [], 0
-    for ch in channels:
-        starts.append(c)
-        c += len(ch)
-    lines = text[m.end():].strip().splitlines()
-    head = [ln.split() for ln in lines[:2]]
-    if len(head) < 2 or len(head[0]) != 2 or head[0][0] != "Frames:" or head[1][:2] != ["Frame", "Time:"] \
-            or len(head[1]) != 3:
-        raise ConfigError(f"malformed BVH {source}: MOTION must start with 'Frames: N' and 'Frame Time: dt'")
-    try:
-        n_frames, dt = int(head[0][1]), float(head[1][2])
-    except ValueError:
-        raise ConfigError(f"malformed BVH {source}: bad frame count or frame time") from None
-    if n_frames < 1 or not dt > 0:
-        raise ConfigError(f"malformed BVH {source}: needs at least one frame and a positive frame time")
-    rows = [ln for ln in lines[2:] if ln.strip()]
-    if len(rows) != n_frames:
-        raise ConfigError(f"malformed BVH {source}: header says {n_frames} frames, found {len(rows)}")
-    try:
-        frames = np.loadtxt(rows, dtype=np.float64, ndmin=2)
-    except ValueError:
-        raise ConfigError(f"malformed BVH {source}: motion rows are not all numbers of equal count") from None
-    if frames.shape[1] != c or not np.isfinite(frames).all():
-        raise ConfigError(f"malformed BVH {source}: {frames.shape[1]} values per frame, the hierarchy has {c} "
-                          "channels (or values are not finite)")
-    return BvhMotion(tuple(names), tuple(parents), np.asarray(offsets, dtype=np.float64), tuple(channels),
-                     tuple(starts), dt, frames, source)
-
-
-def read_bvh(path: str | Path) -> BvhMotion:
-    """Read and parse a BVH file (see parse_bvh)."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8", errors="replace")
-    except OSError as e:
-        raise ConfigError(f"cannot read BVH file {p}: {e.strerror or e}") from None
-    return parse_bvh(text, str(p))
-
-
-def _local_rotation(order: str, angles_deg: np.ndarray) -> np.ndarray:
-    """Rotation channels in listed order (intrinsic: R = R_ch1 @ R_ch2 @ ...) -> (T, 3, 3). Fewer than three
-    channels are completed with the missing axes at angle 0."""
-    T = angles_deg.shape[0]
-    full = order + "".join(a for a in "XYZ" if a not in order)
-    a = np.zeros((T, 3))
-    a[:, : len(order)] = np.radians(angles_deg)
-    return euler_to_matrix(a, full)
-
-
-def forward_kinematics(motion: BvhMotion, nodes: list[str] | tuple[str, ...] | None = None,
-                       extra: dict[str, tuple[str, np.ndarray]] | None = None) -> np.ndarray:
-    """World positions (T, K, 3) of ``nodes`` (names; all nodes when None), in the file's units and axes.
-
-    p_j = p_parent + G_parent @ t_j and G_j = G_parent @ R_j, where t_j is j's OFFSET with any position channel
-    overwriting its component (the root's position is its translation channels, or its OFFSET when it has none)
-    and R_j the product of j's rotation channels in listed order. ``extra`` adds virtual points rigidly attached
-    to a joint: {name: (joint, offset in the joint's local frame)}; they can be named in ``nodes``.
-    """
-    extra = extra or {}
-    want = list(motion.names if nodes is None else nodes)
-    needed: set[int] = set()
-    for n in want:
-        j = motion.index(extra[n][0] if n in extra else n)
-        while j >= 0 and j not in needed:
-            needed.add(j)
-            j = motion.parents[j]
-    T = motion.num_frames
-    pos: dict[int, np.ndarray] = {}
-    rot: dict[int, np.ndarray] = {}
-    for j in sorted(needed):
-        chans, c0 = motion.channels[j], motion.channel_start[j]
-        t = np.broadcast_to(motion.offsets[j], (T, 3)).copy()
-        order = ""
-        rot_cols = []
-        for k, ch in enumerate(chans):
-            if ch in _POS:
-                t[:, _POS[ch]] = motion.frames[:, c0 + k]
-            else:
-                order += _ROT[ch]
-                rot_cols.append(c0 + k)
-        R = _local_rotation(order, motion.frames[:, rot_cols]) if order else np.broadcast_to(np.eye(3), (T, 3, 3))
-        p = motion.parents[j]
-        if p < 0:
-            pos[j], rot[j] = t, R
-        else:
-            pos[j] = pos[p] + np.einsum("tij,tj->ti", rot[p], t)
-            rot[j] = rot[p] @ R
-    out = np.empty((T, len(want), 3))
-    for k, n in enumerate(want):
-        if n in extra:
-            j = motion.index(extra[n][0])
-            out[:, k] = pos[j] + rot[j] @ np.asarray(extra[n][1], dtype=np.float64)
-        else:
-            out[:, k] = pos[motion.index(n)]
-    return out
-
-
 # ----------------------------------------------------------------------------------------------- CMU -> h36m17
 
-CMU_UNIT_M = 0.01  # the shared files are in centimetres (see the module docstring), not inches
+CMU_UNITS = "cm"  # the shared files are in centimetres (see the module docstring), not inches
 
 # Mean Human3.6M joint placements (m, training subjects, all frames), measured in body frames: the pelvis frame
 # (left = right_hip->left_hip, up = pelvis->thorax made orthogonal to left, forward = left x up) and the upper-body
@@ -329,7 +113,7 @@ def _virtual_points(motion: BvhMotion) -> dict[str, tuple[str, np.ndarray]]:
     (H36M_* above, scaled by the torso length ratio)."""
     names = ["rThigh", "lThigh", "neck", "rShldr", "lShldr", *sorted(set(CMU_ATTACHED.values()))]
     rest = replace(motion, frames=np.zeros((1, motion.frames.shape[1])))
-    p = dict(zip(names, forward_kinematics(rest, names)[0]))  # rest pose: every global rotation is identity
+    p = dict(zip(names, bvh_positions(rest, names)[0]))  # rest pose: every global rotation is identity
     pelvis, thorax = (p["rThigh"] + p["lThigh"]) / 2, p["neck"]
     scale = np.linalg.norm(thorax - pelvis) / H36M_PELVIS_THORAX_M  # file units per H36M metre
     _, _, fwd = _body_frame(p["lThigh"] - p["rThigh"], thorax - pelvis)
@@ -363,7 +147,7 @@ def cmu_to_h36m17(motion: BvhMotion, match_lengths: bool = True) -> np.ndarray:
     extra = _virtual_points(motion)
     nodes = [CMU_JOINTS.get(n, f"h36m_{n}") for n in H36M17.joints[1:]]
     xyz = np.empty((motion.num_frames, H36M17.num_joints, 3))
-    xyz[:, 1:] = forward_kinematics(motion, nodes, extra) * CMU_UNIT_M
+    xyz[:, 1:] = bvh_positions(motion, nodes, extra) * TO_METRES[CMU_UNITS]
     xyz[:, 0] = (xyz[:, H36M17.idx("left_hip")] + xyz[:, H36M17.idx("right_hip")]) / 2
     return match_bone_lengths(xyz) if match_lengths else xyz
 
@@ -549,7 +333,7 @@ def load_cmu(cmu_dir: str | Path | None = None, fps: float = 50.0, cameras_per_t
         motion = read_bvh(files[trial])
         src_fps = 1.0 / motion.frame_time
         xyz = cmu_to_h36m17(motion)
-        reference = bool(np.all(motion.frames[0, _rotation_columns(motion)] == 0))
+        reference = bool(np.all(motion.frames[0, motion.rotation_columns()] == 0))
         start, fast = usable_range(xyz, src_fps, reference)
         if fast > MAX_FAST_FRACTION or motion.num_frames - start < 2:
             if trials is not None:
@@ -568,7 +352,3 @@ def load_cmu(cmu_dir: str | Path | None = None, fps: float = 50.0, cameras_per_t
         raise ConfigError(f"no usable CMU trials in {d / 'bvh'}")
     return out
 
-
-def _rotation_columns(motion: BvhMotion) -> list[int]:
-    return [c0 + k for chans, c0 in zip(motion.channels, motion.channel_start)
-            for k, ch in enumerate(chans) if ch in _ROT]

@@ -1,0 +1,223 @@
+"""The h36m17 rig: a fixed BVH-style skeleton fitted to a Pose3D (rest pose, axes, floor), and the retarget step.
+
+Follows ../shared/design/FORMATS.md section 1 (what Blender's importer and the pure-Python readers expect).
+
+Joints. The 17 H36M joints become rig joints named (h36m17 order) Hips, RightUpLeg, RightLeg, RightFoot, LeftUpLeg,
+LeftLeg, LeftFoot, Spine, Spine1 (thorax), Neck (the H36M neck/nose point), Head (head top), LeftArm, LeftForeArm,
+LeftHand, RightArm, RightForeArm, RightHand. A BVH file lists them depth-first in that same order.
+
+Axes and units. Rig (BVH) frame: Y up, metres, the character faces +Z with its left side on +X. An OpenCV
+camera-frame point (x right, y down, z away from the camera) maps to (x, -y, -z): a person facing the camera faces
+-z_cam, and the 180 degree turn about x makes them face +Z with their left side on +X. Blender's default BVH import
+(axis_forward='-Z', axis_up='Y') then maps (x, y, z) to Blender (x, -z, y): the character stands on the floor and
+faces the front view. Input lengths are converted with mbcli.rig.units.TO_METRES.
+
+Euler orders (EULER_ORDERS, the order of each joint's rotation channels): YZX for Hips, Spine, Spine1, Neck, Head
+(the middle angle is the rarely large sideways bend), ZYX for the legs (knee and hip flexion are the last angle, so
+sitting does not lock), YXZ for the arms (elbow flexion and arms hanging down are never the middle angle). On
+Human3.6M S9/S11 this keeps the middle angle under 75 degrees in all frames but 0.6 % of one shoulder's, where one
+ZXY order for all joints locks the knees in 18 % of frames.
+
+Root. Its OFFSET is 0, so its position is its world position. Input poses are root-relative, so the root stays
+above the origin; its height is ``ANKLE_HEIGHT - lowest ankle height`` with the lowest ankle taken over the whole
+clip (``floor="clip"``, default: the most extended frame stands on y = 0, crouches lift the feet) or per frame
+(``floor="frame"``: the lower ankle is on the floor in every frame). Poses that are not root-relative keep their
+camera-frame root trajectory (mapped as above) plus the same constant.
+
+Rest pose (OFFSETs). Bone lengths are the per-clip median of the input bone lengths. Directions are a canonical
+T-pose for the limbs and head: legs down -Y, arms out along -X (right) / +X (left), the Spine1 bone and the head up
++Y. The six bones that leave the two branching joints (hips and spine from Hips; neck and shoulders from Spine1)
+keep the clip's own torso shape instead: their direction is the per-clip median of the bone direction in a torso
+frame (left axis from the right to the left hip / shoulder, up axis from the pelvis to the spine / from the spine
+to the thorax, made perpendicular), so the hips lie along -X/+X and the spine points up, but e.g. the H36M nose
+point sits ahead of the thorax and the shoulders a little below it. (A pure T-pose torso there would misplace the
+shoulders by 5 cm on average on Human3.6M, against 2 cm with the clip's shape.) End Sites: Head, LeftHand and
+RightHand continue their own bone direction by ``END_SITE_FRACTION`` of its length; the feet point forward (+Z) by
+``FOOT_FRACTION`` of the shin length, so that Blender's foot bones point along the foot (the ankle sits at 90
+degrees to the shin, since feet carry no data).
+
+Rotations: mbcli.rig.ik.solve_ik. Frames: frame_indices with gaps are filled by linear interpolation
+(kinematics.fill_gaps), so rig frame k is video frame frame_indices[0] + k.
+
+Retarget (``retarget``: what ``mbcli lift`` and ``mbcli mesh`` do once per person). One solve gives both the solved
+motion, which the BVH writer formats as it is, and the skeleton-consistent pose: the solved skeleton's joints (fixed
+bone lengths, the rest torso shape, the solved rotations) mapped back to the input's frame and units, root-relative,
+at the input's frame indices. Exporting that pose instead of the raw network output makes the JSON/NPZ joints and
+the BVH's joints agree to float rounding (the raw output varies its bone lengths from frame to frame, which no fixed
+skeleton can follow). The retargeted motion stands the solved skeleton's own ankles on the floor (the floor rule
+above applied to the FK joints): they differ from the input's ankles by those bone-length changes, up to a few cm.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from mbcli.errors import ExportError
+from mbcli.rig.ik import perpendicular, solve_ik, unit
+from mbcli.rig.kinematics import RigMotion, fill_gaps
+from mbcli.rig.units import TO_METRES
+from mbcli.skeletons import H36M17
+from mbcli.types import Pose3D
+
+BVH_NAMES: dict[str, str] = {
+    "pelvis": "Hips",
+    "right_hip": "RightUpLeg",
+    "right_knee": "RightLeg",
+    "right_ankle": "RightFoot",
+    "left_hip": "LeftUpLeg",
+    "left_knee": "LeftLeg",
+    "left_ankle": "LeftFoot",
+    "spine": "Spine",
+    "thorax": "Spine1",
+    "neck_nose": "Neck",
+    "head_top": "Head",
+    "left_shoulder": "LeftArm",
+    "left_elbow": "LeftForeArm",
+    "left_wrist": "LeftHand",
+    "right_shoulder": "RightArm",
+    "right_elbow": "RightForeArm",
+    "right_wrist": "RightHand",
+}
+JOINT_NAMES: tuple[str, ...] = tuple(BVH_NAMES[n] for n in H36M17.joints)
+# Euler order per joint (the order of its rotation channels), chosen so that a joint's common large rotation is
+# never the middle angle, where Euler angles lock (middle angle +-90 degrees); see the module docstring.
+EULER_ORDERS: dict[str, str] = {
+    "Hips": "YZX", "Spine": "YZX", "Spine1": "YZX", "Neck": "YZX", "Head": "YZX",
+    "RightUpLeg": "ZYX", "RightLeg": "ZYX", "RightFoot": "ZYX", "LeftUpLeg": "ZYX", "LeftLeg": "ZYX", "LeftFoot": "ZYX",
+    "LeftArm": "YXZ", "LeftForeArm": "YXZ", "LeftHand": "YXZ", "RightArm": "YXZ", "RightForeArm": "YXZ",
+    "RightHand": "YXZ",
+}  # fmt: skip
+ANKLE_HEIGHT = 0.08  # m: height of the ankle joint above the sole when standing
+END_SITE_FRACTION = 0.25  # End Site length of Head/hands, as a fraction of the leaf's own bone
+FOOT_FRACTION = 0.35  # foot End Site length (forward), as a fraction of the shin
+
+_X, _Y, _Z = np.eye(3)
+# Rest direction of the bone from each joint's parent to the joint (T-pose, left on +X).
+_REST_DIR: dict[str, np.ndarray] = {
+    "right_hip": -_X, "right_knee": -_Y, "right_ankle": -_Y,
+    "left_hip": _X, "left_knee": -_Y, "left_ankle": -_Y,
+    "spine": _Y, "thorax": _Y, "neck_nose": _Y, "head_top": _Y,
+    "left_shoulder": _X, "left_elbow": _X, "left_wrist": _X,
+    "right_shoulder": -_X, "right_elbow": -_X, "right_wrist": -_X,
+}  # fmt: skip
+# Torso frames: (right joint, left joint) give the left axis, (lower joint, upper joint) the up axis.
+_TORSO_FRAMES: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
+    "pelvis": (("right_hip", "left_hip"), ("pelvis", "spine")),
+    "thorax": (("right_shoulder", "left_shoulder"), ("spine", "thorax")),
+}
+
+
+@dataclass(frozen=True)
+class Retargeted:
+    """One person retargeted: ``motion`` the solved rig (what the BVH writer formats), ``pose`` the
+    skeleton-consistent Pose3D (what the JSON/NPZ/overlay/mesh stages use); see the module docstring."""
+
+    motion: RigMotion
+    pose: Pose3D
+
+
+# ----------------------------------------------------------------------------------------------- public API
+
+
+def camera_to_bvh(xyz_camera: np.ndarray) -> np.ndarray:
+    """(..., 3) OpenCV camera frame -> BVH frame (x, -y, -z); the map is its own inverse."""
+    return np.asarray(xyz_camera, dtype=np.float64) * np.array([1.0, -1.0, -1.0])
+
+
+def pose_to_rig(pose: Pose3D, *, floor: str = "clip") -> RigMotion:
+    """Solve the rest skeleton and per-frame rotations for an h36m17 camera-frame Pose3D (see module docstring)."""
+    targets = _targets(pose, floor)
+    parents = H36M17.parents
+    offsets, lengths = _rest_offsets(targets)
+    root_position, rotations = solve_ik(targets, offsets)
+    end_sites = {}
+    for j, name in enumerate(H36M17.joints):
+        if j not in parents:
+            frac, direction = (FOOT_FRACTION, _Z) if name.endswith("ankle") else (END_SITE_FRACTION, _REST_DIR[name])
+            end_sites[j] = direction * frac * lengths[j]
+    orders = tuple(EULER_ORDERS[n] for n in JOINT_NAMES)
+    return RigMotion(JOINT_NAMES, parents, orders, offsets, end_sites, root_position, rotations, targets,
+                     float(pose.fps))
+
+
+def retarget(pose: Pose3D, *, floor: str = "clip") -> Retargeted:
+    """Solve ``pose`` once: the rig motion with the solved skeleton's ankles on the floor, and the
+    skeleton-consistent pose (root-relative, same frame, units and frame indices as ``pose``)."""
+    motion = pose_to_rig(pose, floor=floor)
+    fk = motion.fk()
+    cam = camera_to_bvh(fk)  # BVH frame -> camera frame (the map is its own inverse)
+    cam = cam - cam[:, :1]
+    rows = np.asarray(pose.frame_indices) - int(pose.frame_indices[0])
+    consistent = Pose3D(cam[rows] / TO_METRES[pose.units], pose.skeleton, pose.frame_indices, pose.fps,
+                        frame=pose.frame, units=pose.units, root_relative=True)
+    up = np.zeros((motion.num_frames, 3))
+    up[:, 1] = floor_height(fk, floor)
+    motion = replace(motion, root_position=motion.root_position + up, targets=motion.targets + up[:, None])
+    return Retargeted(motion, consistent)
+
+
+def floor_height(targets_bvh: np.ndarray, floor: str) -> np.ndarray:
+    """(T,) height to add to the root so the lowest ankle (over the clip, or per frame) is at ANKLE_HEIGHT."""
+    ankles = targets_bvh[:, [H36M17.idx("left_ankle"), H36M17.idx("right_ankle")], 1].min(axis=1)
+    if floor == "clip":
+        return np.full(len(ankles), ANKLE_HEIGHT - ankles.min())
+    if floor == "frame":
+        return ANKLE_HEIGHT - ankles
+    raise ExportError(f"unknown BVH floor mode {floor!r}; choose clip or frame")
+
+
+# ----------------------------------------------------------------------------------------------- internals
+
+
+def _targets(pose: Pose3D, floor: str) -> np.ndarray:
+    """The pose's joints in the BVH frame, in metres, gap-filled, root-relative where the pose is, on the floor."""
+    if pose.skeleton.name != "h36m17":
+        raise ExportError(f"BVH export needs the h36m17 skeleton, got {pose.skeleton.name}")
+    if pose.frame != "camera":
+        raise ExportError(f"BVH export needs camera-frame poses, got frame {pose.frame!r}")
+    if pose.units not in TO_METRES:
+        raise ExportError(f"unknown 3D units {pose.units!r}; expected one of {', '.join(TO_METRES)}")
+    if pose.num_frames == 0:
+        raise ExportError("cannot write a BVH with no frames")
+    if not np.all(np.isfinite(pose.xyz)):
+        raise ExportError("the 3D pose has non-finite values; cannot solve BVH rotations")
+    xyz = fill_gaps(pose.xyz.astype(np.float64) * TO_METRES[pose.units], pose.frame_indices)
+    q = camera_to_bvh(xyz)
+    if pose.root_relative:
+        q = q - q[:, :1]
+    q[..., 1] += floor_height(q, floor)[:, None]
+    return q
+
+
+def _rest_offsets(targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rest offsets (J,3) = rest direction * per-clip median bone length; also the lengths (J,).
+
+    Directions: the T-pose table, except for the children of the pelvis and thorax, whose directions are the
+    per-clip median of their directions in the torso frames of _TORSO_FRAMES."""
+    J = len(H36M17.joints)
+    offsets = np.zeros((J, 3))
+    lengths = np.zeros(J)
+    for j, p in enumerate(H36M17.parents):
+        if p < 0:
+            continue
+        lengths[j] = np.median(np.linalg.norm(targets[:, j] - targets[:, p], axis=-1))
+        if not lengths[j] > 1e-6:
+            raise ExportError(f"bone {H36M17.joints[p]}-{H36M17.joints[j]} has zero length; cannot build a BVH")
+        parent = H36M17.joints[p]
+        if parent in _TORSO_FRAMES:
+            F = _torso_frame(targets, parent)
+            local = np.einsum("tba,tb->ta", F, unit(targets[:, j] - targets[:, p]))
+            offsets[j] = unit(np.median(local, axis=0)) * lengths[j]
+        else:
+            offsets[j] = _REST_DIR[H36M17.joints[j]] * lengths[j]
+    return offsets, lengths
+
+
+def _torso_frame(targets: np.ndarray, joint: str) -> np.ndarray:
+    """(T,3,3) columns: left axis (from the right to the left joint), up axis (made perpendicular), forward."""
+    (r, l), (lo, hi) = _TORSO_FRAMES[joint]
+    x = unit(targets[:, H36M17.idx(l)] - targets[:, H36M17.idx(r)])
+    y = perpendicular(targets[:, H36M17.idx(hi)] - targets[:, H36M17.idx(lo)], x, np.broadcast_to(_Y, x.shape))
+    return np.stack([x, y, np.cross(x, y)], axis=-1)

@@ -1,0 +1,129 @@
+"""Forward kinematics over a joint tree, the solved motion of a rig (RigMotion), Euler curves and gaps in time.
+
+Joint tree. J joints listed parents first; ``parents[j]`` is j's parent, -1 for the root. Each joint has a
+translation t_j from its parent in the parent's frame (the rest OFFSET; a BVH position channel may replace it per
+frame) and a local rotation R_j (child-to-parent, acting on column vectors). For T frames:
+
+    G_root = R_root, p_root = t_root;   G_j = G_parent @ R_j,   p_j = p_parent + G_parent @ t_j
+
+so G_j is joint j's global rotation and p_j its world position. ``chain_positions`` is the one implementation; the
+rig's solved motion (``forward_kinematics``/``RigMotion.fk``) and parsed BVH files (bvh_io.bvh_positions) both use it.
+
+Euler curves. ``RigMotion.euler_degrees`` writes each local rotation as intrinsic Euler angles in the joint's order
+(mbcli.geometry.matrix_to_euler) and makes them continuous over time: of the two equivalent triples (a, b, c) and
+(a + pi, pi - b, c + pi), each unwrapped by 2 pi, the one nearest the previous frame's, so curves do not jump at
++-180 degrees.
+
+Gaps (``fill_gaps``): samples at strictly increasing frame indices become one row per frame from the first to the
+last index, linear in between.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mbcli.errors import ExportError
+from mbcli.geometry import matrix_to_euler
+
+
+@dataclass(frozen=True)
+class RigMotion:
+    """A solved rig: the rest skeleton and its per-frame motion, in metres in the BVH frame (Y up, faces +Z).
+
+    J joints, T frames. names (J,) joint names; parents (J,), -1 for the root; euler_orders (J,) each joint's
+    rotation channel order (e.g. "YZX"); offsets (J,3) rest offset of each joint from its parent (root: 0);
+    end_sites: leaf joint index -> End Site offset (3,); root_position (T,3); rotations (T,J,3,3) local rotations
+    (child-to-parent); targets (T,J,3) the input joints mapped to this frame, which forward kinematics should
+    reproduce; fps.
+    """
+
+    names: tuple[str, ...]
+    parents: tuple[int, ...]
+    euler_orders: tuple[str, ...]
+    offsets: np.ndarray
+    end_sites: dict[int, np.ndarray]
+    root_position: np.ndarray
+    rotations: np.ndarray
+    targets: np.ndarray
+    fps: float
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.root_position.shape[0])
+
+    def fk(self) -> np.ndarray:
+        """World joint positions (T,J,3) of this motion."""
+        return forward_kinematics(self.offsets, self.parents, self.root_position, self.rotations)
+
+    def ik_errors(self) -> np.ndarray:
+        """(T,J) distance in metres between the FK joints and the input joints."""
+        return np.linalg.norm(self.fk() - self.targets, axis=-1)
+
+    def euler_degrees(self) -> np.ndarray:
+        """(T,J,3) local rotations as continuous intrinsic Euler angles, degrees, each joint in its
+        ``euler_orders`` order (the order of its channels)."""
+        angles = np.stack([matrix_to_euler(self.rotations[:, j], order) for j, order in enumerate(self.euler_orders)],
+                          axis=1)
+        return np.degrees(continuous_euler(angles))
+
+
+def chain_positions(
+    parents: tuple[int, ...], translations: np.ndarray, rotations: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """FK over a tree (parents before children): translations (T,J,3) (the root's: its position), local rotations
+    (T,J,3,3) -> world positions (T,J,3) and global rotations (T,J,3,3); see the module docstring."""
+    T, J = rotations.shape[:2]
+    G = np.empty((T, J, 3, 3))
+    X = np.empty((T, J, 3))
+    for j, p in enumerate(parents):
+        if p < 0:
+            G[:, j], X[:, j] = rotations[:, j], translations[:, j]
+        else:
+            G[:, j] = G[:, p] @ rotations[:, j]
+            X[:, j] = X[:, p] + (G[:, p] @ translations[:, j, :, None])[..., 0]
+    return X, G
+
+
+def forward_kinematics(
+    offsets: np.ndarray, parents: tuple[int, ...], root_position: np.ndarray, rotations: np.ndarray
+) -> np.ndarray:
+    """Rest offsets (J,3), root_position (T,3), local rotations (T,J,3,3) -> world joints (T,J,3)."""
+    T, J = rotations.shape[:2]
+    translations = np.broadcast_to(np.asarray(offsets, dtype=np.float64), (T, J, 3)).copy()
+    translations[:, parents.index(-1)] = root_position
+    return chain_positions(parents, translations, rotations)[0]
+
+
+def continuous_euler(e: np.ndarray) -> np.ndarray:
+    """(T,J,3) Euler triples (radians) -> per joint, the equivalent triple (a, b, c) or (a+pi, pi-b, c+pi),
+    unwrapped by 2 pi, nearest the previous frame's."""
+    alt = np.stack([e[..., 0] + np.pi, np.pi - e[..., 1], e[..., 2] + np.pi], axis=-1)
+    out = np.empty_like(e)
+    out[0] = e[0]
+    for t in range(1, len(e)):
+        prev = out[t - 1]
+        c1 = prev + _wrap(e[t] - prev)
+        c2 = prev + _wrap(alt[t] - prev)
+        pick = np.abs(c1 - prev).sum(-1) <= np.abs(c2 - prev).sum(-1)
+        out[t] = np.where(pick[:, None], c1, c2)
+    return out
+
+
+def _wrap(x: np.ndarray) -> np.ndarray:
+    return (x + np.pi) % (2 * np.pi) - np.pi
+
+
+def fill_gaps(xyz: np.ndarray, frame_indices: np.ndarray) -> np.ndarray:
+    """(T,J,3) at sorted frame_indices -> one row per frame from the first to the last index (linear in between)."""
+    fi = np.asarray(frame_indices)
+    if np.any(np.diff(fi) <= 0):
+        raise ExportError("3D pose frame_indices must be strictly increasing")
+    full = np.arange(fi[0], fi[-1] + 1)
+    if len(full) == len(fi):
+        return xyz
+    T, J, C = xyz.shape
+    flat = xyz.reshape(T, J * C)
+    out = np.stack([np.interp(full, fi, flat[:, k]) for k in range(J * C)], axis=1)
+    return out.reshape(len(full), J, C)
