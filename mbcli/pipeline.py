@@ -29,6 +29,7 @@ import numpy as np
 
 from mbcli.errors import ConfigError, InputError, NoPersonFound, VideoReadError
 from mbcli.inference.predictors import Lifter, LiftOptions, default_stride
+from mbcli.labels import resolve_labels as labels_resolve
 from mbcli.model import load_model, resolve_device
 from mbcli.skeletons import H36M17, remap
 from mbcli.types import FramePoses, Keypoints2D, MotionResult, VideoInfo
@@ -543,21 +544,7 @@ class ActionRunResult:
 
 def resolve_labels(spec: str | None) -> list[str] | None:
     """None -> None (the model's classes); "h36m" / "ntu60" / "ntu120" -> that set; else a comma-separated list."""
-    if spec is None:
-        return None
-    key = spec.strip().lower()
-    if key == "h36m":
-        from mbcli.train.data import ACTION_SENTENCES, H36M_ACTIONS
-
-        return [ACTION_SENTENCES[a] for a in H36M_ACTIONS]
-    if key in ("ntu60", "ntu120"):
-        from mbcli.train.ntu import LABEL_SETS
-
-        return list(LABEL_SETS[key])
-    labels = [t.strip() for t in spec.split(",") if t.strip()]
-    if not labels:
-        raise ConfigError("--labels is empty: give a comma-separated list or one of h36m, ntu60, ntu120")
-    return labels
+    return labels_resolve(spec)
 
 
 def action_document(labels: list[str], people: list[tuple[int, object]], top_k: int) -> dict:

@@ -10,10 +10,9 @@ import pytest
 from ntu_fixture import NAMES, A, B, body_values, frames_abc, pyskl_2d, pyskl_3d, write_skeleton
 
 from mbcli.errors import ConfigError, KeypointFileError
+from mbcli.labels import NTU60_CLASSES, NTU120_CLASSES
 from mbcli.skeletons import COCO17, H36M17, NTU25, SKELETONS, remap
 from mbcli.train.ntu import (
-    NTU60_CLASSES,
-    NTU120_CLASSES,
     NtuPose2D,
     NtuSample,
     load_ntu,

@@ -58,11 +58,12 @@ import torch.distributed as dist
 
 from mbcli.errors import ConfigError, TrainingError
 from mbcli.fsutil import atomic_path
+from mbcli.labels import ACTION_SENTENCES, H36M_ACTIONS, LABEL_SETS
 from mbcli.model import DSTformer, preset, resolve_device, save_checkpoint
 from mbcli.model.action import ActionHead, ActionHeadConfig, text_alignment_loss
 from mbcli.model.checkpoint import build_model, load_checkpoint
 from mbcli.train.augment import ClipSampler
-from mbcli.train.data import ACTION_SENTENCES, H36M_ACTIONS, TEST_SUBJECTS, load_h36m
+from mbcli.train.data import TEST_SUBJECTS, load_h36m
 from mbcli.train.device_sampler import DeviceClipSampler
 from mbcli.train.health import Guard, Verdict, bone_ratio
 from mbcli.train.losses import lifter_loss
@@ -114,7 +115,7 @@ NTU_PEOPLE = 2  # people per NTU sample the model sees (absent ones all zeros)
 
 def _load_ntu_data(recipe: Recipe) -> tuple[list, list, tuple[str, ...]]:
     """(train samples, test samples, class names) of a dataset ntu* recipe; one-line errors for an unusable source."""
-    from mbcli.train.ntu import LABEL_SETS, load_ntu
+    from mbcli.train.ntu import load_ntu
 
     path = ntu_data_path(recipe)
     if not path.exists():

@@ -6,8 +6,7 @@ NTU-60, up to A120 for NTU-120); ``label`` is the 0-based action (A001 -> 0). Sp
   list; the other 33 are NTU-120's additions (all above 40), so the one list serves both.
 - "xview" (cross-view, NTU-60): cameras 2 and 3 train, camera 1 tests.
 - "xset" (cross-setup, NTU-120): even setup ids train, odd ones test.
-NTU60_CLASSES / NTU120_CLASSES are the official class names (index = label; "hush (quite)" of the official list is
-written "hush (quiet)"), also usable as open-vocabulary labels (LABEL_SETS).
+The class names (index = label) are mbcli.labels.NTU60_CLASSES / NTU120_CLASSES.
 
 Raw ``.skeleton`` text (read_ntu_skeleton): the frame count T; per frame the number of bodies; per body one line of
 10 values (bodyID clippedEdges handLeftConfidence handLeftState handRightConfidence handRightState isRestricted leanX
@@ -65,38 +64,6 @@ COLOR_SIZE = (1920, 1080)  # Kinect v2 colour image (width, height) px
 NUM_JOINTS = 25
 _JOINT_VALUES = 12
 _BODY_VALUES = 10
-
-NTU60_CLASSES: tuple[str, ...] = (
-    "drink water", "eat meal/snack", "brushing teeth", "brushing hair", "drop", "pickup", "throw", "sitting down",
-    "standing up (from sitting position)", "clapping", "reading", "writing", "tear up paper", "wear jacket",
-    "take off jacket", "wear a shoe", "take off a shoe", "wear on glasses", "take off glasses", "put on a hat/cap",
-    "take off a hat/cap", "cheer up", "hand waving", "kicking something", "reach into pocket",
-    "hopping (one foot jumping)", "jump up", "make a phone call/answer phone", "playing with phone/tablet",
-    "typing on a keyboard", "pointing to something with finger", "taking a selfie", "check time (from watch)",
-    "rub two hands together", "nod head/bow", "shake head", "wipe face", "salute", "put the palms together",
-    "cross hands in front (say stop)", "sneeze/cough", "staggering", "falling", "touch head (headache)",
-    "touch chest (stomachache/heart pain)", "touch back (backache)", "touch neck (neckache)",
-    "nausea or vomiting condition", "use a fan (with hand or paper)/feeling warm", "punching/slapping other person",
-    "kicking other person", "pushing other person", "pat on back of other person", "point finger at the other person",
-    "hugging other person", "giving something to other person", "touch other person's pocket", "handshaking",
-    "walking towards each other", "walking apart from each other",
-)
-NTU120_CLASSES: tuple[str, ...] = NTU60_CLASSES + (
-    "put on headphone", "take off headphone", "shoot at the basket", "bounce ball", "tennis bat swing",
-    "juggling table tennis balls", "hush (quiet)", "flick hair", "thumb up", "thumb down", "make ok sign",
-    "make victory sign", "staple book", "counting money", "cutting nails", "cutting paper (using scissors)",
-    "snapping fingers", "open bottle", "sniff (smell)", "squat down", "toss a coin", "fold paper", "ball up paper",
-    "play magic cube", "apply cream on face", "apply cream on hand back", "put on bag", "take off bag",
-    "put something into a bag", "take something out of a bag", "open a box", "move heavy objects", "shake fist",
-    "throw up cap/hat", "hands up (both hands)", "cross arms", "arm circles", "arm swings", "running on the spot",
-    "butt kicks (kick backward)", "cross toe touch", "side kick", "yawn", "stretch oneself", "blow nose",
-    "hit other person with something", "wield knife towards other person", "knock over other person (hit with body)",
-    "grab other person's stuff", "shoot at other person with a gun", "step on foot", "high-five", "cheers and drink",
-    "carry something with other person", "take a photo of other person", "follow other person",
-    "whisper in other person's ear", "exchange things with other person", "support somebody with hand",
-    "finger-guessing game (playing rock-paper-scissors)",
-)
-LABEL_SETS: dict[str, tuple[str, ...]] = {"ntu60": NTU60_CLASSES, "ntu120": NTU120_CLASSES}
 
 XSUB_TRAIN_PERFORMERS = frozenset({
     1, 2, 4, 5, 8, 9, 13, 14, 15, 16, 17, 18, 19, 25, 27, 28, 31, 34, 35, 38,  # NTU-60
