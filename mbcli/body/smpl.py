@@ -32,19 +32,20 @@ import dataclasses
 import functools
 import io
 import os
-import pickle
 import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import torch
 
+from mbcli import safe_pickle
 from mbcli.body.base import BodyModel, correspondence_matrix
 from mbcli.errors import ConfigError, WeightsError
 from mbcli.geometry import matrix_to_axis_angle
+from mbcli.safe_pickle import StandIn, make_stand_in
 from mbcli.skeletons import SMPL24
 
 SMPL_ENV = "MBCLI_SMPL_MODEL"
@@ -273,80 +274,44 @@ def smpl_forward(
 # Reading model files
 
 
-class _PickledObject:
-    """A stand-in for a class the file names; keeps the pickled state instead of running the class's code."""
-
-    qualname = "?"
-
-    def __init__(self, *args: Any) -> None:
-        self.args = args
-        self.state: Any = None
-
-    def __setstate__(self, state: Any) -> None:
-        self.state = state
-
-
-class _Chumpy(_PickledObject):
+class _Chumpy(StandIn):
     """A chumpy object (module chumpy.*); its array is rebuilt from the state by ``_chumpy_value``."""
 
 
-class _Sparse(_PickledObject):
+class _Sparse(StandIn):
     """A scipy.sparse matrix; densified by ``_sparse_value``."""
 
 
 _SPARSE_NAME = re.compile(r"(csc|csr|coo)_(matrix|array)")
 
 
-def _standin(base: type[_PickledObject], module: str, name: str) -> type:
-    return type(name, (base,), {"qualname": f"{module}.{name}"})
-
-
 @functools.lru_cache(maxsize=1)
-def _safe_globals() -> dict[tuple[str, str], Any]:
-    import codecs
+def _smpl_globals() -> dict[tuple[str, str], Any]:
+    """numpy's globals and the few more an SMPL pickle names (copyreg, slice, object, OrderedDict)."""
     import collections
     import copyreg
 
-    reconstruct = np.zeros(1).__reduce__()[0]  # numpy's private _reconstruct, wherever this numpy keeps it
-    scalar = np.float64(0).__reduce__()[0]
-    frombuffer = np.zeros(2).__reduce_ex__(5)[0]  # protocol-5 pickles rebuild arrays with numpy's _frombuffer
-    table: dict[tuple[str, str], Any] = {}
-    for mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
-        table[(mod, "_reconstruct")] = reconstruct
-        table[(mod, "scalar")] = scalar
-        table[(mod.replace("multiarray", "numeric"), "_frombuffer")] = frombuffer
-    table[("numpy", "ndarray")] = np.ndarray
-    table[("numpy", "dtype")] = np.dtype
+    table = dict(safe_pickle.numpy_globals())
     for mod in ("copy_reg", "copyreg"):
         table[(mod, "_reconstructor")] = copyreg._reconstructor
     for mod in ("__builtin__", "builtins"):
-        for name, obj in (("set", set), ("frozenset", frozenset), ("slice", slice), ("complex", complex),
-                          ("object", object)):
+        for name, obj in (("slice", slice), ("object", object)):
             table[(mod, name)] = obj
-    table[("_codecs", "encode")] = codecs.encode
     table[("collections", "OrderedDict")] = collections.OrderedDict
     return table
 
 
-class _SafeUnpickler(pickle.Unpickler):
-    """Resolves only numpy arrays/dtypes/scalars, a few builtins, and stand-ins for chumpy and scipy.sparse."""
+def _smpl_stand_in(module: str, name: str) -> type[StandIn] | None:
+    """Stand-ins for chumpy classes and scipy.sparse matrices; None for anything else."""
+    if module == "chumpy" or module.startswith("chumpy."):
+        return make_stand_in(_Chumpy, module, name)
+    if (module == "scipy.sparse" or module.startswith("scipy.sparse.")) and _SPARSE_NAME.fullmatch(name):
+        return make_stand_in(_Sparse, module, name)
+    return None
 
-    stand_ins: dict[tuple[str, str], type] = {}
 
-    def find_class(self, module: str, name: str) -> Any:
-        key = (module, name)
-        table = _safe_globals()
-        if key in table:
-            return table[key]
-        if module == "chumpy" or module.startswith("chumpy."):
-            base: type[_PickledObject] = _Chumpy
-        elif (module == "scipy.sparse" or module.startswith("scipy.sparse.")) and _SPARSE_NAME.fullmatch(name):
-            base = _Sparse
-        else:
-            raise pickle.UnpicklingError(f"refers to {module}.{name}, which an SMPL model file never holds")
-        if key not in self.stand_ins:
-            self.stand_ins[key] = _standin(base, module, name)
-        return self.stand_ins[key]
+def _unpickle(f: IO[bytes]) -> Any:
+    return safe_pickle.load(f, _smpl_globals(), "an SMPL model file", _smpl_stand_in)
 
 
 def _sparse_value(obj: _Sparse) -> np.ndarray:
@@ -401,7 +366,7 @@ def _plain(value: Any, depth: int = 0) -> Any:
 def _read_pickle(path: Path) -> dict[str, Any]:
     try:
         with open(path, "rb") as f:
-            data = _SafeUnpickler(f, encoding="latin1").load()
+            data = _unpickle(f)
     except Exception as e:  # an untrusted file: any failure to unpickle it is the file's fault
         raise WeightsError(f"cannot read SMPL model {path}: not a valid model pickle ({_one_line(e)})") from None
     if not isinstance(data, dict):
@@ -438,7 +403,7 @@ def _restricted_object_array(raw: bytes) -> Any:
     version = np.lib.format.read_magic(f)
     reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
     reader(f)
-    value = _SafeUnpickler(f, encoding="latin1").load()
+    value = _unpickle(f)
     return value.item() if isinstance(value, np.ndarray) and value.shape == () else value
 
 

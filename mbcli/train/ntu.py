@@ -45,16 +45,15 @@ colour pixel is not finite gets score 0. NTU is recorded at 30 fps (FPS).
 
 from __future__ import annotations
 
-import pickle
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
+from mbcli import safe_pickle
 from mbcli.errors import ConfigError, KeypointFileError
 from mbcli.skeletons import COCO17, H36M17, NTU25, flip_joints, remap
 from mbcli.types import Keypoints2D, Pose3D
@@ -341,40 +340,10 @@ def _select_bodies(tracks: list[_Track], T: int, max_bodies: int) -> list[list[_
 # pyskl annotation pickles
 
 
-@lru_cache(maxsize=1)
-def _allowed_globals() -> dict[tuple[str, str], Any]:
-    import codecs
-
-    reconstruct = np.zeros(1).__reduce__()[0]
-    scalar = np.float64(0).__reduce__()[0]
-    frombuffer = np.zeros(2).__reduce_ex__(5)[0]
-    table: dict[tuple[str, str], Any] = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype,
-                                         ("_codecs", "encode"): codecs.encode}
-    for mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
-        table[(mod, "_reconstruct")] = reconstruct
-        table[(mod, "scalar")] = scalar
-        table[(mod.replace("multiarray", "numeric"), "_frombuffer")] = frombuffer
-    for mod in ("builtins", "__builtin__"):
-        for name, obj in (("set", set), ("frozenset", frozenset), ("complex", complex)):
-            table[(mod, name)] = obj
-    return table
-
-
-class _RestrictedUnpickler(pickle.Unpickler):
-    """Resolves only numpy arrays, dtypes and scalars and a few builtins: an annotation file holds nothing else."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        try:
-            return _allowed_globals()[(module, name)]
-        except KeyError:
-            raise pickle.UnpicklingError(f"it refers to {module}.{name}, which a pyskl annotation file never holds; "
-                                         "refusing to load it") from None
-
-
 def _load_pickle(path: Path) -> Any:
     try:
         with open(path, "rb") as f:
-            return _RestrictedUnpickler(f, encoding="latin1").load()
+            return safe_pickle.load(f, safe_pickle.numpy_globals(), "a pyskl annotation file")
     except FileNotFoundError:
         raise KeypointFileError(f"pyskl annotation file {path} does not exist") from None
     except Exception as e:  # an untrusted file: any failure to unpickle it is the file's fault
