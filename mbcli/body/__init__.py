@@ -5,17 +5,14 @@ from __future__ import annotations
 
 from mbcli.body.base import BodyModel
 from mbcli.body.smpl import (
-    SMPL_ENV,
     SMPL_JOINT_NAMES,
     SMPL_PARENTS,
-    SMPL_URL,
     SMPLBody,
     SMPLModel,
     axis_angle_to_matrix_torch,
-    load_smpl,
-    resolve_smpl_path,
     smpl_forward,
 )
+from mbcli.body.smpl_file import SMPL_ENV, SMPL_URL, load_smpl, resolve_smpl_path
 
 BODY_MODELS = ("smpl", "anny")
 
