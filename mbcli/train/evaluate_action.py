@@ -217,7 +217,7 @@ def evaluate_action_ntu(model: ActionModel, path: str | Path, protocol: str = "x
     are NTU's (label = action - 1), named by NTU120_CLASSES; per_class_top1 lists the classes present in the
     test split, in class order."""
     from mbcli.labels import NTU120_CLASSES
-    from mbcli.train.ntu import load_ntu
+    from mbcli.train.ntu_files import load_ntu
     from mbcli.train.ntu_sampler import ntu_windows
 
     if model.head.classifier is None:

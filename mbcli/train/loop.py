@@ -115,7 +115,7 @@ NTU_PEOPLE = 2  # people per NTU sample the model sees (absent ones all zeros)
 
 def _load_ntu_data(recipe: Recipe) -> tuple[list, list, tuple[str, ...]]:
     """(train samples, test samples, class names) of a dataset ntu* recipe; one-line errors for an unusable source."""
-    from mbcli.train.ntu import load_ntu
+    from mbcli.train.ntu_files import load_ntu
 
     path = ntu_data_path(recipe)
     if not path.exists():
