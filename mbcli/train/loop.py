@@ -30,7 +30,7 @@
   after the checkpoint are dropped on resume so the log stays one row per step.
 - ActionPose-style text alignment (``text_align`` > 0): every training sequence carries a label sentence (H36M:
   its action, CMU: the trial's description); the sentences are embedded once with the frozen text encoder
-  (mbcli/text.py) into a label bank, an alignment head (model/action.py) maps the pooled motion representation
+  (mbcli/text/) into a label bank, an alignment head (model/action.py) maps the pooled motion representation
   into that space, and ``text_align`` times the motion-to-text InfoNCE over the bank is added to the lifter loss.
   The checkpoint stays a plain lifter checkpoint; the head and the label sentences travel in it as extras.
 - NTU RGB+D (``dataset: ntu60 | ntu120``, task action only): clips of both people of a sample under one crop
@@ -102,7 +102,7 @@ def label_sentences(seqs: list, task: str) -> list[str]:
 
 
 def embed_labels(labels: list[str], text_model: str | None = None) -> torch.Tensor:
-    """Unit text embeddings (K,E) of the label sentences (all-MiniLM-L6-v2, mbcli/text.py)."""
+    """Unit text embeddings (K,E) of the label sentences (all-MiniLM-L6-v2, mbcli/text/)."""
     from mbcli.text import load_text_encoder
 
     if not labels:
