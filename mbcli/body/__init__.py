@@ -18,7 +18,8 @@ BODY_MODELS = ("smpl", "anny")
 
 
 def load_anny(*args, **kwargs) -> BodyModel:
-    """The anny body model (body/anny_model.py; built once into a cache from the optional anny package)."""
+    """The anny body model (body/anny_model.py; built once into a cache from the optional anny package:
+    body/anny_cache.py)."""
     from mbcli.body.anny_model import load_anny as _load
 
     return _load(*args, **kwargs)
