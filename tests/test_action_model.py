@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 import torch
 
+from mbcli.labels import ACTION_SENTENCES, H36M_ACTIONS
 from mbcli.model import DSTformer, preset
 from mbcli.model.action import ActionHead, ActionHeadConfig, ActionModel, text_alignment_loss
 from mbcli.skeletons import H36M17
 from mbcli.train.augment import BODY_PARTS, ClipSampler, CorruptionConfig, structured_mask
-from mbcli.train.data import ACTION_SENTENCES, H36M_ACTIONS, Sequence
+from mbcli.train.data import Sequence
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
-"""mbcli.body.anny_model: the anny body model's cache, our forward pass against anny's own, the h36m17
-correspondence, anny-native parameters, and the missing-dependency error.
+"""mbcli.body.anny_cache and mbcli.body.anny_model: the anny body model's cache, our forward pass against anny's
+own, the h36m17 correspondence, anny-native parameters, and the missing-dependency error.
 
 Most tests need the model's arrays: they are built once per module from the installed anny package (about a minute
 the first time; set ANNY_CACHE_DIR to keep anny's own cache between runs), or read from an existing mbcli cache when
@@ -18,33 +18,32 @@ import numpy as np
 import pytest
 import torch
 
+from mbcli.body import anny_cache as ac
 from mbcli.body import anny_model as am
-from mbcli.body.anny_model import (
+from mbcli.body.anny_cache import (
     ANNY_DEFAULT_SHAPE,
-    ANNY_FREE_JOINTS,
     ANNY_SHAPE_NAMES,
     ANNY_TO_CANONICAL,
-    AnnyBody,
     anny_cache_path,
     build_anny_arrays,
     build_anny_cache,
-    load_anny,
     read_anny_cache,
 )
+from mbcli.body.anny_model import ANNY_FREE_JOINTS, AnnyBody, load_anny
 from mbcli.body.smpl import axis_angle_to_matrix_torch
 from mbcli.errors import DependencyError, WeightsError
 from mbcli.skeletons import H36M17, H36M_BONE_LENGTHS_M
 
-HAVE_ANNY = am.installed_anny_version() is not None
-needs_anny = pytest.mark.skipif(not HAVE_ANNY, reason=f"anny is not installed ({am.ANNY_INSTALL})")
+HAVE_ANNY = ac.installed_anny_version() is not None
+needs_anny = pytest.mark.skipif(not HAVE_ANNY, reason=f"anny is not installed ({ac.ANNY_INSTALL})")
 
 
 @pytest.fixture(scope="module")
 def anny_model(tmp_path_factory):
     """anny's own default model (float64), built into a scratch folder unless $ANNY_CACHE_DIR is set."""
     if not HAVE_ANNY:
-        pytest.skip(f"anny is not installed ({am.ANNY_INSTALL})")
-    return am.create_anny_model(tmp_path_factory.mktemp("anny_scratch"))
+        pytest.skip(f"anny is not installed ({ac.ANNY_INSTALL})")
+    return ac.create_anny_model(tmp_path_factory.mktemp("anny_scratch"))
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +55,7 @@ def arrays(request, tmp_path_factory) -> dict[str, np.ndarray]:
         return read_anny_cache(path)
     path = anny_cache_path()
     if not path.is_file():
-        pytest.skip(f"neither anny nor an mbcli anny cache ({path}) is available ({am.ANNY_INSTALL})")
+        pytest.skip(f"neither anny nor an mbcli anny cache ({path}) is available ({ac.ANNY_INSTALL})")
     return read_anny_cache(path)
 
 
@@ -114,10 +113,10 @@ def test_cache_build_and_reload_equal(anny_model, tmp_path):
     back = read_anny_cache(path)
     for k, v in arrays.items():
         assert back[k].dtype == v.dtype and np.array_equal(back[k], v), k
-    assert str(back["anny_version"]) == am.installed_anny_version()
+    assert str(back["anny_version"]) == ac.installed_anny_version()
     assert not list(tmp_path.glob(".*"))  # no temporary file left behind
     assert (tmp_path / "c.npz").stat().st_size < 40e6
-    if am.installed_anny_version() == "0.6.2":
+    if ac.installed_anny_version() == "0.6.2":
         assert back["h36m_vertices"].tolist() == [5038, 881]
 
 
@@ -132,23 +131,23 @@ def test_load_anny_reads_the_cache_without_anny(arrays, tmp_path, monkeypatch):
     def no_anny():
         raise AssertionError("anny must not be imported when the cache exists")
 
-    monkeypatch.setattr(am, "_import_anny", no_anny)
+    monkeypatch.setattr(ac, "_import_anny", no_anny)
     t0 = time.perf_counter()
     body = load_anny(tmp_path)
     assert time.perf_counter() - t0 < 5.0  # a 25 MB npz (about 0.05 s warm)
     assert body.num_vertices == arrays["template_vertices"].shape[0] and body.dtype == torch.float32
-    monkeypatch.setenv(am.MBCLI_CACHE_ENV, str(tmp_path))
+    monkeypatch.setenv(ac.MBCLI_CACHE_ENV, str(tmp_path))
     assert load_anny().num_joints == body.num_joints
 
 
 def test_dependency_error_when_anny_is_missing(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "anny", None)  # "import anny" now raises ImportError
     with pytest.raises(DependencyError) as info:
-        am._import_anny()
+        ac._import_anny()
     msg = str(info.value)
     assert "\n" not in msg and "pip install --no-deps anny==0.6.2" in msg and "warp" in msg
 
-    monkeypatch.setattr(am, "installed_anny_version", lambda: None)
+    monkeypatch.setattr(am, "installed_anny_version", lambda: None)  # as load_anny sees it
     with pytest.raises(DependencyError) as info:
         load_anny(tmp_path / "empty")
     assert "pip install --no-deps anny==0.6.2" in str(info.value) and "\n" not in str(info.value)
@@ -164,13 +163,13 @@ def test_dependency_error_names_a_missing_requirement(monkeypatch):
 
     monkeypatch.setattr(importlib, "import_module", fake)
     with pytest.raises(DependencyError, match="anny needs trimesh"):
-        am._import_anny()
+        ac._import_anny()
 
 
 def test_bad_cache_files(arrays, tmp_path, monkeypatch):
     path = anny_cache_path(tmp_path)
     path.write_bytes(b"not an npz")
-    monkeypatch.setattr(am, "installed_anny_version", lambda: None)
+    monkeypatch.setattr(am, "installed_anny_version", lambda: None)  # as load_anny sees it
     with pytest.raises(WeightsError, match="delete it"):
         load_anny(tmp_path)
     bad = dict(arrays)
@@ -186,11 +185,11 @@ def test_bad_cache_files(arrays, tmp_path, monkeypatch):
 
 
 def test_default_cache_dir(monkeypatch, tmp_path):
-    monkeypatch.setenv(am.MBCLI_CACHE_ENV, str(tmp_path))
+    monkeypatch.setenv(ac.MBCLI_CACHE_ENV, str(tmp_path))
     p = anny_cache_path()
-    assert p.parent == tmp_path and p.name == f"anny-{am.installed_anny_version() or am.ANNY_VERSION}-mbcli1.npz"
-    monkeypatch.delenv(am.MBCLI_CACHE_ENV)
-    assert am.default_cache_dir().parts[-2:] == (".cache", "mbcli")
+    assert p.parent == tmp_path and p.name == f"anny-{ac.installed_anny_version() or ac.ANNY_VERSION}-mbcli1.npz"
+    monkeypatch.delenv(ac.MBCLI_CACHE_ENV)
+    assert ac.default_cache_dir().parts[-2:] == (".cache", "mbcli")
 
 
 # ------------------------------------------------------------------------------------------ the model itself

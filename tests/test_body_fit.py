@@ -10,7 +10,8 @@ import torch
 from smpl_fixture import build_model, write_npz, write_pkl_plain
 
 from mbcli.body.fit import Camera, FitConfig, fit_body, initial_rotations, root_translation
-from mbcli.body.smpl import SMPLBody, axis_angle_to_matrix_torch, load_smpl
+from mbcli.body.smpl import SMPLBody, axis_angle_to_matrix_torch
+from mbcli.body.smpl_file import load_smpl
 from mbcli.errors import ConfigError, ExportError
 from mbcli.export.smpl_npz import CAMERA_TO_ZUP, smpl_arrays, write_smpl_npz
 from mbcli.geometry import project

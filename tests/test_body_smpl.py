@@ -1,4 +1,5 @@
-"""mbcli.body.smpl: loading SMPL files in every flavour, the forward pass (against smplx and known values), errors."""
+"""mbcli.body.smpl_file and mbcli.body.smpl: loading SMPL files in every flavour, the forward pass (against smplx
+and known values), errors."""
 
 from __future__ import annotations
 

@@ -13,7 +13,8 @@ from smpl_fixture import build_model, write_npz
 from typer.testing import CliRunner
 
 from mbcli.body.fit import Camera
-from mbcli.body.smpl import SMPLBody, axis_angle_to_matrix_torch, load_smpl
+from mbcli.body.smpl import SMPLBody, axis_angle_to_matrix_torch
+from mbcli.body.smpl_file import load_smpl
 from mbcli.cli.main import app
 from mbcli.export.json_motion import write_motion_json
 from mbcli.geometry import project

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import click
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -14,7 +13,6 @@ from typer.testing import CliRunner
 from mbcli.cli import action as cli_action
 from mbcli.cli import lift as cli_lift
 from mbcli.cli import mesh as cli_mesh
-from mbcli.cli import train as cli_train
 from mbcli.cli.main import app
 from mbcli.pipeline.action import ActionConfig
 from mbcli.pipeline.lift import LiftConfig
@@ -34,11 +32,15 @@ def _record(store: dict):
     return fake
 
 
+def _options(command: str) -> dict:
+    """The options (not arguments) of ``mbcli COMMAND``, by parameter name."""
+    group = typer.main.get_command(app)
+    sub = group.commands[command]  # type: ignore[attr-defined]
+    return {p.name: p for p in sub.params if p.param_type_name == "option" and p.name}
+
+
 def _option_names(command: str) -> set[str]:
-    cmd = typer.main.get_command(app)
-    assert isinstance(cmd, click.Group)
-    sub = cmd.commands[command]
-    return {p.name for p in sub.params if isinstance(p, click.Option) and p.name}
+    return set(_options(command))
 
 
 def _invoke(args: list[str]) -> None:
@@ -128,9 +130,7 @@ def test_shared_options_read_the_same_everywhere(command):
     """--device, --weights-config, --fps, --person, --detector: one declaration (cli/options.py), one help text."""
     from mbcli.cli import options
 
-    cmd = typer.main.get_command(app)
-    assert isinstance(cmd, click.Group)
-    params = {p.name: p for p in cmd.commands[command].params if isinstance(p, click.Option)}
+    params = _options(command)
     shared = {"fps": options.Fps, "weights_config": options.WeightsConfig, "detector": options.Detector}
     for name, annotated in shared.items():
         if name in params:

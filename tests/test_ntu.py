@@ -1,5 +1,5 @@
-"""NTU RGB+D readers (mbcli/train/ntu.py) on tiny synthetic files written in the real layouts: a raw Kinect
-.skeleton text file and pyskl annotation pickles (2D and 3D flavours)."""
+"""NTU RGB+D readers (mbcli/train/ntu_files.py) and samples (mbcli/train/ntu.py) on tiny synthetic files written in
+the real layouts: a raw Kinect .skeleton text file and pyskl annotation pickles (2D and 3D flavours)."""
 
 from __future__ import annotations
 
@@ -10,19 +10,10 @@ import pytest
 from ntu_fixture import NAMES, A, B, body_values, frames_abc, pyskl_2d, pyskl_3d, write_skeleton
 
 from mbcli.errors import ConfigError, KeypointFileError
+from mbcli.labels import NTU60_CLASSES, NTU120_CLASSES
 from mbcli.skeletons import COCO17, H36M17, NTU25, SKELETONS, remap
-from mbcli.train.ntu import (
-    NTU60_CLASSES,
-    NTU120_CLASSES,
-    NtuPose2D,
-    NtuSample,
-    load_ntu,
-    ntu_split,
-    parse_name,
-    read_ntu_skeleton,
-    read_pyskl,
-    to_h36m,
-)
+from mbcli.train.ntu import NtuPose2D, NtuSample, ntu_split, parse_name, to_h36m
+from mbcli.train.ntu_files import load_ntu, read_ntu_skeleton, read_pyskl
 
 J = NTU25.idx
 H = H36M17.idx

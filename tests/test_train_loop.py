@@ -201,8 +201,8 @@ def test_text_alignment_with_the_real_text_encoder(h36m, tmp_path):
 
 def test_action_task_trains_a_classifier_with_text_alignment(h36m, tmp_path, monkeypatch):
     import mbcli.text
+    from mbcli.labels import ACTION_SENTENCES, H36M_ACTIONS
     from mbcli.model.action import load_action_model
-    from mbcli.train.data import ACTION_SENTENCES, H36M_ACTIONS
 
     monkeypatch.setattr(mbcli.text, "load_text_encoder", lambda path=None: _FakeEncoder())
     r = _recipe(h36m, task="action", text_align=0.5, text_hidden=16, w_pose=0.1, steps=6, eval_every=3)

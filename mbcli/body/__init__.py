@@ -5,23 +5,21 @@ from __future__ import annotations
 
 from mbcli.body.base import BodyModel
 from mbcli.body.smpl import (
-    SMPL_ENV,
     SMPL_JOINT_NAMES,
     SMPL_PARENTS,
-    SMPL_URL,
     SMPLBody,
     SMPLModel,
     axis_angle_to_matrix_torch,
-    load_smpl,
-    resolve_smpl_path,
     smpl_forward,
 )
+from mbcli.body.smpl_file import SMPL_ENV, SMPL_URL, load_smpl, resolve_smpl_path
 
 BODY_MODELS = ("smpl", "anny")
 
 
 def load_anny(*args, **kwargs) -> BodyModel:
-    """The anny body model (body/anny_model.py; built once into a cache from the optional anny package)."""
+    """The anny body model (body/anny_model.py; built once into a cache from the optional anny package:
+    body/anny_cache.py)."""
     from mbcli.body.anny_model import load_anny as _load
 
     return _load(*args, **kwargs)

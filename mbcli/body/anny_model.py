@@ -5,15 +5,8 @@ Model: Brégier et al., "Anny: a free-to-use 3D human parametric model for all a
 (rig "anny": root, pelvis, legs, 28 toe bones, 5 spine bones, clavicles, shoulders, arms with twist bones, 38 finger
 and metacarpal bones, 3 neck bones, head, eyes), linear blend skinning with up to 9 bones per vertex.
 
-Cache ("its first load builds a cache"). Building anny's model from its MakeHuman targets parses about 1200 gzipped
-text files and takes about a minute. ``load_anny`` does it once: it builds anny's default model (rig "anny",
-topology "anny", no local changes, no facial actions, the 6 default phenotypes, compact phenotype blendshapes) and
-keeps only the arrays listed in ``_CACHE_ARRAYS`` in ``<cache dir>/anny-<anny version>-mbcli<format>.npz``
-(about 25 MB, written atomically). Later loads read only that file (about 0.05 s) and need neither the anny
-package nor its dependencies. The cache folder is ``$MBCLI_CACHE_DIR`` or ``~/.cache/mbcli``. anny keeps ~0.8 GB of
-intermediate files in its own cache: unless ``$ANNY_CACHE_DIR`` is set (then anny's own cache there is used and
-kept), they go to a temporary folder inside the mbcli cache folder that is deleted afterwards. Nothing is
-downloaded (anny's non-commercial SMPL conversion data is never touched).
+Cache: body/anny_cache.py (built once from the anny package, about a minute; later loads read only that file
+and need neither anny nor its dependencies). ``load_anny`` reads it, building it first when it is missing.
 
 Frame. anny works Z-up, the body facing -Y, its left side on +X, metres. The cache converts every position to
 mbcli's canonical body frame, SMPL's: metres, Y up, the body facing +Z, its left side on +X
@@ -73,39 +66,32 @@ K = ANNY_TO_CANONICAL: D_0 = R_0 K, D_j = A_parent K^T R_j K A_j^T, root transla
 
 from __future__ import annotations
 
-import contextlib
-import importlib
-import importlib.metadata
 import logging
 import os
-import tempfile
-import zipfile
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
+from mbcli.body.anny_cache import (
+    ANNY_DEFAULT_SHAPE,
+    ANNY_FEATURES,
+    ANNY_INSTALL,
+    ANNY_SHAPE_NAMES,
+    ANNY_TO_CANONICAL,
+    ANNY_VERSION,
+    anny_cache_path,
+    build_anny_cache,
+    check_anny_arrays,
+    installed_anny_version,
+    read_anny_cache,
+)
 from mbcli.body.base import BodyModel, correspondence_matrix
 from mbcli.errors import DependencyError, WeightsError
-from mbcli.fsutil import atomic_path
 
 log = logging.getLogger(__name__)
 
-ANNY_VERSION = "0.6.2"  # the anny release this module was validated against
-CACHE_FORMAT = 1
-MBCLI_CACHE_ENV = "MBCLI_CACHE_DIR"
-ANNY_INSTALL = ("pip install --no-deps anny==0.6.2 && pip install roma safetensors trimesh pillow pyyaml "
-                "(anny's own requirements include warp-lang, which mbcli does not need)")
-ANNY_SHAPE_NAMES: tuple[str, ...] = ("gender", "age", "muscle", "weight", "height", "proportions")
-ANNY_DEFAULT_SHAPE: tuple[float, ...] = (0.5, 0.8, 0.5, 0.5, 0.5, 0.5)
 ANNY_SHAPE_SIGMA: tuple[float, ...] = (1.0, 0.1, 0.2, 0.2, 0.2, 0.2)
 _WALL = 1e6
-ANNY_TO_CANONICAL = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
-# anny's PHENOTYPE_VARIATIONS keys, in its order (the stored variation table refers to them by index)
-_FEATURES: tuple[str, ...] = ("race", "gender", "age", "muscle", "weight", "height", "proportions", "cupsize",
-                              "firmness")
 _FIXED_FEATURE_VALUE = 0.5  # cupsize and firmness: anny's default when they are not exposed
 
 ANNY_FREE_JOINTS: tuple[str, ...] = (
@@ -143,245 +129,6 @@ ANNY_H36M_PAIRS: tuple[tuple[str, str], ...] = (
     ("wrist.L", "left_wrist"), ("wrist.R", "right_wrist"),
 )
 
-# Arrays of the cache file: name -> (dtype, shape with None for model-dependent sizes)
-_CACHE_ARRAYS: dict[str, tuple[str, tuple[int | None, ...]]] = {
-    "template_vertices": ("float32", (None, 3)),  # (V,3) canonical frame
-    "vertex_dirs": ("float32", (None, 3, None)),  # (V,3,R) phenotype basis
-    "template_heads": ("float64", (None, 3)),  # (J,3) rest bone heads
-    "head_dirs": ("float64", (None, 3, None)),  # (J,3,R)
-    "orient_template": ("float64", (None, 3, 3)),  # (J,3,3) anny frame: rest orientation = procrustes(M)
-    "orient_dirs": ("float64", (None, 3, 3, None)),  # (J,3,3,R)
-    "reference_orientations": ("float64", (None, 3, 3)),  # (J,3,3) anny frame, anny's U_j
-    "skin_indices": ("int16", (None, None)),  # (V,K) bone of each influence
-    "skin_weights": ("float32", (None, None)),  # (V,K)
-    "faces": ("int32", (None, 3)),
-    "parents": ("int16", (None,)),
-    "bone_labels": ("str", (None,)),
-    "variation_feature": ("int8", (None,)),  # (26,) index into _FEATURES
-    "variation_anchor": ("float64", (None,)),  # (26,) anchor of the variation (race: 0)
-    "phenotype_mask": ("uint8", (None, None)),  # (624,26) the variations each macro target multiplies
-    "phenotype_projection": ("float64", (None, None)),  # (624,R) macro-target weights -> basis coefficients
-    "h36m_vertices": ("int64", (2,)),  # nose tip, crown
-}
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Cache location and building
-
-
-def default_cache_dir() -> Path:
-    """$MBCLI_CACHE_DIR, else ~/.cache/mbcli."""
-    env = os.environ.get(MBCLI_CACHE_ENV, "")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "mbcli"
-
-
-def installed_anny_version() -> str | None:
-    """The installed anny package's version, or None (reads package metadata; does not import anny)."""
-    try:
-        return importlib.metadata.version("anny")
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def anny_cache_path(cache_dir: str | os.PathLike | None = None, version: str | None = None) -> Path:
-    """The cache file for an anny version (default: the installed one, else ANNY_VERSION)."""
-    d = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-    v = version or installed_anny_version() or ANNY_VERSION
-    return d / f"anny-{v}-mbcli{CACHE_FORMAT}.npz"
-
-
-def _import_anny() -> Any:
-    """The anny package, or DependencyError with the install command."""
-    try:
-        return importlib.import_module("anny")
-    except ImportError as e:
-        missing = getattr(e, "name", None)
-        what = "the anny package is not installed" if missing in (None, "anny") else f"anny needs {missing}"
-        raise DependencyError(f"--body-model anny: {what}; install it with: {ANNY_INSTALL}") from None
-
-
-@contextlib.contextmanager
-def _anny_build_env(scratch_parent: Path) -> Iterator[None]:
-    """Point anny's cache at a scratch folder (unless $ANNY_CACHE_DIR is set) and forbid its downloader."""
-    paths = importlib.import_module("anny.paths")
-
-    def no_download() -> None:
-        raise WeightsError("anny tried to download its non-commercial data while mbcli built the anny cache; "
-                           "mbcli never uses those files")
-
-    old_download = paths.download_noncommercial_data
-    paths.download_noncommercial_data = no_download
-    try:
-        if os.environ.get("ANNY_CACHE_DIR"):
-            yield
-            return
-        scratch_parent.mkdir(parents=True, exist_ok=True)
-        old = paths.get_anny_cache_path()
-        with tempfile.TemporaryDirectory(prefix=".anny-build-", dir=scratch_parent) as tmp:
-            paths.set_anny_cache_path(tmp)
-            try:
-                yield
-            finally:
-                paths.set_anny_cache_path(old)
-    finally:
-        paths.download_noncommercial_data = old_download
-
-
-def create_anny_model(scratch_dir: str | os.PathLike | None = None) -> Any:
-    """anny's default full-body model (float64, torch skinning, no warp), built without a lasting anny cache unless
-    $ANNY_CACHE_DIR is set (module docstring). Raises DependencyError when anny is missing."""
-    anny = _import_anny()
-    scratch = Path(scratch_dir) if scratch_dir is not None else default_cache_dir()
-    with _anny_build_env(scratch):
-        return anny.Anny(rig="anny", topology="anny", local_changes="none", facial_actions="none",
-                         phenotypes="default", skinning_method="lbs")
-
-
-def _np(t: torch.Tensor) -> np.ndarray:
-    return t.detach().cpu().double().numpy()
-
-
-def build_anny_arrays(model: Any) -> dict[str, np.ndarray]:
-    """The cache's arrays (``_CACHE_ARRAYS``) from an ``anny.Anny`` default full-body model."""
-    labels = list(model.bone_labels)
-    if list(model.phenotype_labels) != list(ANNY_SHAPE_NAMES):
-        raise WeightsError(f"unexpected anny phenotypes {model.phenotype_labels}; mbcli expects {ANNY_SHAPE_NAMES} "
-                           f"(anny {ANNY_VERSION})")
-    proj = model.phenotype_blendshape_projection
-    if proj is None or model.reference_bone_orientations is None or model.bone_template_orientation_matrices is None:
-        raise WeightsError(f"unexpected anny model layout (needs compact blendshapes and the 'anny' rig of anny "
-                           f"{ANNY_VERSION})")
-    R = int(proj.shape[1])
-    if model.blendshapes.shape[0] != R or model.bone_orientation_blendshapes.shape[0] != R:
-        raise WeightsError("unexpected anny model layout: blendshapes beyond the phenotype basis")
-    K = ANNY_TO_CANONICAL
-    tv = _np(model.template_vertices) @ K.T
-    bs = _np(model.blendshapes) @ K.T  # (R,V,3)
-    th = _np(model.template_bone_heads) @ K.T
-    hb = _np(model.bone_heads_blendshapes) @ K.T  # (R,J,3)
-    M0 = _np(model.bone_template_orientation_matrices)
-    Md = _np(model.bone_orientation_blendshapes)  # (R,J,3,3)
-    U = _np(model.reference_bone_orientations)
-    eye = np.eye(3)
-    if np.abs(M0[0] - eye).max() > 1e-9 or np.abs(Md[:, 0]).max() > 1e-12 or np.abs(U[0] - eye).max() > 1e-9:
-        raise WeightsError("unexpected anny rig: its root bone is not at the identity orientation")
-
-    from anny.models.model_data import PHENOTYPE_VARIATIONS  # anny is installed: the model came from it
-
-    if tuple(PHENOTYPE_VARIATIONS) != _FEATURES:
-        raise WeightsError(f"unexpected anny phenotype table {tuple(PHENOTYPE_VARIATIONS)}")
-    feat, anchor = [], []
-    for f, name in enumerate(_FEATURES):
-        n = len(PHENOTYPE_VARIATIONS[name])
-        a = np.zeros(n) if name == "race" else _np(model.anchors[name])
-        feat += [f] * n
-        anchor += a.tolist()
-
-    arrays = {
-        "template_vertices": tv.astype(np.float32),
-        "vertex_dirs": np.ascontiguousarray(bs.transpose(1, 2, 0)).astype(np.float32),
-        "template_heads": th,
-        "head_dirs": np.ascontiguousarray(hb.transpose(1, 2, 0)),
-        "orient_template": M0,
-        "orient_dirs": np.ascontiguousarray(Md.transpose(1, 2, 3, 0)),
-        "reference_orientations": U,
-        "skin_indices": model.vertex_bone_indices.cpu().numpy().astype(np.int16),
-        "skin_weights": _np(model.vertex_bone_weights).astype(np.float32),
-        "faces": model.faces.cpu().numpy().astype(np.int32),
-        "parents": np.asarray(model.bone_parents, dtype=np.int16),
-        "bone_labels": np.asarray(labels, dtype=str),
-        "variation_feature": np.asarray(feat, dtype=np.int8),
-        "variation_anchor": np.asarray(anchor, dtype=np.float64),
-        "phenotype_mask": _np(model.stacked_phenotype_blend_shapes_mask).astype(np.uint8),
-        "phenotype_projection": _np(proj),
-    }
-    # the nose-tip and crown vertices, from the default shape's rest mesh
-    with torch.no_grad():
-        kwargs = {n: torch.tensor([v], dtype=model.dtype) for n, v in zip(ANNY_SHAPE_NAMES, ANNY_DEFAULT_SHAPE)}
-        out = model(pose_parameters=None, phenotype_kwargs=kwargs)
-    rv = _np(out["rest_vertices"][0]) @ K.T
-    head_y = (_np(out["rest_bone_heads"][0]) @ K.T)[labels.index("head"), 1]
-    mid = np.flatnonzero((np.abs(rv[:, 0]) < 0.002) & (rv[:, 1] > head_y))
-    if len(mid) < 10:
-        raise WeightsError("unexpected anny mesh: no head vertices on the symmetry plane")
-    arrays["h36m_vertices"] = np.array([mid[np.argmax(rv[mid, 2])], mid[np.argmax(rv[mid, 1])]], dtype=np.int64)
-    _check_arrays(arrays, "anny model")
-    return arrays
-
-
-def _check_arrays(arrays: dict[str, np.ndarray], where: str) -> None:
-    for name, (dtype, shape) in _CACHE_ARRAYS.items():
-        a = arrays.get(name)
-        if a is None:
-            raise WeightsError(f"{where}: {name} is missing")
-        ok = a.ndim == len(shape) and all(s is None or s == d for s, d in zip(shape, a.shape))
-        ok = ok and (a.dtype.kind == "U" if dtype == "str" else a.dtype == np.dtype(dtype))
-        if not ok:
-            raise WeightsError(f"{where}: {name} is {a.dtype} {a.shape}, expected {dtype} {shape}")
-    V, J = arrays["template_vertices"].shape[0], arrays["template_heads"].shape[0]
-    R = arrays["phenotype_projection"].shape[1]
-    if (arrays["vertex_dirs"].shape != (V, 3, R) or arrays["head_dirs"].shape != (J, 3, R)
-            or arrays["orient_dirs"].shape != (J, 3, 3, R) or arrays["skin_indices"].shape[0] != V
-            or arrays["skin_weights"].shape != arrays["skin_indices"].shape or len(arrays["parents"]) != J
-            or len(arrays["bone_labels"]) != J or arrays["phenotype_mask"].shape
-            != (arrays["phenotype_projection"].shape[0], len(arrays["variation_feature"]))):
-        raise WeightsError(f"{where}: inconsistent array sizes")
-
-
-def build_anny_cache(path: str | os.PathLike | None = None, model: Any = None) -> Path:
-    """Build the cache file (default ``anny_cache_path()``) from ``model`` (an ``anny.Anny``) or a fresh default
-    anny model; written atomically. Raises DependencyError when anny is needed and missing."""
-    p = Path(path) if path is not None else anny_cache_path()
-    if model is None:
-        model = create_anny_model(p.parent)
-    arrays = build_anny_arrays(model)
-    arrays["anny_version"] = np.array(installed_anny_version() or ANNY_VERSION)
-    arrays["format"] = np.array(CACHE_FORMAT)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(p) as tmp, open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-    return p
-
-
-def read_anny_cache(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """The arrays of a cache file; WeightsError (one line) when it is unreadable or not an mbcli anny cache."""
-    p = Path(path)
-    try:
-        with np.load(p, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
-        raise WeightsError(f"cannot read the anny cache {p} ({type(e).__name__}); delete it to rebuild it") from None
-    fmt = arrays.get("format")
-    if fmt is None or int(fmt) != CACHE_FORMAT:
-        raise WeightsError(f"{p} is not an mbcli anny cache of format {CACHE_FORMAT}; delete it to rebuild it")
-    _check_arrays(arrays, str(p))
-    return arrays
-
-
-def load_anny(cache_dir: str | os.PathLike | None = None, dtype: torch.dtype = torch.float32,
-              device: torch.device | str = "cpu") -> AnnyBody:
-    """The anny body model from its cache in ``cache_dir`` (default: $MBCLI_CACHE_DIR or ~/.cache/mbcli), building
-    the cache first when it is missing (about a minute, needs the anny package: DependencyError otherwise). A cache
-    that cannot be read is rebuilt when anny is installed (WeightsError otherwise)."""
-    p = anny_cache_path(cache_dir)
-    if p.is_file():
-        try:
-            return AnnyBody(read_anny_cache(p), dtype=dtype, device=device)
-        except WeightsError:
-            if installed_anny_version() is None:
-                raise
-            log.warning("the anny cache %s is unreadable; rebuilding it", p)
-    elif installed_anny_version() is None:
-        raise DependencyError(f"--body-model anny needs the anny package once, to build its cache {p}; install it "
-                              f"with: {ANNY_INSTALL}")
-    log.info("building the anny body model cache %s (once; about a minute)", p)
-    build_anny_cache(p)
-    return AnnyBody(read_anny_cache(p), dtype=dtype, device=device)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# The model
-
 
 def _tree_levels(parents: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
     """Joints grouped by depth: per level (joint indices, their parents' positions within the previous level)."""
@@ -415,7 +162,7 @@ class AnnyBody(BodyModel):
 
     def __init__(self, arrays: dict[str, np.ndarray], dtype: torch.dtype = torch.float32,
                  device: torch.device | str = "cpu") -> None:
-        _check_arrays(arrays, "anny arrays")
+        check_anny_arrays(arrays, "anny arrays")
         dev = torch.device(device)
         self._dtype, self._device = dtype, dev
 
@@ -453,7 +200,7 @@ class AnnyBody(BodyModel):
         feat = arrays["variation_feature"].astype(np.int64)
         anchors = arrays["variation_anchor"]
         self._var_feature = torch.as_tensor(feat, device=dev)
-        nf = len(_FEATURES)
+        nf = len(ANNY_FEATURES)
         nmax = int(np.bincount(feat, minlength=nf).max())
         table = np.empty((nf, nmax))
         count = np.zeros(nf, dtype=np.int64)
@@ -464,12 +211,13 @@ class AnnyBody(BodyModel):
             count[f] += 1
         for f in range(nf):  # pad with increasing values beyond the last anchor so each row stays sorted
             table[f, count[f]:] = table[f, count[f] - 1] + 1.0 + np.arange(nmax - count[f])
-        table[_FEATURES.index("race")] = np.arange(nmax)  # race is not interpolated (fixed weights); keep it finite
+        race = ANNY_FEATURES.index("race")
+        table[race] = np.arange(nmax)  # race is not interpolated (fixed weights); keep it finite
         self._anchor_table = torch.as_tensor(table, dtype=dtype, device=dev)  # (F,nmax)
         self._anchor_count = torch.as_tensor(count, device=dev)
         self._var_pos = torch.as_tensor(pos, device=dev)
-        self._race = torch.as_tensor(feat == _FEATURES.index("race"), device=dev)
-        self._shape_feature = [_FEATURES.index(n) for n in ANNY_SHAPE_NAMES]
+        self._race = torch.as_tensor(feat == ANNY_FEATURES.index("race"), device=dev)
+        self._shape_feature = [ANNY_FEATURES.index(n) for n in ANNY_SHAPE_NAMES]
         self._phen_mask = t("phenotype_mask")  # (P,26)
         self._projection = t("phenotype_projection")  # (P,R)
         levels = _tree_levels(self.parents)
@@ -535,7 +283,7 @@ class AnnyBody(BodyModel):
         zero, one = s.new_zeros(()), s.new_ones(())
         s = torch.where(s < 0, zero, s)  # clamp with a one-sided gradient on the boundary, as anny does
         s = torch.where(s > 1, one, s)
-        values = s.new_full((len(_FEATURES), B), _FIXED_FEATURE_VALUE)
+        values = s.new_full((len(ANNY_FEATURES), B), _FIXED_FEATURE_VALUE)
         values = values.index_copy(0, torch.as_tensor(self._shape_feature, device=self.device), s.T)
         table = self._anchor_table  # (F,nmax)
         idx = torch.searchsorted(table, values.contiguous(), side="left")  # (F,B)
@@ -666,3 +414,28 @@ class AnnyBody(BodyModel):
             J0 = self.rest_joints(torch.as_tensor(shape, dtype=self.dtype, device=self.device))[0, 0]
         D[:, 0, :3, 3] = J0.double().cpu().numpy() + transl
         return {"phenotypes": shape.astype(np.float32), "pose_parameters": D.astype(np.float32)}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Loading
+
+
+def load_anny(cache_dir: str | os.PathLike | None = None, dtype: torch.dtype = torch.float32,
+              device: torch.device | str = "cpu") -> AnnyBody:
+    """The anny body model from its cache in ``cache_dir`` (default: $MBCLI_CACHE_DIR or ~/.cache/mbcli), building
+    the cache first when it is missing (about a minute, needs the anny package: DependencyError otherwise). A cache
+    that cannot be read is rebuilt when anny is installed (WeightsError otherwise)."""
+    p = anny_cache_path(cache_dir)
+    if p.is_file():
+        try:
+            return AnnyBody(read_anny_cache(p), dtype=dtype, device=device)
+        except WeightsError:
+            if installed_anny_version() is None:
+                raise
+            log.warning("the anny cache %s is unreadable; rebuilding it", p)
+    elif installed_anny_version() is None:
+        raise DependencyError(f"--body-model anny needs the anny package once, to build its cache {p}; install it "
+                              f"with: {ANNY_INSTALL}")
+    log.info("building the anny body model cache %s (once; about a minute)", p)
+    build_anny_cache(p)
+    return AnnyBody(read_anny_cache(p), dtype=dtype, device=device)

@@ -5,7 +5,7 @@ the video's frame rate / 25, so a window sees the motion at about 25 fps, inside
 trained at), a new window every L*step/2 frames; each window is crop-normalised like the lifter's. Each window is a
 segment: [start_frame, end_frame) in video frames. Scores:
 - the model's classifier over its own classes (``labels`` None): softmax of the logits;
-- any label list (open vocabulary): the labels are embedded with the text encoder (mbcli/text.py) and scored by the
+- any label list (open vocabulary): the labels are embedded with the text encoder (mbcli/text/) and scored by the
   model's learned scale times the cosine with the motion embedding, softmax over the given labels.
 Overall probabilities are the mean of the segments'.
 A model trained on several people per sample (checkpoint meta ``num_people`` > 1: NTU RGB+D) gets each track as

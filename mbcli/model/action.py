@@ -4,7 +4,7 @@ Head (REFERENCE.md section 3, MotionBERT's action task): the representation (B, 
 flattened over joints (J*D), averaged over the M people of a sample when there are several, then
   classifier: dropout -> Linear(J*D, hidden) -> BatchNorm -> ReLU -> Linear(hidden, C)        (C > 0)
   embedding:  dropout -> Linear(J*D, hidden) -> BatchNorm -> ReLU -> Linear(hidden, E) -> L2   (E > 0)
-The embedding lives in the text encoder's space (E = 384 for all-MiniLM-L6-v2, mbcli/text.py). Scores of a label
+The embedding lives in the text encoder's space (E = 384 for all-MiniLM-L6-v2, mbcli/text/). Scores of a label
 set are then cosine similarities with the labels' sentence embeddings times a learned scale (CLIP's temperature,
 initialised at 1/0.07 and clamped to 100): ``text_logits``. That is the ActionPose idea (Liao & Zheng 2024: align
 motion embeddings with text embeddings of action labels) and what makes open-vocabulary labels work: any sentence

@@ -60,13 +60,13 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass, replace
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from mbcli.errors import ConfigError
 from mbcli.geometry import project, world_to_camera
+from mbcli.labels import read_cmu_index
 from mbcli.rig.bvh_io import BvhMotion, bvh_positions, read_bvh
 from mbcli.rig.units import TO_METRES
 from mbcli.skeletons import H36M17, H36M_BONE_LENGTHS_M
@@ -265,23 +265,13 @@ def _trial_seed(trial: str) -> int:
     return zlib.crc32(trial.encode("utf-8"))
 
 
-@lru_cache(maxsize=4)
-def _read_index(path: Path) -> dict[str, str]:
-    out = {}
-    for line in path.read_text(encoding="utf-8").splitlines()[1:]:
-        cols = line.split("\t")
-        if len(cols) >= 2:
-            out[cols[0].strip()] = cols[1].strip()
-    return out
-
-
 def cmu_description(trial: str, cmu_dir: str | Path | None = None) -> str:
     """The CMU description of a trial ("07_01" -> "walk") from cmu_index.tsv."""
     d = Path(cmu_dir) if cmu_dir else default_cmu_dir()
     index = d / "cmu_index.tsv"
     if not index.is_file():
         raise ConfigError(f"CMU trial index not found: {index}")
-    desc = _read_index(index.resolve()).get(trial)
+    desc = read_cmu_index(index.resolve()).get(trial)
     if desc is None:
         raise ConfigError(f"CMU trial {trial!r} is not in {index}")
     return desc
@@ -327,7 +317,7 @@ def load_cmu(cmu_dir: str | Path | None = None, fps: float = 50.0, cameras_per_t
     if missing:
         raise ConfigError(f"CMU trials not found in {d / 'bvh'}: {', '.join(missing)}")
     index_file = d / "cmu_index.tsv"
-    descriptions = _read_index(index_file.resolve()) if index_file.is_file() else {}
+    descriptions = read_cmu_index(index_file.resolve()) if index_file.is_file() else {}
     out = []
     for trial in names:
         motion = read_bvh(files[trial])

@@ -19,6 +19,7 @@ import numpy as np
 
 from mbcli.errors import ConfigError
 from mbcli.geometry import project, world_to_camera
+from mbcli.labels import ACTION_SENTENCES
 from mbcli.skeletons import SH16, remap
 
 TRAIN_SUBJECTS = ("S1", "S5", "S6", "S7", "S8")
@@ -32,7 +33,7 @@ def default_data_dir() -> Path:
 @dataclass
 class Sequence:
     """One (subject, action, camera): xyz_camera (T,17,3) m, xy_gt (T,17,2) px, xy_sh (T,17,2) px or None;
-    label: a sentence saying what the person does (H36M: ACTION_SENTENCES of the base action; CMU: the trial's
+    label: a sentence saying what the person does (H36M: labels.ACTION_SENTENCES of the base action; CMU: the trial's
     description) or None."""
 
     subject: str
@@ -47,19 +48,6 @@ class Sequence:
     @property
     def num_frames(self) -> int:
         return int(self.xyz_camera.shape[0])
-
-
-# The 15 Human3.6M actions as short sentences for the text encoder (the dataset's names are CamelCase tags).
-H36M_ACTIONS: tuple[str, ...] = ("Directions", "Discussion", "Eating", "Greeting", "Phoning", "Posing", "Purchases",
-                                 "Sitting", "SittingDown", "Smoking", "TakingPhoto", "Waiting", "Walking",
-                                 "WalkingDog", "WalkTogether")
-ACTION_SENTENCES: dict[str, str] = {
-    "Directions": "giving directions", "Discussion": "having a discussion", "Eating": "eating",
-    "Greeting": "greeting someone", "Phoning": "talking on the phone", "Posing": "posing",
-    "Purchases": "making a purchase", "Sitting": "sitting on a chair", "SittingDown": "sitting down on the floor",
-    "Smoking": "smoking", "TakingPhoto": "taking a photo", "Waiting": "waiting", "Walking": "walking",
-    "WalkingDog": "walking a dog", "WalkTogether": "walking together",
-}
 
 
 def base_action(action: str) -> str:

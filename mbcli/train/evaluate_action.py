@@ -1,6 +1,6 @@
 """Human3.6M cross-subject action recognition: top-1 / top-5 accuracy of an action model on S9 and S11.
 
-Train subjects S1 S5 S6 S7 S8 (the action recipe), test S9 S11, 15 actions (train/data.H36M_ACTIONS). Input: the
+Train subjects S1 S5 S6 S7 S8 (the action recipe), test S9 S11, 15 actions (labels.H36M_ACTIONS). Input: the
 Stacked Hourglass detections ("sh", the headline: detected 2D) or the projected ground truth ("gt"), confidence 1.
 Each camera sequence is cut into windows of the model's length L taken every ``step`` frames (2: 25 fps, the middle
 of the training strides), starting every L*step/2 frames (half overlap) plus one ending on the last frame: the
@@ -30,9 +30,10 @@ import torch
 
 from mbcli.errors import ConfigError
 from mbcli.inference.action import window_starts
+from mbcli.labels import H36M_ACTIONS, ZERO_SHOT_HOLDOUT
 from mbcli.model.action import ActionModel
 from mbcli.normalize import crop_params, encode
-from mbcli.train.data import H36M_ACTIONS, TEST_SUBJECTS, base_action, load_h36m
+from mbcli.train.data import TEST_SUBJECTS, base_action, load_h36m
 from mbcli.train.evaluate import QUICK_CAMERA, QUICK_FRAMES
 
 
@@ -112,7 +113,6 @@ def evaluate_action(model: ActionModel, input: str = "sh", quick: bool = False, 
                             {a: 100.0 * float(np.mean(v)) for a, v in per_action.items()})
 
 
-ZERO_SHOT_HOLDOUT = ("08", "13")  # the CMU subjects the action and ablation recipes leave out (cmu_holdout)
 
 
 @dataclass
@@ -215,7 +215,8 @@ def evaluate_action_ntu(model: ActionModel, path: str | Path, protocol: str = "x
     """Top-1 / top-5 of an action model's classifier on the test split of NTU RGB+D (module docstring); classes
     are NTU's (label = action - 1), named by NTU120_CLASSES; per_class_top1 lists the classes present in the
     test split, in class order."""
-    from mbcli.train.ntu import NTU120_CLASSES, load_ntu
+    from mbcli.labels import NTU120_CLASSES
+    from mbcli.train.ntu_files import load_ntu
     from mbcli.train.ntu_sampler import ntu_windows
 
     if model.head.classifier is None:

@@ -30,7 +30,7 @@
   after the checkpoint are dropped on resume so the log stays one row per step.
 - ActionPose-style text alignment (``text_align`` > 0): every training sequence carries a label sentence (H36M:
   its action, CMU: the trial's description); the sentences are embedded once with the frozen text encoder
-  (mbcli/text.py) into a label bank, an alignment head (model/action.py) maps the pooled motion representation
+  (mbcli/text/) into a label bank, an alignment head (model/action.py) maps the pooled motion representation
   into that space, and ``text_align`` times the motion-to-text InfoNCE over the bank is added to the lifter loss.
   The checkpoint stays a plain lifter checkpoint; the head and the label sentences travel in it as extras.
 - NTU RGB+D (``dataset: ntu60 | ntu120``, task action only): clips of both people of a sample under one crop
@@ -58,11 +58,12 @@ import torch.distributed as dist
 
 from mbcli.errors import ConfigError, TrainingError
 from mbcli.fsutil import atomic_path
+from mbcli.labels import ACTION_SENTENCES, H36M_ACTIONS, LABEL_SETS
 from mbcli.model import DSTformer, preset, resolve_device, save_checkpoint
 from mbcli.model.action import ActionHead, ActionHeadConfig, text_alignment_loss
 from mbcli.model.checkpoint import build_model, load_checkpoint
 from mbcli.train.augment import ClipSampler
-from mbcli.train.data import ACTION_SENTENCES, H36M_ACTIONS, TEST_SUBJECTS, load_h36m
+from mbcli.train.data import TEST_SUBJECTS, load_h36m
 from mbcli.train.device_sampler import DeviceClipSampler
 from mbcli.train.health import Guard, Verdict, bone_ratio
 from mbcli.train.losses import lifter_loss
@@ -101,7 +102,7 @@ def label_sentences(seqs: list, task: str) -> list[str]:
 
 
 def embed_labels(labels: list[str], text_model: str | None = None) -> torch.Tensor:
-    """Unit text embeddings (K,E) of the label sentences (all-MiniLM-L6-v2, mbcli/text.py)."""
+    """Unit text embeddings (K,E) of the label sentences (all-MiniLM-L6-v2, mbcli/text/)."""
     from mbcli.text import load_text_encoder
 
     if not labels:
@@ -114,7 +115,7 @@ NTU_PEOPLE = 2  # people per NTU sample the model sees (absent ones all zeros)
 
 def _load_ntu_data(recipe: Recipe) -> tuple[list, list, tuple[str, ...]]:
     """(train samples, test samples, class names) of a dataset ntu* recipe; one-line errors for an unusable source."""
-    from mbcli.train.ntu import LABEL_SETS, load_ntu
+    from mbcli.train.ntu_files import load_ntu
 
     path = ntu_data_path(recipe)
     if not path.exists():

@@ -1,4 +1,6 @@
-"""NTU RGB+D 60/120 action data: the raw Kinect ``.skeleton`` files, pyskl's annotation pickles, the standard splits.
+"""NTU RGB+D 60/120 action samples: their names, the sample types, the standard splits and the mapping to the
+lifter's joints. Reading the files (raw ``.skeleton``, pyskl pickles) and whole datasets (load_ntu):
+train/ntu_files.py.
 
 Sample names are SsssCcccPpppRrrrAaaa: setup, camera (1-3), performer, replication (1-2) and action (A001-A060 for
 NTU-60, up to A120 for NTU-120); ``label`` is the 0-based action (A001 -> 0). Splits (ntu_split), from the names:
@@ -6,36 +8,7 @@ NTU-60, up to A120 for NTU-120); ``label`` is the 0-based action (A001 -> 0). Sp
   list; the other 33 are NTU-120's additions (all above 40), so the one list serves both.
 - "xview" (cross-view, NTU-60): cameras 2 and 3 train, camera 1 tests.
 - "xset" (cross-setup, NTU-120): even setup ids train, odd ones test.
-NTU60_CLASSES / NTU120_CLASSES are the official class names (index = label; "hush (quite)" of the official list is
-written "hush (quiet)"), also usable as open-vocabulary labels (LABEL_SETS).
-
-Raw ``.skeleton`` text (read_ntu_skeleton): the frame count T; per frame the number of bodies; per body one line of
-10 values (bodyID clippedEdges handLeftConfidence handLeftState handRightConfidence handRightState isRestricted leanX
-leanY trackingState), the joint count (25) and 25 lines of 12 values: x y z (Kinect camera space, metres), depthX
-depthY (512x424 depth image px), colorX colorY (1920x1080 colour image px), orientation w x y z, trackingState
-(0 not tracked, 1 inferred, 2 tracked). Parsing is by whitespace-separated values; a short, non-numeric or
-wrong-joint-count file raises KeypointFileError. Body IDs are kept as text (they exceed float precision).
-
-Coordinate conventions. Kinect camera space is right-handed: x towards the sensor's own left, y up, z forward. The
-colour (and depth) pixel x of the files grows with Kinect +x: in S001C001P001R001A001 the spine base at x = +0.218 m,
-z = 3.79 m sits at depthX 277 (centre 256) and colorX 1036 (centre 960). A true camera would put a point on its left
-at pixel x below the centre, so the stored pixels, like the RGB videos they index, are the Kinect SDK's mirror image.
-- joints_3d = (-x, -y, z): a rotation by 180 degrees about z into mbcli's camera frame (x right, y down, z forward),
-  which keeps the body's handedness (the labelled left hand stays the person's left hand).
-- joints_2d: with ``unmirror=True`` (default) colorX becomes 1920 - colorX, so the 2D is the view of an ordinary
-  camera at the colour sensor and agrees with joints_3d (a person facing the camera has their left hand on the image's
-  right); ``unmirror=False`` keeps the stored pixels of the mirrored RGB frames.
-- pyskl 2D keypoints (HRNet run on the RGB videos) are left as stored by default: a detector labels a mirrored person
-  by appearance, so they are a natural-looking, self-consistent mirror world. ``unmirror=True`` flips x about the
-  image width and swaps left/right joints (coco17 flip), which gives the same true-camera view as the .skeleton 2D.
-- pyskl 3D keypoints are Kinect camera-space metres and get the same rotation as joints_3d.
-
-Body selection (read_ntu_skeleton): a frame may list 0 bodies or more than two (tracking noise: furniture, a second
-ID for the same person). Each body ID becomes a track; tracks are ranked by motion energy, the sum over joints and
-x, y, z of its squared deviation from its own mean position, over the frames it is present, divided by T (so a body
-seen in a few frames counts for less). In that order each track joins the first kept slot it does not overlap in
-time (the same person re-identified under a new ID), else opens a new slot while fewer than ``max_bodies`` (2) are
-open, else is dropped. valid (M,T) marks the frames a slot holds a body; M is 0 for a file with no bodies.
+The class names (index = label) are mbcli.labels.NTU60_CLASSES / NTU120_CLASSES.
 
 to_h36m (h36m17, the lifter's joints): pyskl coco17 2D via skeletons.remap (its coco17 recipe); Kinect ntu25 2D and
 3D via the ntu25 recipe in skeletons.RECIPES (pelvis = mid hips, spine = spine_mid, thorax = spine_shoulder,
@@ -46,57 +19,21 @@ colour pixel is not finite gets score 0. NTU is recorded at 30 fps (FPS).
 
 from __future__ import annotations
 
-import pickle
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
 from mbcli.errors import ConfigError, KeypointFileError
-from mbcli.skeletons import COCO17, H36M17, NTU25, flip_joints, remap
+from mbcli.skeletons import COCO17, H36M17, NTU25, remap
 from mbcli.types import Keypoints2D, Pose3D
 
 FPS = 30.0
 COLOR_SIZE = (1920, 1080)  # Kinect v2 colour image (width, height) px
 NUM_JOINTS = 25
-_JOINT_VALUES = 12
-_BODY_VALUES = 10
-
-NTU60_CLASSES: tuple[str, ...] = (
-    "drink water", "eat meal/snack", "brushing teeth", "brushing hair", "drop", "pickup", "throw", "sitting down",
-    "standing up (from sitting position)", "clapping", "reading", "writing", "tear up paper", "wear jacket",
-    "take off jacket", "wear a shoe", "take off a shoe", "wear on glasses", "take off glasses", "put on a hat/cap",
-    "take off a hat/cap", "cheer up", "hand waving", "kicking something", "reach into pocket",
-    "hopping (one foot jumping)", "jump up", "make a phone call/answer phone", "playing with phone/tablet",
-    "typing on a keyboard", "pointing to something with finger", "taking a selfie", "check time (from watch)",
-    "rub two hands together", "nod head/bow", "shake head", "wipe face", "salute", "put the palms together",
-    "cross hands in front (say stop)", "sneeze/cough", "staggering", "falling", "touch head (headache)",
-    "touch chest (stomachache/heart pain)", "touch back (backache)", "touch neck (neckache)",
-    "nausea or vomiting condition", "use a fan (with hand or paper)/feeling warm", "punching/slapping other person",
-    "kicking other person", "pushing other person", "pat on back of other person", "point finger at the other person",
-    "hugging other person", "giving something to other person", "touch other person's pocket", "handshaking",
-    "walking towards each other", "walking apart from each other",
-)
-NTU120_CLASSES: tuple[str, ...] = NTU60_CLASSES + (
-    "put on headphone", "take off headphone", "shoot at the basket", "bounce ball", "tennis bat swing",
-    "juggling table tennis balls", "hush (quiet)", "flick hair", "thumb up", "thumb down", "make ok sign",
-    "make victory sign", "staple book", "counting money", "cutting nails", "cutting paper (using scissors)",
-    "snapping fingers", "open bottle", "sniff (smell)", "squat down", "toss a coin", "fold paper", "ball up paper",
-    "play magic cube", "apply cream on face", "apply cream on hand back", "put on bag", "take off bag",
-    "put something into a bag", "take something out of a bag", "open a box", "move heavy objects", "shake fist",
-    "throw up cap/hat", "hands up (both hands)", "cross arms", "arm circles", "arm swings", "running on the spot",
-    "butt kicks (kick backward)", "cross toe touch", "side kick", "yawn", "stretch oneself", "blow nose",
-    "hit other person with something", "wield knife towards other person", "knock over other person (hit with body)",
-    "grab other person's stuff", "shoot at other person with a gun", "step on foot", "high-five", "cheers and drink",
-    "carry something with other person", "take a photo of other person", "follow other person",
-    "whisper in other person's ear", "exchange things with other person", "support somebody with hand",
-    "finger-guessing game (playing rock-paper-scissors)",
-)
-LABEL_SETS: dict[str, tuple[str, ...]] = {"ntu60": NTU60_CLASSES, "ntu120": NTU120_CLASSES}
 
 XSUB_TRAIN_PERFORMERS = frozenset({
     1, 2, 4, 5, 8, 9, 13, 14, 15, 16, 17, 18, 19, 25, 27, 28, 31, 34, 35, 38,  # NTU-60
@@ -105,9 +42,6 @@ XSUB_TRAIN_PERFORMERS = frozenset({
 })
 XVIEW_TRAIN_CAMERAS = frozenset({2, 3})
 PROTOCOLS = ("xsub", "xview", "xset")
-
-# Kinect camera space (x sensor-left, y up, z forward) -> mbcli camera frame (x right, y down, z forward).
-KINECT_TO_CAMERA = np.array([-1.0, -1.0, 1.0], dtype=np.float32)
 
 _NAME = re.compile(r"S(\d{3})C(\d{3})P(\d{3})R(\d{3})A(\d{3})")
 
@@ -248,251 +182,6 @@ def _check(a: np.ndarray, name: str, shape: tuple[int | None, ...]) -> None:
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Raw .skeleton files
-
-
-def read_ntu_skeleton(path: str | Path, max_bodies: int = 2, unmirror: bool = True) -> NtuSample:
-    """Read one NTU RGB+D ``.skeleton`` file (module docstring: format, frames, body selection)."""
-    path = Path(path)
-    info = parse_name(path)
-    try:
-        text = path.read_text(encoding="ascii", errors="strict")
-    except FileNotFoundError:
-        raise KeypointFileError(f"NTU skeleton file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise KeypointFileError(f"cannot read NTU skeleton file {path}: {type(e).__name__}: {e}") from None
-    tokens = text.split()
-    try:
-        values = np.array(tokens, dtype=np.float64)
-    except ValueError:
-        bad = next(t for t in tokens if not _is_number(t))
-        raise KeypointFileError(f"{path}: {bad[:30]!r} is not a number; not an NTU .skeleton file") from None
-    tracks, T = _parse_frames(values, tokens, path)
-    slots = _select_bodies(tracks, T, max_bodies)
-    M = len(slots)
-    j3 = np.zeros((M, T, NUM_JOINTS, 3), dtype=np.float32)
-    j2 = np.zeros((M, T, NUM_JOINTS, 2), dtype=np.float32)
-    state = np.zeros((M, T, NUM_JOINTS), dtype=np.int8)
-    valid = np.zeros((M, T), dtype=bool)
-    for m, slot in enumerate(slots):
-        for track in slot:
-            f = track.frames
-            j3[m, f] = track.joints[:, :, 0:3] * KINECT_TO_CAMERA
-            j2[m, f] = track.joints[:, :, 5:7]
-            state[m, f] = track.joints[:, :, 11].astype(np.int8)
-            valid[m, f] = True
-    if unmirror:
-        j2[..., 0] = np.where(valid[..., None], COLOR_SIZE[0] - j2[..., 0], 0.0)
-    return NtuSample(info.name, info.label, info.setup, info.camera, info.performer, info.replication,
-                     j3, j2, valid, state)
-
-
-def _is_number(t: str) -> bool:
-    try:
-        float(t)
-    except ValueError:
-        return False
-    return True
-
-
-@dataclass
-class _Track:
-    body_id: str
-    frames: np.ndarray  # (n,) frame indices, ascending
-    joints: np.ndarray  # (n, 25, 12) raw values
-
-    @property
-    def energy_sum(self) -> float:
-        xyz = self.joints[:, :, 0:3]
-        return float(((xyz - xyz.mean(axis=0)) ** 2).sum())
-
-
-def _parse_frames(values: np.ndarray, tokens: list[str], path: Path) -> tuple[list[_Track], int]:
-    n = len(values)
-
-    def count(pos: int, what: str, frame: int) -> int:
-        if pos >= n:
-            raise KeypointFileError(f"{path} ends inside frame {frame + 1} of {T} (truncated file)")
-        v = values[pos]
-        if not (np.isfinite(v) and v >= 0 and v == int(v)):
-            raise KeypointFileError(f"{path}: frame {frame + 1} has {tokens[pos]!r} where {what} belongs")
-        return int(v)
-
-    if n == 0:
-        raise KeypointFileError(f"{path} is empty; not an NTU .skeleton file")
-    T = 0
-    T = count(0, "the frame count", 0)
-    if T == 0:
-        raise KeypointFileError(f"{path} holds no frames")
-    pos = 1
-    per_body: dict[str, tuple[list[int], list[np.ndarray]]] = {}
-    body_len = _BODY_VALUES + 1 + NUM_JOINTS * _JOINT_VALUES
-    for t in range(T):
-        nb = count(pos, "a body count", t)
-        pos += 1
-        for b in range(nb):
-            nj = count(pos + _BODY_VALUES, "a joint count", t)
-            if nj != NUM_JOINTS:
-                raise KeypointFileError(f"{path}: frame {t + 1} body {b + 1} has {nj} joints, expected {NUM_JOINTS} "
-                                        f"(Kinect v2)")
-            if pos + body_len > n:
-                raise KeypointFileError(f"{path} ends inside frame {t + 1} of {T} (truncated file)")
-            start = pos + _BODY_VALUES + 1
-            joints = values[start:start + NUM_JOINTS * _JOINT_VALUES].reshape(NUM_JOINTS, _JOINT_VALUES)
-            frames, arrays = per_body.setdefault(tokens[pos], ([], []))
-            if frames and frames[-1] == t:  # the same ID twice in one frame: keep the first
-                pos += body_len
-                continue
-            frames.append(t)
-            arrays.append(joints)
-            pos += body_len
-    tracks = [_Track(bid, np.asarray(f, dtype=np.int64), np.stack(a)) for bid, (f, a) in per_body.items()]
-    return tracks, T
-
-
-def _select_bodies(tracks: list[_Track], T: int, max_bodies: int) -> list[list[_Track]]:
-    """Slots of tracks (one person each), by motion energy; see the module docstring."""
-    order = sorted(tracks, key=lambda tr: -tr.energy_sum / T)  # stable: ties keep first-seen order
-    slots: list[list[_Track]] = []
-    used: list[np.ndarray] = []
-    for tr in order:
-        for k in range(len(slots)):
-            if not used[k][tr.frames].any():
-                slots[k].append(tr)
-                used[k][tr.frames] = True
-                break
-        else:
-            if len(slots) < max_bodies:
-                slots.append([tr])
-                mask = np.zeros(T, dtype=bool)
-                mask[tr.frames] = True
-                used.append(mask)
-    return slots
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# pyskl annotation pickles
-
-
-@lru_cache(maxsize=1)
-def _allowed_globals() -> dict[tuple[str, str], Any]:
-    import codecs
-
-    reconstruct = np.zeros(1).__reduce__()[0]
-    scalar = np.float64(0).__reduce__()[0]
-    frombuffer = np.zeros(2).__reduce_ex__(5)[0]
-    table: dict[tuple[str, str], Any] = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype,
-                                         ("_codecs", "encode"): codecs.encode}
-    for mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
-        table[(mod, "_reconstruct")] = reconstruct
-        table[(mod, "scalar")] = scalar
-        table[(mod.replace("multiarray", "numeric"), "_frombuffer")] = frombuffer
-    for mod in ("builtins", "__builtin__"):
-        for name, obj in (("set", set), ("frozenset", frozenset), ("complex", complex)):
-            table[(mod, name)] = obj
-    return table
-
-
-class _RestrictedUnpickler(pickle.Unpickler):
-    """Resolves only numpy arrays, dtypes and scalars and a few builtins: an annotation file holds nothing else."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        try:
-            return _allowed_globals()[(module, name)]
-        except KeyError:
-            raise pickle.UnpicklingError(f"it refers to {module}.{name}, which a pyskl annotation file never holds; "
-                                         "refusing to load it") from None
-
-
-def _load_pickle(path: Path) -> Any:
-    try:
-        with open(path, "rb") as f:
-            return _RestrictedUnpickler(f, encoding="latin1").load()
-    except FileNotFoundError:
-        raise KeypointFileError(f"pyskl annotation file {path} does not exist") from None
-    except Exception as e:  # an untrusted file: any failure to unpickle it is the file's fault
-        text = " ".join(str(e).split())[:200]
-        raise KeypointFileError(f"cannot read {path} as a pyskl annotation pickle: {type(e).__name__}: {text}") from None
-
-
-def read_pyskl(path: str | Path, unmirror: bool = False) -> tuple[list[NtuSample] | list[NtuPose2D],
-                                                                    dict[str, list[str]]]:
-    """Read a pyskl annotation pickle (e.g. ntu60_hrnet.pkl, 2D coco17; ntu60_3danno.pkl, 3D Kinect 25 joints).
-
-    Returns the samples in file order (NtuPose2D for the 2D flavour, NtuSample with joints_2d None for 3D) and the
-    stored split {"xsub_train": [names], ...} ({} when the file has none). ``unmirror`` applies to 2D only (module
-    docstring). Label is the stored 0-based ``label``; a name whose action disagrees with it is an error.
-    """
-    path = Path(path)
-    data = _load_pickle(path)
-    if not isinstance(data, dict) or not isinstance(data.get("annotations"), list):
-        raise KeypointFileError(f"{path} is not a pyskl annotation file: expected a dict with an 'annotations' list")
-    split = data.get("split", {})
-    if not isinstance(split, dict) or not all(
-            isinstance(k, str) and isinstance(v, list | tuple) and all(isinstance(s, str) for s in v)
-            for k, v in split.items()):
-        raise KeypointFileError(f"{path}: 'split' must map split names to lists of sample names")
-    split = {k: list(v) for k, v in split.items()}
-    flavour: str | None = None
-    out: list[Any] = []
-    for i, ann in enumerate(data["annotations"]):
-        sample, kind = _annotation(ann, i, path, unmirror)
-        if flavour is None:
-            flavour = kind
-        elif kind != flavour:
-            raise KeypointFileError(f"{path}: annotation {i} is {kind} but the first one is {flavour}")
-        out.append(sample)
-    return out, split
-
-
-def _annotation(ann: Any, i: int, path: Path, unmirror: bool) -> tuple[NtuSample | NtuPose2D, str]:
-    where = f"{path}: annotation {i}"
-    if not isinstance(ann, dict):
-        raise KeypointFileError(f"{where} is a {type(ann).__name__}, not a dict")
-    for key in ("frame_dir", "label", "keypoint"):
-        if key not in ann:
-            raise KeypointFileError(f"{where} has no {key!r}")
-    if not isinstance(ann["frame_dir"], str):
-        raise KeypointFileError(f"{where}: 'frame_dir' must be a sample name string")
-    info = parse_name(ann["frame_dir"])
-    try:
-        label = int(ann["label"])
-    except (TypeError, ValueError):
-        raise KeypointFileError(f"{where}: label {ann['label']!r} is not an integer") from None
-    if label != info.label:
-        raise KeypointFileError(f"{where}: label {label} disagrees with the name {info.name} (action A{info.action:03d} "
-                                f"is label {info.label})")
-    kp = ann["keypoint"]
-    if not isinstance(kp, np.ndarray) or kp.ndim != 4 or kp.shape[2:] not in ((17, 2), (25, 3)):
-        raise KeypointFileError(f"{where} ({info.name}): keypoint must be an (M,T,17,2) or (M,T,25,3) array, got "
-                                f"{getattr(kp, 'shape', type(kp).__name__)}")
-    kp = kp.astype(np.float32)
-    meta = (info.name, label, info.setup, info.camera, info.performer, info.replication)
-    if kp.shape[2:] == (17, 2):
-        sc = ann.get("keypoint_score")
-        if not isinstance(sc, np.ndarray) or sc.shape != kp.shape[:3]:
-            raise KeypointFileError(f"{where} ({info.name}): 2D keypoints need a keypoint_score array of shape "
-                                    f"{kp.shape[:3]}, got {getattr(sc, 'shape', type(sc).__name__)}")
-        sc = sc.astype(np.float32)
-        size = _image_size(ann, where)
-        if unmirror:
-            kp = flip_joints(kp, COCO17, axis_value=size[0] / 2.0)
-            sc = sc[..., COCO17.flip_permutation]
-        return NtuPose2D(*meta, kp, sc, size), "2D"
-    valid = np.abs(kp).sum(axis=(2, 3)) > 0
-    return NtuSample(*meta, kp * KINECT_TO_CAMERA, None, valid), "3D"
-
-
-def _image_size(ann: dict, where: str) -> tuple[int, int]:
-    shape = ann.get("img_shape", ann.get("original_shape", (COLOR_SIZE[1], COLOR_SIZE[0])))
-    try:
-        h, w = (int(v) for v in shape)
-    except (TypeError, ValueError):
-        raise KeypointFileError(f"{where}: img_shape {shape!r} is not (height, width)") from None
-    return (w, h)
-
-
-# ----------------------------------------------------------------------------------------------------------------
 # Splits and conversion to the lifter's joints
 
 
@@ -541,36 +230,3 @@ def _fit_people(a: np.ndarray, m: int) -> np.ndarray:
         return a[:m]
     pad = np.zeros((m - a.shape[0],) + a.shape[1:], dtype=a.dtype)
     return np.concatenate([a, pad], axis=0)
-
-
-def load_ntu(path: str | Path, protocol: str = "xsub", num_people: int = 2,
-             unmirror: bool = False, parts: tuple[str, ...] = ("train", "test")) -> tuple[list[NtuH36M],
-                                                                                         list[NtuH36M]]:
-    """(train, test) samples in h36m17 from a pyskl pickle or a folder of ``.skeleton`` files.
-
-    A pickle's own split ``{protocol}_train`` / ``{protocol}_val`` is used when it has one (pyskl's lists also leave
-    out the samples NTU lists as having missing skeletons), else ntu_split on the names. Samples with nobody in them
-    are skipped. ``unmirror`` is passed to read_pyskl (the .skeleton reader always unmirrors). ``parts`` leaves out
-    "train" or "test" (returned empty; a folder's files of that part are then not read at all).
-    """
-    path = Path(path)
-    if protocol not in PROTOCOLS:
-        raise ConfigError(f"unknown NTU protocol {protocol!r}; known: {', '.join(PROTOCOLS)}")
-    if path.is_dir():
-        files = sorted(path.glob("*.skeleton"))
-        if not files:
-            raise KeypointFileError(f"{path} holds no NTU .skeleton files")
-        tr, te = ntu_split([f.name for f in files], protocol)
-        wanted = set(tr if "train" in parts else []) | set(te if "test" in parts else [])
-        samples: Sequence[NtuSample | NtuPose2D] = [read_ntu_skeleton(f) for f in files if f.name in wanted]
-        split: dict[str, list[str]] = {}
-    else:
-        samples, split = read_pyskl(path, unmirror=unmirror)
-    by_name = {s.name: s for s in samples if s.num_people > 0}
-    if f"{protocol}_train" in split and f"{protocol}_val" in split:
-        train_names, test_names = split[f"{protocol}_train"], split[f"{protocol}_val"]
-    else:
-        train_names, test_names = ntu_split(list(by_name), protocol)
-    train = [to_h36m(by_name[n], num_people) for n in train_names if n in by_name and "train" in parts]
-    test = [to_h36m(by_name[n], num_people) for n in test_names if n in by_name and "test" in parts]
-    return train, test
