@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
@@ -10,10 +11,11 @@ import torch
 from smpl_fixture import build_model, write_npz, write_pkl_plain
 
 from mbcli.body.fit import Camera, FitConfig, fit_body, initial_rotations, root_translation
+from mbcli.body.motion import CAMERA_TO_ZUP, body_motion
 from mbcli.body.smpl import SMPLBody, axis_angle_to_matrix_torch
 from mbcli.body.smpl_file import load_smpl
 from mbcli.errors import ConfigError, ExportError
-from mbcli.export.smpl_npz import CAMERA_TO_ZUP, smpl_arrays, write_smpl_npz
+from mbcli.export.smpl_npz import smpl_arrays, write_smpl_npz
 from mbcli.geometry import project
 
 
@@ -158,7 +160,7 @@ def small_fit(body):
 
 
 def test_smpl_npz_layout(small_fit, tmp_path):
-    path = write_smpl_npz(tmp_path / "smpl.npz", small_fit, 30.0, np.arange(10, 40))
+    path = write_smpl_npz(tmp_path / "smpl.npz", body_motion(small_fit, np.arange(10, 40), 30.0))
     d = np.load(path, allow_pickle=False)  # no object arrays
     N = 30
     shapes = {"poses": (N, 156), "trans": (N, 3), "betas": (10,), "global_orient": (N, 3), "body_pose": (N, 69),
@@ -184,7 +186,7 @@ def _smplx_joints(model_path, go, bp, betas, transl):
 
 
 def test_smpl_npz_loads_in_smplx_and_reproduces_our_mesh(small_fit, model_pkl, tmp_path):
-    d = np.load(write_smpl_npz(tmp_path / "smpl.npz", small_fit, 30.0, np.arange(30)))
+    d = np.load(write_smpl_npz(tmp_path / "smpl.npz", body_motion(small_fit, np.arange(30), 30.0)))
     # camera-frame parameters give back the fit's own camera-frame mesh
     v_cam, _ = _smplx_joints(model_pkl, d["global_orient_cam"], d["body_pose"], d["betas"], d["transl_cam"])
     ours = small_fit.vertices()
@@ -200,8 +202,25 @@ def test_smpl_npz_loads_in_smplx_and_reproduces_our_mesh(small_fit, model_pkl, t
 
 
 def test_smpl_npz_refuses_bad_inputs(small_fit, tmp_path):
-    with pytest.raises(ExportError):
-        smpl_arrays(small_fit, 0.0, np.arange(30))
-    with pytest.raises(ExportError):
-        smpl_arrays(small_fit, 30.0, np.arange(29))
+    with pytest.raises(ExportError, match="frame rate"):
+        smpl_arrays(body_motion(small_fit, np.arange(30), 0.0))
+    with pytest.raises(ValueError, match="frame_indices"):  # one video frame per fitted frame
+        body_motion(small_fit, np.arange(29), 30.0)
+    motion = body_motion(small_fit, np.arange(30), 30.0)
+    bad = dataclasses.replace(motion, transl_cam=np.full_like(motion.transl_cam, np.nan))
+    with pytest.raises(ExportError, match="non-finite"):
+        write_smpl_npz(tmp_path / "smpl.npz", bad)
     assert not list(tmp_path.iterdir())
+
+
+def test_body_motion_is_plain_arrays_and_exports_need_no_model(small_fit, tmp_path):
+    """The stage object between the fit and the files: numpy only (no live model), and writing it runs no model."""
+    import pickle
+
+    motion = body_motion(small_fit, np.arange(30), 30.0)
+    assert motion.model == "smpl" and motion.num_frames == 30 and motion.num_joints == 24
+    assert motion.fps == 30.0 and motion.num_vertices == small_fit.model.num_vertices
+    restored = pickle.loads(pickle.dumps(motion))  # no torch module or model inside
+    a = smpl_arrays(motion)
+    b = smpl_arrays(restored)
+    assert all(np.array_equal(a[k], b[k]) for k in a)
