@@ -48,6 +48,15 @@ class Sequence:
     def num_frames(self) -> int:
         return int(self.xyz_camera.shape[0])
 
+    def xy_2d(self, input: str) -> np.ndarray:
+        """(T,17,2) px: the SH detections for input "sh" (load_h36m(with_sh=True) gives every sequence it keeps
+        them), the projected ground truth for any other input."""
+        if input != "sh":
+            return self.xy_gt
+        if self.xy_sh is None:
+            raise ValueError(f"{self.subject} {self.action} camera {self.camera} has no SH detections")
+        return self.xy_sh
+
 
 # The 15 Human3.6M actions as short sentences for the text encoder (the dataset's names are CamelCase tags).
 H36M_ACTIONS: tuple[str, ...] = ("Directions", "Discussion", "Eating", "Greeting", "Phoning", "Posing", "Purchases",

@@ -51,6 +51,7 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -188,6 +189,7 @@ class Prefetcher:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            item: tuple[tuple[np.ndarray, ...] | None, dict | None, Exception | None]  # (batch, state, error)
             try:
                 item = (self.sampler.batch(self.batch_size), self.sampler.state(), None)
             except Exception as e:  # handed to the training thread
@@ -426,7 +428,7 @@ class StepModel:
         trainable = trainable.to(dev).train()
         fused = recipe.fused_adamw and dev.type in ("cuda", "cpu")
         opt = torch.optim.AdamW(trainable.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay,
-                                **({"fused": True} if fused else {}))
+                                fused=True if fused else None)  # None: AdamW's own default
         if obj is not None:
             opt.load_state_dict(obj["optimizer"])
         net: torch.nn.Module = trainable
@@ -436,7 +438,8 @@ class StepModel:
                 find_unused_parameters=ntu or (action and not recipe.w_pose))
         eager = None
         if recipe.compile:
-            eager, net = net, torch.compile(net)
+            # typed as returning a callable; given a module, torch.compile returns a module wrapping it
+            eager, net = net, cast(torch.nn.Module, torch.compile(net))
         return cls(recipe, model, head, head_cfg, trainable, net, opt, bank, num_classes, ntu, eager)
 
     def step(self, drawn: tuple[torch.Tensor, ...], step: int) -> tuple[torch.Tensor, dict]:
@@ -587,7 +590,7 @@ def train(recipe: Recipe, out_dir: str | Path, device: str = "auto", resume: boo
                 "cmu_holdout": list(recipe.cmu_holdout), "sampler": recipe.sampler}
         if ntu:
             meta.update(dataset=recipe.dataset, ntu_protocol=recipe.ntu_protocol, num_people=NTU_PEOPLE)
-        extra = {}
+        extra: dict[str, Any] = {}
         if head is not None and head_cfg is not None:
             extra = {"action_head": head.state_dict(), "head_config": dataclasses.asdict(head_cfg),
                      "label_bank": labels,
