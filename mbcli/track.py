@@ -142,7 +142,7 @@ class Tracker:
             raise ValueError(f"frames must arrive in increasing order: got frame {f} after {self._last_frame}")
         self._last_frame = f
         # retire tracks unseen for more than max_age frames
-        alive = []
+        alive: list[_State] = []
         for t in self._active:
             (alive if f - t.last_frame <= self.max_age else self._done).append(t)
         self._active = alive

@@ -89,7 +89,7 @@ class FramePoses:
     @classmethod
     def empty(cls, frame_index: int, skeleton: Skeleton | str) -> FramePoses:
         K = _skel(skeleton).num_joints
-        return cls(frame_index, np.zeros((0, 4)), np.zeros(0), np.zeros((0, K, 2)), np.zeros((0, K)), skeleton)
+        return cls(frame_index, np.zeros((0, 4)), np.zeros(0), np.zeros((0, K, 2)), np.zeros((0, K)), _skel(skeleton))
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ import os
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import av
 import numpy as np
@@ -36,6 +37,11 @@ from av.video.reformatter import VideoReformatter
 from mbcli.errors import ConfigError, ExportError, VideoReadError
 from mbcli.fsutil import temp_sibling
 from mbcli.types import VideoInfo
+
+if TYPE_CHECKING:
+    from av.container import OutputContainer
+    from av.packet import Packet
+    from av.video.stream import VideoStream
 
 __all__ = ["probe", "iter_frames", "VideoWriter", "fps_to_fraction"]
 
@@ -154,7 +160,7 @@ class _ToRGB:
             tw, th = (out_h, out_w) if rot % 180 == 90 else (out_w, out_h)
             # scale in the decoder's pixel format first, then convert: less CPU than one scaling RGB conversion
             frame = self._scale.reformat(frame, tw, th, interpolation="BILINEAR")
-        rgb = self._rgb.reformat(frame, format="rgb24").to_ndarray()
+        rgb: np.ndarray = self._rgb.reformat(frame, format="rgb24").to_ndarray()  # (H,W,3) uint8
         if rot:
             rgb = np.ascontiguousarray(np.rot90(rgb, k=rot // 90))
         return rgb
@@ -252,8 +258,8 @@ class VideoWriter:
         self.frames_written = 0
         self.size: tuple[int, int] | None = None  # (width, height) of the input frames
         self._tmp: Path | None = None
-        self._container = None
-        self._stream = None
+        self._container: OutputContainer | None = None
+        self._stream: VideoStream | None = None
         self._yuv = VideoReformatter()  # reused: one swscale context for the whole video
 
     # -- lifecycle
@@ -283,6 +289,7 @@ class VideoWriter:
             raise ExportError(f"{self.path}: cannot write video ({_short(e)})") from None
 
     def _add_stream(self, width: int, height: int) -> None:
+        assert self._container is not None  # write() opened it
         stream = self._container.add_stream(
             "libx264", rate=self.rate, options={"crf": str(self.crf), "preset": self.preset}
         )
@@ -312,13 +319,18 @@ class VideoWriter:
         if W % 2 or H % 2:
             rgb = np.pad(rgb, ((0, H % 2), (0, W % 2), (0, 0)), mode="edge")
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-        frame = self._yuv.reformat(frame, format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG")
+        # the stub types dst_colorspace as an int, but PyAV takes a Colorspace name as well (its docstring says so)
+        frame = self._yuv.reformat(
+            frame, format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG"  # type: ignore[arg-type]
+        )
+        assert self._stream is not None  # added with the first frame
         frame.pts = self.frames_written
         frame.time_base = self._stream.codec_context.time_base
         self._mux(self._stream.encode(frame))
         self.frames_written += 1
 
-    def _mux(self, packets) -> None:
+    def _mux(self, packets: list[Packet]) -> None:
+        assert self._container is not None  # only called while open
         try:
             self._container.mux(packets)
         except (av.FFmpegError, OSError) as e:
@@ -331,6 +343,7 @@ class VideoWriter:
         try:
             if self.frames_written == 0:
                 raise ExportError(f"{self.path}: no frames were written")
+            assert self._stream is not None and self._tmp is not None  # a frame was written
             self._mux(self._stream.encode(None))
             self._container.close()
             self._container = None

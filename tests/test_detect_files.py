@@ -224,3 +224,9 @@ def test_missing_file_and_empty_dir(tmp_path):
         read_keypoint_file(tmp_path / "nope.json")
     with pytest.raises(KeypointFileError, match="_keypoints.json"):
         detect_keypoint_format(tmp_path)
+
+
+def test_openpose_single_file_without_people_is_empty_halpe26(tmp_path):
+    # was a KeyError ("unknown skeleton None"); a directory of such files already read as empty halpe26
+    kf = read_keypoint_file(_write(tmp_path, "img_keypoints.json", {"version": 1.3, "people": []}))
+    assert kf.format == "openpose" and kf.skeleton.name == "halpe26" and kf.num_frames == 0

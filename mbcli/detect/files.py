@@ -196,7 +196,8 @@ def read_keypoint_file(path: str | os.PathLike) -> KeypointFile:
             f"{p}: an mbcli.motion file; read it with mbcli.export.json_motion, not as 2D detections"
         )
     if fmt == "openpose":
-        dets, skel = _read_openpose_frame(p, data, 0)
+        dets, found = _read_openpose_frame(p, data, 0)
+        skel = found or "halpe26"  # a file with no people: the default a directory of such files gets
     elif fmt == "mmpose":
         dets, skel = _read_mmpose(p, data)
     elif isinstance(data, dict):  # COCO ground truth
@@ -494,6 +495,12 @@ def _read_mmpose(p: Path, data: Any) -> tuple[list[_Det], str]:
 # ------------------------------------------------------------------------------------------------------------ assembly
 
 
+def _kept_box(d: _Det) -> np.ndarray:
+    """The (4,) box of a detection _assemble kept: it always gave it one."""
+    assert d.box_xyxy is not None
+    return d.box_xyxy
+
+
 def _assemble(
     p: Path, fmt: str, dets: list[_Det], skel_name: str, image_size: tuple[int, int] | None = None
 ) -> KeypointFile:
@@ -541,7 +548,7 @@ def _assemble(
         frames.append(
             FramePoses(
                 frame_index=f,
-                boxes_xyxy=np.stack([d.box_xyxy for d in people]),
+                boxes_xyxy=np.stack([_kept_box(d) for d in people]),
                 box_scores=np.array([d.box_score for d in people]),
                 keypoints_xy=np.stack([d.xy for d in people]).reshape(len(people), K, 2),
                 keypoint_scores=np.stack([d.scores for d in people]).reshape(len(people), K),

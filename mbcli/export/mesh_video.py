@@ -254,7 +254,7 @@ def _check_k(K: Sequence[float]) -> tuple[float, float, float, float]:
     k = tuple(float(x) for x in K)
     if len(k) != 4 or not all(math.isfinite(x) for x in k) or k[0] <= 0 or k[1] <= 0:
         raise ValueError(f"K must be (fx, fy, cx, cy) with fx, fy > 0, got {K!r}")
-    return k  # type: ignore[return-value]
+    return k  # (a length-4 tuple: checked above)
 
 
 def draw_meshes(

@@ -33,6 +33,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -282,7 +283,7 @@ class View3D:
 def _draw_3d(panel: np.ndarray, view: View3D, people: list[tuple[int, np.ndarray, Skeleton]], labels: bool) -> None:
     """Draw (track_id, xyz_up (J,3), skeleton) people on ``panel``, all bones sorted far to near."""
     t = max(2, int(round(view.size / 200)))
-    items = []  # (depth, kind, payload)
+    items: list[tuple[float, int, tuple[Any, ...]]] = []  # (depth, kind, payload): the payload depends on the kind
     for track_id, xyz, sk in people:
         uv, depth = view.project(xyz)
         ok = np.isfinite(uv).all(axis=1) & np.isfinite(depth)
@@ -324,6 +325,13 @@ class _Person:
     sk3d: Skeleton | None = None
     rows3d: dict[int, int] | None = None
     xyz_up: np.ndarray | None = None  # (T3,J,3) root-centred, Y-up, plus the layout offset along x
+
+
+def _pose3d(p: _Person) -> tuple[dict[int, int], np.ndarray, Skeleton] | None:
+    """(rows3d, xyz_up (T3,J,3), sk3d) of a person with a 3D pose (_prepare sets the three together), else None."""
+    if p.rows3d is None or p.xyz_up is None or p.sk3d is None:
+        return None
+    return p.rows3d, p.xyz_up, p.sk3d
 
 
 def _root_index(sk: Skeleton) -> int:
@@ -370,7 +378,10 @@ def _layout(people: list[_Person], image_size: tuple[int, int]) -> None:
     W = image_size[0]
     ratios, tracks = [], []
     for p in people:
-        frames3d = np.array(sorted(p.rows3d), dtype=np.int64)
+        pose = _pose3d(p)
+        assert pose is not None  # only people with a 3D pose are laid out
+        rows3d, xyz_up, _ = pose
+        frames3d = np.array(sorted(rows3d), dtype=np.int64)
         fu, u = [], []
         for f in frames3d:
             i = p.rows2d.get(int(f))
@@ -382,7 +393,7 @@ def _layout(people: list[_Person], image_size: tuple[int, int]) -> None:
             fu.append(f)
             u.append(float(np.median(p.xy[i][vis, 0])))
             h2 = np.ptp(p.xy[i][vis, 1])
-            xyz = p.xyz_up[p.rows3d[int(f)]]
+            xyz = xyz_up[rows3d[int(f)]]
             h3 = np.ptp(xyz[np.isfinite(xyz).all(axis=1), 1]) if np.isfinite(xyz).any() else 0.0
             if h2 > 10 and h3 > 0:
                 ratios.append(h3 / h2)
@@ -393,9 +404,13 @@ def _layout(people: list[_Person], image_size: tuple[int, int]) -> None:
             continue
         u_all = np.interp(frames3d, np.asarray(fu, dtype=np.float64), np.asarray(u))
         off = (u_all - W / 2) * units_per_px  # (T3,)
-        rows = np.array([p.rows3d[int(f)] for f in frames3d])
-        p.xyz_up = p.xyz_up.copy()
-        p.xyz_up[rows, :, 0] += off[:, None]
+        pose = _pose3d(p)
+        assert pose is not None
+        rows3d, xyz_up, _ = pose
+        rows = np.array([rows3d[int(f)] for f in frames3d])
+        moved = xyz_up.copy()
+        moved[rows, :, 0] += off[:, None]
+        p.xyz_up = moved
 
 
 def _prefetch(it, depth: int):
@@ -509,8 +524,8 @@ def render_side_by_side(
         if len(allpts) > 200_000:
             allpts = allpts[:: len(allpts) // 200_000 + 1]
         ys = [p.xyz_up[..., 1] for p in people if p.xyz_up is not None]
-        lowest = [np.where(np.isfinite(y), y, np.inf).min(axis=1) for y in ys]  # (T3,) each: a frame's lowest joint
-        lowest = np.concatenate(lowest) if lowest else np.zeros(0)
+        lows = [np.where(np.isfinite(y), y, np.inf).min(axis=1) for y in ys]  # (T3,) each: a frame's lowest joint
+        lowest = np.concatenate(lows) if lows else np.zeros(0)
         lowest = lowest[np.isfinite(lowest)]
         ground = float(np.percentile(lowest, 5)) if len(lowest) else None
         view = View3D.fit(allpts, H, azimuth, elevation, ground=ground)
@@ -525,7 +540,12 @@ def render_side_by_side(
             render_overlay_frame(rgb, xy, p.scores[i], p.sk2d, [p.track_id], score_threshold, labels=labels)
         if view is not None:
             panel = bg.copy()
-            shown = [(p.track_id, p.xyz_up[p.rows3d[f]], p.sk3d) for p in people if p.rows3d and f in p.rows3d]
+            shown = []
+            for p in people:
+                pose = _pose3d(p)
+                if pose is not None and f in pose[0]:
+                    rows3d, xyz_up, sk3d = pose
+                    shown.append((p.track_id, xyz_up[rows3d[f]], sk3d))
             _draw_3d(panel, view, shown, labels and len(shown) > 1)
             rgb = np.concatenate([rgb, panel], axis=1)
         return rgb
@@ -547,6 +567,7 @@ def encode_drawn(video_path: str | os.PathLike, src: VideoInfo, out: Path, W: in
             if on_progress is not None:
                 on_progress("render", done, max(total, done))
         size = writer.size
+    assert size is not None  # set by the first frame; closing a writer with none raises ExportError
     return VideoInfo(
         path=str(out), width=size[0] + size[0] % 2, height=size[1] + size[1] % 2, fps=src.fps, num_frames=done
     )

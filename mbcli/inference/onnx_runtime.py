@@ -13,12 +13,16 @@ import io
 import os
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from mbcli.errors import DependencyError
 from mbcli.fsutil import atomic_path
+
+if TYPE_CHECKING:
+    from mbcli.model.dstformer import DSTformer
 
 
 def cache_dir() -> Path:
@@ -27,7 +31,7 @@ def cache_dir() -> Path:
     return base / "onnx"
 
 
-def _weights_key(model: torch.nn.Module) -> str:
+def _weights_key(model: DSTformer) -> str:
     h = hashlib.sha256()
     h.update(repr(model.config.to_dict()).encode())
     for k, v in model.state_dict().items():
@@ -39,7 +43,7 @@ def _weights_key(model: torch.nn.Module) -> str:
 class OnnxLifterModel:
     """A callable with the model's interface for fixed-shape batches: (batch, window, 17, 3) float32 numpy."""
 
-    def __init__(self, model: torch.nn.Module, batch: int, window: int, threads: int | None = None) -> None:
+    def __init__(self, model: DSTformer, batch: int, window: int, threads: int | None = None) -> None:
         try:
             import onnx  # noqa: F401  (torch.onnx.export needs it)
             import onnxruntime as ort
@@ -56,12 +60,13 @@ class OnnxLifterModel:
         self.session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
         self.path = path
 
-    def _export(self, model: torch.nn.Module, path: Path) -> None:
+    def _export(self, model: DSTformer, path: Path) -> None:
         x = torch.zeros(self.batch, self.window, model.config.num_joints, model.config.dim_in)
         buf = io.BytesIO()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            torch.onnx.export(model.eval().float(), (x,), buf, dynamo=False, opset_version=17,
+            # the stub types f as a path, but the TorchScript exporter (dynamo=False) writes to a file object too
+            torch.onnx.export(model.eval().float(), (x,), buf, dynamo=False, opset_version=17,  # type: ignore[arg-type]
                               input_names=["x"], output_names=["y"])
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:

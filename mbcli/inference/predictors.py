@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -27,6 +28,9 @@ from mbcli.inference.windows import Window, blend, plan_windows, resample_time
 from mbcli.normalize import crop_params, encode
 from mbcli.skeletons import H36M17, H36M_BONE_LENGTHS_M, flip_joints, remap
 from mbcli.types import Keypoints2D, Pose3D
+
+if TYPE_CHECKING:
+    from mbcli.model.dstformer import DSTformer
 
 # Mean bone lengths (m) of the Human3.6M training subjects S1 S5 S6 S7 S8, h36m17 bones in child order
 # (computed from ../shared/data/h36m/h36m_3d.npz by tools/h36m_bone_lengths.py).
@@ -78,7 +82,7 @@ def rescale_to_metric(xyz: np.ndarray) -> np.ndarray:
 class Lifter:
     """A DSTformer wrapped for sequences: ``lift(kp) -> Pose3D``."""
 
-    def __init__(self, model: torch.nn.Module, device: torch.device | str = "cpu", options: LiftOptions | None = None,
+    def __init__(self, model: DSTformer, device: torch.device | str = "cpu", options: LiftOptions | None = None,
                  weights_name: str = "") -> None:
         self.model = model.eval()
         self.device = torch.device(device)

@@ -23,6 +23,8 @@ concatenating the streams. The output equals the textbook formulation to float32
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -153,6 +155,8 @@ class PreLogits(nn.Module):
 class DSTformer(nn.Module):
     """forward(x (B,T,J,dim_in)) -> (B,T,J,dim_out); representation(x) -> (B,T,J,dim_rep)."""
 
+    meta: dict[str, Any]  # the checkpoint's metadata, set by mbcli.model.load_model
+
     def __init__(self, cfg: DSTformerConfig) -> None:
         super().__init__()
         self.config = cfg
@@ -181,14 +185,15 @@ class DSTformer(nn.Module):
         nn.init.trunc_normal_(self.pos_embed, std=0.02, a=-2.0, b=2.0)
         nn.init.trunc_normal_(self.temp_embed, std=0.02, a=-2.0, b=2.0)
         if self.config.att_fuse:
-            for lin in self.ts_attn:
+            for m in self.ts_attn:
+                lin = cast(nn.Linear, m)
                 nn.init.zeros_(lin.weight)
                 nn.init.constant_(lin.bias, 0.5)
 
     def _fuse(self, i: int, x_st: torch.Tensor, x_ts: torch.Tensor) -> torch.Tensor:
         if not self.config.att_fuse:
             return (x_st + x_ts) * 0.5
-        lin = self.ts_attn[i]
+        lin = cast(nn.Linear, self.ts_attn[i])
         C = x_st.shape[-1]
         w = lin.weight[0] - lin.weight[1]  # softmax over two logits == sigmoid of their difference
         logit = x_st @ w[:C] + x_ts @ w[C:] + (lin.bias[0] - lin.bias[1])  # (B, T, J)

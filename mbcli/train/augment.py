@@ -20,6 +20,7 @@ a little, so the lifter does not rely on the box being tight. The target is the 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -154,8 +155,8 @@ class ClipSampler:
         ids = np.array([self.label_index.get(self.seqs[i].label or "", -1) for i in picks], dtype=np.int64)
         return out + (ids,)
 
-    def state(self) -> dict:
-        return self.rng.bit_generator.state
+    def state(self) -> dict[str, Any]:
+        return dict(self.rng.bit_generator.state)  # typed as a Mapping; numpy builds a fresh dict on every read
 
     def set_state(self, state: dict) -> None:
         self.rng.bit_generator.state = state

@@ -49,6 +49,15 @@ class Sequence:
     def num_frames(self) -> int:
         return int(self.xyz_camera.shape[0])
 
+    def xy_2d(self, input: str) -> np.ndarray:
+        """(T,17,2) px: the SH detections for input "sh" (load_h36m(with_sh=True) gives every sequence it keeps
+        them), the projected ground truth for any other input."""
+        if input != "sh":
+            return self.xy_gt
+        if self.xy_sh is None:
+            raise ValueError(f"{self.subject} {self.action} camera {self.camera} has no SH detections")
+        return self.xy_sh
+
 
 def base_action(action: str) -> str:
     """'Directions 1' -> 'Directions'; H36M's 'TakingPhoto'/'WalkingDog' aliases are normalised."""

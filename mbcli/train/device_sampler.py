@@ -25,6 +25,7 @@ State: one ``torch.Generator`` on the device; ``state()`` / ``set_state()`` make
 from __future__ import annotations
 
 from collections.abc import Sequence as Seq
+from typing import cast
 
 import numpy as np
 import torch
@@ -50,6 +51,16 @@ def _interp_matrix(keys: int, L: int) -> torch.Tensor:
     return torch.from_numpy(m.astype(np.float32))
 
 
+def _weighted_pools(pools: Seq[tuple[list[Sequence], float]] | list[Sequence]) -> list[tuple[list[Sequence], float]]:
+    """``pools`` as (sequences, weight) pairs with empty or zero-weight sets left out; a plain list of sequences is
+    one set of weight 1."""
+    if pools and isinstance(pools[0], Sequence):
+        weighted: Seq[tuple[list[Sequence], float]] = [(cast(list[Sequence], list(pools)), 1.0)]
+    else:
+        weighted = cast(Seq[tuple[list[Sequence], float]], pools)
+    return [(list(s), float(w)) for s, w in weighted if s and w > 0]
+
+
 class DeviceClipSampler:
     """``batch(B)`` -> (inputs (B,L,17,3), targets (B,L,17,3) root-relative metres), plus label ids (B,) int64 when
     built with a ``label_index``; all tensors on ``device``."""
@@ -57,9 +68,7 @@ class DeviceClipSampler:
     def __init__(self, pools: Seq[tuple[list[Sequence], float]] | list[Sequence], clip_len: int,
                  cfg: CorruptionConfig, seed: int = 0, device: str | torch.device = "cpu", clean: bool = False,
                  label_index: dict[str, int] | None = None) -> None:
-        if pools and isinstance(pools[0], Sequence):
-            pools = [(list(pools), 1.0)]  # type: ignore[list-item]
-        pools = [(list(s), float(w)) for s, w in pools if s and w > 0]  # type: ignore[misc]
+        pools = _weighted_pools(pools)
         if not pools:
             raise ValueError("DeviceClipSampler needs at least one sequence")
         dev = torch.device(device)

@@ -64,7 +64,7 @@ def evaluate(lifter: Lifter, input: str = "sh", quick: bool = False, data_dir: s
     frames = 0
     for i, s in enumerate(seqs):
         n = min(s.num_frames, QUICK_FRAMES) if quick else s.num_frames
-        xy = s.xy_sh[:n] if input == "sh" else s.xy_gt[:n]
+        xy = s.xy_2d(input)[:n]
         kp = Keypoints2D(xy, np.ones((n, 17), np.float32), np.arange(n), H36M17, s.image_size, 50.0)
         pred = lifter.lift(kp).xyz.astype(np.float64) * 1000.0
         gt = s.xyz_camera[:n].astype(np.float64) * 1000.0

@@ -90,7 +90,7 @@ def evaluate_action(model: ActionModel, input: str = "sh", quick: bool = False, 
     hit1, hit5, win_hits, wins = 0, 0, 0, 0
     per_action: dict[str, list[bool]] = defaultdict(list)
     for i, s in enumerate(seqs):
-        xy = s.xy_sh if input == "sh" else s.xy_gt
+        xy = s.xy_2d(input)
         x = action_windows(xy[:QUICK_FRAMES] if quick else xy, L, step)
         probs = []
         with torch.inference_mode():
@@ -173,13 +173,15 @@ def evaluate_zero_shot_cmu(model: ActionModel, holdout: tuple[str, ...] = ZERO_S
                 embs.append(model(torch.from_numpy(x[a:a + batch_size]).to(device)).embedding.float())
         e = torch.nn.functional.normalize(torch.cat(embs).mean(0), dim=0)
         order = torch.argsort(bank @ e, descending=True).cpu().numpy()
-        y = labels.index(s.label)
+        label = s.label
+        assert label is not None  # test holds labelled trials only
+        y = labels.index(label)
         hit1 += int(order[0] == y)
         hit5 += int(y in order[:5])
-        per_label[s.label].append(bool(order[0] == y))
+        per_label[label].append(bool(order[0] == y))
         if seen_labels is not None:
-            novelty["seen" if s.label in seen_labels else "unseen"].append((bool(order[0] == y), y in order[:5]))
-        confusions[s.label][labels[order[0]]] += 1
+            novelty["seen" if label in seen_labels else "unseen"].append((bool(order[0] == y), y in order[:5]))
+        confusions[label][labels[order[0]]] += 1
         if on_progress:
             on_progress(i + 1, len(test))
     n = len(test)

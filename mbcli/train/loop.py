@@ -51,6 +51,7 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TextIO, cast
 
 import numpy as np
 import torch
@@ -59,7 +60,7 @@ import torch.distributed as dist
 from mbcli.errors import ConfigError, TrainingError
 from mbcli.fsutil import atomic_path
 from mbcli.labels import ACTION_SENTENCES, H36M_ACTIONS, LABEL_SETS
-from mbcli.model import DSTformer, preset, resolve_device, save_checkpoint
+from mbcli.model import DSTformer, DSTformerConfig, preset, resolve_device, save_checkpoint
 from mbcli.model.action import ActionHead, ActionHeadConfig, text_alignment_loss
 from mbcli.model.checkpoint import build_model, load_checkpoint
 from mbcli.train.augment import ClipSampler
@@ -189,6 +190,7 @@ class Prefetcher:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            item: tuple[tuple[np.ndarray, ...] | None, dict | None, Exception | None]  # (batch, state, error)
             try:
                 item = (self.sampler.batch(self.batch_size), self.sampler.state(), None)
             except Exception as e:  # handed to the training thread
@@ -427,7 +429,7 @@ class StepModel:
         trainable = trainable.to(dev).train()
         fused = recipe.fused_adamw and dev.type in ("cuda", "cpu")
         opt = torch.optim.AdamW(trainable.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay,
-                                **({"fused": True} if fused else {}))
+                                fused=True if fused else None)  # None: AdamW's own default
         if obj is not None:
             opt.load_state_dict(obj["optimizer"])
         net: torch.nn.Module = trainable
@@ -437,7 +439,8 @@ class StepModel:
                 find_unused_parameters=ntu or (action and not recipe.w_pose))
         eager = None
         if recipe.compile:
-            eager, net = net, torch.compile(net)
+            # typed as returning a callable; given a module, torch.compile returns a module wrapping it
+            eager, net = net, cast(torch.nn.Module, torch.compile(net))
         return cls(recipe, model, head, head_cfg, trainable, net, opt, bank, num_classes, ntu, eager)
 
     def step(self, drawn: tuple[torch.Tensor, ...], step: int) -> tuple[torch.Tensor, dict]:
@@ -505,7 +508,23 @@ def train(recipe: Recipe, out_dir: str | Path, device: str = "auto", resume: boo
     is called on rank 0 after every checkpoint (the campaign exports fp16 weights from it)."""
     out = Path(out_dir)
     ctx = _Dist(device)
-    dev = ctx.device
+    local_batch = _set_up_process(recipe, out, ctx)
+    run = _open_run(recipe, out, ctx, local_batch, resume, on_save)
+    total = recipe.steps if max_steps is None else min(recipe.steps, max_steps)
+    try:
+        loss = _train_steps(run, total, on_progress)
+        if run.saved_step != run.step:
+            run.save_checked(loss)
+    finally:
+        run.close()
+    if ctx.world > 1:
+        dist.barrier()
+    return run.ckpt
+
+
+def _set_up_process(recipe: Recipe, out: Path, ctx: _Dist) -> int:
+    """Create the run folder (rank 0), refuse what cannot run in this process layout (a batch that does not split,
+    cosine-time under torchrun), then threads, TF32 and the seed; returns this rank's batch size."""
     if ctx.main:
         out.mkdir(parents=True, exist_ok=True)
     if recipe.batch_size % ctx.world:
@@ -516,173 +535,254 @@ def train(recipe: Recipe, out_dir: str | Path, device: str = "auto", resume: boo
     local_batch = recipe.batch_size // ctx.world
     if recipe.threads:
         torch.set_num_threads(recipe.threads)
-    if dev.type == "cuda":
+    if ctx.device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True  # float32 matrix products (amp off) on the tensor cores
         torch.backends.cudnn.allow_tf32 = True
     torch.manual_seed(recipe.seed + ctx.rank)
-    cfg = preset(recipe.model.preset, **{**recipe.model.overrides, "output_units": "m"})
-    L = min(recipe.clip_len, cfg.maxlen)
-    align = recipe.text_align > 0
-    action = recipe.task == "action"
-    data = _load_data(recipe, L, recipe.seed + 1000 * ctx.rank, dev, with_labels=align or action)
-    ntu, labels, classes, sampler = data.ntu, data.labels, data.classes, data.sampler
-    bank = embed_labels(labels).to(dev) if align else None
+    return local_batch
 
+
+@dataclasses.dataclass
+class _Resumed:
+    """A training checkpoint being resumed: the file's contents, its lifter, its step and training seconds."""
+
+    obj: dict[str, Any]
+    model: DSTformer
+    step: int
+    train_seconds: float
+
+
+def _load_resumed(ckpt: Path, cfg: DSTformerConfig) -> _Resumed:
+    obj = torch.load(ckpt, map_location="cpu", weights_only=False)
+    model = build_model(obj["model"], cfg, str(ckpt))
+    return _Resumed(obj, model, int(obj["step"]), float(obj.get("meta", {}).get("train_seconds", 0.0)))
+
+
+def _initial_model(recipe: Recipe, cfg: DSTformerConfig) -> DSTformer:
+    """A freshly initialised lifter (drawn from the seeded RNG even when init_from then replaces it), or
+    ``init_from``'s, which must have the recipe's config."""
     model = DSTformer(cfg)
     if recipe.init_from:
         model = load_checkpoint(recipe.init_from)[0]
         if model.config != cfg:
             raise ConfigError(f"init_from {recipe.init_from}: its model config differs from the recipe's")
-    step = 0
-    elapsed_before = 0.0
+    return model
+
+
+def _open_run(recipe: Recipe, out: Path, ctx: _Dist, local_batch: int, resume: bool,
+              on_save: Callable[[Path], None] | None) -> _Run:
+    """Build the run: model config -> data (and the text label bank) -> lifter (fresh, ``init_from``'s, or the
+    resumed checkpoint's) -> network and optimiser -> guard; a resumed run then gets its samplers', RNGs' and guard's
+    states back. Last the batch feed and the metrics log open and the clocks start."""
+    dev = ctx.device
+    cfg = preset(recipe.model.preset, **{**recipe.model.overrides, "output_units": "m"})
+    L = min(recipe.clip_len, cfg.maxlen)
+    align = recipe.text_align > 0
+    data = _load_data(recipe, L, recipe.seed + 1000 * ctx.rank, dev, with_labels=align or recipe.task == "action")
+    bank = embed_labels(data.labels).to(dev) if align else None
+    model = _initial_model(recipe, cfg)
     ckpt = out / "last.pt"
-    obj = None
-    if resume and ckpt.is_file():
-        obj = torch.load(ckpt, map_location="cpu", weights_only=False)
-        model = build_model(obj["model"], cfg, str(ckpt))
-        step = int(obj["step"])
-        elapsed_before = float(obj.get("meta", {}).get("train_seconds", 0.0))
-    saved_step = step if obj is not None else None
-    run = StepModel.build(recipe, model, dev, ctx.world, classes, bank, obj)
+    resumed = _load_resumed(ckpt, cfg) if resume and ckpt.is_file() else None
+    if resumed is not None:
+        model = resumed.model
+    trainer = StepModel.build(recipe, model, dev, ctx.world, data.classes, bank,
+                              resumed.obj if resumed is not None else None)
     g = recipe.guard
     guard = Guard(g.after_steps, g.min_bone_ratio, g.stall_evals, g.min_improvement)
-    if obj is not None:
-        states = obj.get("sampler_states") or [obj["sampler_state"]]
-        was = obj.get("meta", {}).get("sampler", "numpy")
-        if was != recipe.sampler:
-            raise ConfigError(f"{ckpt} was trained with sampler: {was}; resume it with --set sampler={was}")
-        if len(states) == ctx.world:
-            try:
-                sampler.set_state(states[ctx.rank])
-            except (RuntimeError, TypeError, ValueError, KeyError) as e:
-                raise ConfigError(f"{ckpt}: its sampler state does not fit this run ({type(e).__name__}: "
-                                  f"{str(e)[:80]}); resume on the device type it was trained on") from None
-        rngs = obj.get("rng_states") or [{"torch": obj["torch_rng"]}]
-        if len(rngs) == ctx.world:
-            _set_rng_state(rngs[ctx.rank], dev)
-        if "guard_state" in obj:
-            guard.set_state(obj["guard_state"])
-        if ctx.main:
-            _truncate_log(out / "metrics.jsonl", step)
-    feed = (Prefetcher(sampler, local_batch, recipe.prefetch)
-            if recipe.prefetch and not isinstance(sampler, DeviceClipSampler) else None)
-    head, head_cfg, opt, trainable = run.head, run.head_cfg, run.opt, run.trainable
-    total = recipe.steps if max_steps is None else min(recipe.steps, max_steps)
-    log = open(out / "metrics.jsonl", "a") if ctx.main else None
-    t_start = time.monotonic()
-    t_ckpt = t_start
+    run = _Run(recipe, ctx, out, data, bank, trainer, guard, local_batch, on_save)
+    if resumed is not None:
+        run.step, run.saved_step, run.elapsed_before = resumed.step, resumed.step, resumed.train_seconds
+        _restore_states(run, resumed.obj)
+    if recipe.prefetch and not isinstance(data.sampler, DeviceClipSampler):
+        run.feed = Prefetcher(data.sampler, local_batch, recipe.prefetch)
+    run.log = open(out / "metrics.jsonl", "a") if ctx.main else None
+    run.t_start = run.t_ckpt = time.monotonic()
+    return run
 
-    def elapsed() -> float:
-        return elapsed_before + time.monotonic() - t_start
 
-    def save() -> None:
-        nonlocal saved_step
-        samplers = ctx.gather(feed.state() if feed else sampler.state())
-        rngs = ctx.gather(_rng_state(dev))
-        saved_step = step  # on every rank: they must agree on whether a final save is due
+def _restore_states(run: _Run, obj: dict[str, Any]) -> None:
+    """Put a resumed checkpoint's sampler, RNG and guard states back (one-line errors where the sampler does not
+    fit this run) and drop the metric rows written after it."""
+    ctx, ckpt = run.ctx, run.ckpt
+    states = obj.get("sampler_states") or [obj["sampler_state"]]
+    was = obj.get("meta", {}).get("sampler", "numpy")
+    if was != run.recipe.sampler:
+        raise ConfigError(f"{ckpt} was trained with sampler: {was}; resume it with --set sampler={was}")
+    if len(states) == ctx.world:
+        try:
+            run.data.sampler.set_state(states[ctx.rank])
+        except (RuntimeError, TypeError, ValueError, KeyError) as e:
+            raise ConfigError(f"{ckpt}: its sampler state does not fit this run ({type(e).__name__}: "
+                              f"{str(e)[:80]}); resume on the device type it was trained on") from None
+    rngs = obj.get("rng_states") or [{"torch": obj["torch_rng"]}]
+    if len(rngs) == ctx.world:
+        _set_rng_state(rngs[ctx.rank], ctx.device)
+    if "guard_state" in obj:
+        run.guard.set_state(obj["guard_state"])
+    if ctx.main:
+        _truncate_log(run.out / "metrics.jsonl", run.step)
+
+
+def _train_steps(run: _Run, total: int, on_progress: ProgressFn | None) -> torch.Tensor:
+    """Optimisation steps up to ``total`` (or until ``max_minutes`` of this invocation are spent), the log rows,
+    evaluations and checkpoints at their intervals; returns the last step's loss (zero when no step ran)."""
+    recipe, ctx = run.recipe, run.ctx
+    last: dict = {}
+    loss = torch.zeros((), device=ctx.device)
+    while run.step < total:
+        lr = _lr_at(recipe, run.step, run.elapsed() - run.elapsed_before)  # cosine-time: over this invocation's budget
+        for group in run.trainer.opt.param_groups:
+            group["lr"] = lr
+        drawn = _batch_on(run.feed.batch() if run.feed else run.data.sampler.batch(run.local_batch), ctx.device)
+        loss, parts = run.trainer.step(drawn, run.step)
+        run.step += 1
+        evaluate = run.step % recipe.eval_every == 0 or run.step == total
+        if run.step % recipe.log_every == 0 or evaluate:  # the only host synchronisation between evaluations
+            last = _log_step(run, lr, loss, parts, evaluate)
+        if on_progress and ctx.main:
+            on_progress(run.step, total, last)
+        if _at_interval(run, loss):
+            break
+    return loss
+
+
+def _log_step(run: _Run, lr: float, loss: torch.Tensor, parts: dict, evaluate: bool) -> dict:
+    """Read the step's loss and parts back (means over the ranks), validate when ``evaluate`` (the guard may stop
+    the run; a non-finite loss stops it in any case) and write the row; returns the logged values."""
+    names = ["loss", *parts]
+    vals = torch.stack([loss.detach().float(), *(torch.as_tensor(parts[k], dtype=torch.float32,
+                                                                  device=run.ctx.device) for k in parts)])
+    last = {"step": run.step, "lr": lr, **{k: run.ctx.mean(v) for k, v in zip(names, vals.tolist())}}
+    row = dict(last)
+    if evaluate:
+        vm, verdict = run.health(loss, count_eval=True)
+        row.update(vm)
+        if verdict:
+            raise run.stop(verdict, row)
+        run.checked_step = run.step
+    elif not math.isfinite(last["loss"]):
+        raise run.stop(Verdict("diverged", f"training diverged at step {run.step}: loss {last['loss']:.4g}"), row)
+    run.write_row(row)
+    return last
+
+
+def _at_interval(run: _Run, loss: torch.Tensor) -> bool:
+    """Checkpoint when ``checkpoint_minutes`` have passed since the last one; True when the ``max_minutes`` budget
+    is spent. The ranks decide together (rank 0's clock), so under torchrun only every ``log_every`` steps."""
+    recipe, ctx = run.recipe, run.ctx
+    now = time.monotonic()
+    if not (ctx.world == 1 or run.step % recipe.log_every == 0):
+        return False
+    over = bool(recipe.max_minutes and run.elapsed() - run.elapsed_before > recipe.max_minutes * 60)
+    flag = ctx.agree(2 if over else 1 if now - run.t_ckpt > recipe.checkpoint_minutes * 60 else 0)
+    if flag == 1:
+        run.save_checked(loss)
+        run.t_ckpt = now
+    return flag == 2
+
+
+@dataclasses.dataclass
+class _Run:
+    """One invocation of a recipe: what it trains with (data, text label bank, network and optimiser, guard, the
+    batch feed), where it writes (``out``: last.pt, metrics.jsonl) and the loop's state: ``step`` done,
+    ``saved_step`` (of the last checkpoint written or resumed from; None when there is none), ``checked_step`` (the
+    last step the guard passed) and the clocks."""
+
+    recipe: Recipe
+    ctx: _Dist
+    out: Path
+    data: _Data
+    bank: torch.Tensor | None
+    trainer: StepModel
+    guard: Guard
+    local_batch: int
+    on_save: Callable[[Path], None] | None
+    step: int = 0
+    saved_step: int | None = None
+    checked_step: int = -1
+    elapsed_before: float = 0.0  # training seconds of the invocations before this one (resume)
+    feed: Prefetcher | None = None
+    log: TextIO | None = None
+    t_start: float = 0.0
+    t_ckpt: float = 0.0
+
+    @property
+    def ckpt(self) -> Path:
+        return self.out / "last.pt"
+
+    def elapsed(self) -> float:
+        """Training seconds, this invocation's and those before it."""
+        return self.elapsed_before + time.monotonic() - self.t_start
+
+    def save(self) -> None:
+        """Write last.pt (rank 0) with every rank's sampler and RNG state; then ``on_save``."""
+        recipe, ctx, data, trainer = self.recipe, self.ctx, self.data, self.trainer
+        samplers = ctx.gather(self.feed.state() if self.feed else data.sampler.state())
+        rngs = ctx.gather(_rng_state(ctx.device))
+        self.saved_step = self.step  # on every rank: they must agree on whether a final save is due
         if not ctx.main:
             return
-        meta = {"recipe": recipe.name, "step": step, "train_seconds": elapsed(),
-                "device": str(dev), "world_size": ctx.world, "output_units": "m", "frame": "camera",
+        meta = {"recipe": recipe.name, "step": self.step, "train_seconds": self.elapsed(),
+                "device": str(ctx.device), "world_size": ctx.world, "output_units": "m", "frame": "camera",
                 "root_relative": True, "cmu_fraction": recipe.cmu_fraction,
                 "cmu_holdout": list(recipe.cmu_holdout), "sampler": recipe.sampler}
-        if ntu:
+        if data.ntu:
             meta.update(dataset=recipe.dataset, ntu_protocol=recipe.ntu_protocol, num_people=NTU_PEOPLE)
-        extra = {}
-        if head is not None and head_cfg is not None:
-            extra = {"action_head": head.state_dict(), "head_config": dataclasses.asdict(head_cfg),
-                     "label_bank": labels,
-                     "classes": (list(classes) if ntu else list(H36M_ACTIONS)) if action else [],
-                     "text_bank": bank.detach().cpu().half() if bank is not None else None}
-        save_checkpoint(ckpt, model, meta=meta, optimizer=opt.state_dict(), step=step,
-                        sampler_states=samplers, rng_states=rngs, guard_state=guard.state(), **extra)
-        if on_save:
-            on_save(ckpt)
+        extra: dict[str, Any] = {}
+        if trainer.head is not None and trainer.head_cfg is not None:
+            extra = {"action_head": trainer.head.state_dict(), "head_config": dataclasses.asdict(trainer.head_cfg),
+                     "label_bank": data.labels,
+                     "classes": ((list(data.classes) if data.ntu else list(H36M_ACTIONS))
+                                 if recipe.task == "action" else []),
+                     "text_bank": self.bank.detach().cpu().half() if self.bank is not None else None}
+        save_checkpoint(self.ckpt, trainer.model, meta=meta, optimizer=trainer.opt.state_dict(), step=self.step,
+                        sampler_states=samplers, rng_states=rngs, guard_state=self.guard.state(), **extra)
+        if self.on_save:
+            self.on_save(self.ckpt)
 
-    def write_row(row: dict) -> None:
-        if log:
-            row["elapsed_s"] = round(elapsed(), 1)
-            log.write(json.dumps(row) + "\n")
-            log.flush()
+    def save_checked(self, loss: torch.Tensor) -> None:
+        """Checkpoint once the guard has passed the model at this step (a broken model is never checkpointed)."""
+        if self.checked_step != self.step:
+            _, verdict = self.health(loss, count_eval=False)
+            if verdict:
+                raise self.stop(verdict, {"step": self.step})
+            self.checked_step = self.step
+        self.save()
 
-    def health(loss: torch.Tensor, count_eval: bool) -> tuple[dict[str, float], Verdict | None]:
+    def write_row(self, row: dict) -> None:
+        if self.log:
+            row["elapsed_s"] = round(self.elapsed(), 1)
+            self.log.write(json.dumps(row) + "\n")
+            self.log.flush()
+
+    def health(self, loss: torch.Tensor, count_eval: bool) -> tuple[dict[str, float], Verdict | None]:
         """Rank 0 validates and judges; every rank gets the verdict's kind (they must stop together)."""
         vm: dict[str, float] = {}
         verdict = None
-        if ctx.main:
-            vm = _quick_val(trainable, data.val, action, pose=not ntu)
-            verdict = guard.check(step, float(loss.detach()), vm.get("val_mpjpe_mm_gt2d"), vm.get("val_bone_ratio"),
-                                  count_eval)
+        if self.ctx.main:
+            vm = _quick_val(self.trainer.trainable, self.data.val, self.recipe.task == "action",
+                            pose=not self.data.ntu)
+            verdict = self.guard.check(self.step, float(loss.detach()), vm.get("val_mpjpe_mm_gt2d"),
+                                       vm.get("val_bone_ratio"), count_eval)
         kinds = ("diverged", "collapsed", "stalled")
-        code = ctx.agree(kinds.index(verdict.kind) + 1 if verdict else 0)
+        code = self.ctx.agree(kinds.index(verdict.kind) + 1 if verdict else 0)
         if code and verdict is None:
             verdict = Verdict(kinds[code - 1], f"training {kinds[code - 1]} (rank 0 says why)")
         return vm, verdict
 
-    def stop(verdict: Verdict, row: dict) -> TrainingError:
-        write_row({**row, "stopped": verdict.kind})
+    def stop(self, verdict: Verdict, row: dict) -> TrainingError:
+        """Log the stopping row and build the one-line error (a stalled model is saved first)."""
+        self.write_row({**row, "stopped": verdict.kind})
         if verdict.kind == "stalled":
-            save()
-            return TrainingError(f"{verdict.message}; stopped at step {step}, the model is saved in {ckpt}", "stalled")
-        kept = (f"the last good checkpoint, {ckpt} (step {saved_step}), is kept" if saved_step is not None
-                else "no checkpoint was written")
+            self.save()
+            return TrainingError(f"{verdict.message}; stopped at step {self.step}, the model is saved in {self.ckpt}",
+                                 "stalled")
+        kept = (f"the last good checkpoint, {self.ckpt} (step {self.saved_step}), is kept"
+                if self.saved_step is not None else "no checkpoint was written")
         return TrainingError(f"{verdict.message}; {kept}", verdict.kind)
 
-    last: dict = {}
-    loss = torch.zeros((), device=dev)
-    checked_step = -1
-    try:
-        while step < total:
-            lr = _lr_at(recipe, step, elapsed() - elapsed_before)  # cosine-time: over this invocation's budget
-            for group in opt.param_groups:
-                group["lr"] = lr
-            drawn = _batch_on(feed.batch() if feed else sampler.batch(local_batch), dev)
-            loss, parts = run.step(drawn, step)
-            step += 1
-            evaluate = step % recipe.eval_every == 0 or step == total
-            if step % recipe.log_every == 0 or evaluate:  # the only host synchronisation between evaluations
-                names = ["loss", *parts]
-                vals = torch.stack([loss.detach().float(), *(torch.as_tensor(parts[k], dtype=torch.float32,
-                                                                              device=dev) for k in parts)])
-                last = {"step": step, "lr": lr, **{k: ctx.mean(v) for k, v in zip(names, vals.tolist())}}
-                row = dict(last)
-                if evaluate:
-                    vm, verdict = health(loss, count_eval=True)
-                    row.update(vm)
-                    if verdict:
-                        raise stop(verdict, row)
-                    checked_step = step
-                elif not math.isfinite(last["loss"]):
-                    raise stop(Verdict("diverged", f"training diverged at step {step}: loss {last['loss']:.4g}"),
-                               row)
-                write_row(row)
-            if on_progress and ctx.main:
-                on_progress(step, total, last)
-            now = time.monotonic()
-            if ctx.world == 1 or step % recipe.log_every == 0:  # ranks agree on stop/checkpoint times
-                over = bool(recipe.max_minutes and elapsed() - elapsed_before > recipe.max_minutes * 60)
-                flag = ctx.agree(2 if over else 1 if now - t_ckpt > recipe.checkpoint_minutes * 60 else 0)
-                if flag == 1:
-                    if checked_step != step:
-                        _, verdict = health(loss, count_eval=False)  # never checkpoint a broken model
-                        if verdict:
-                            raise stop(verdict, {"step": step})
-                        checked_step = step
-                    save()
-                    t_ckpt = now
-                if flag == 2:
-                    break
-        if saved_step != step:
-            if checked_step != step:
-                _, verdict = health(loss, count_eval=False)
-                if verdict:
-                    raise stop(verdict, {"step": step})
-            save()
-    finally:
-        if feed:
-            feed.close()
-        if log:
-            log.close()
-    if ctx.world > 1:
-        dist.barrier()
-    return ckpt
+    def close(self) -> None:
+        if self.feed:
+            self.feed.close()
+        if self.log:
+            self.log.close()

@@ -23,6 +23,8 @@ window.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from mbcli.inference.action import window_starts
@@ -104,8 +106,8 @@ class NtuClipSampler:
         labels = np.array([self.samples[i].label for i in picks], dtype=np.int64)
         return x.astype(np.float32), np.zeros((batch_size, self.L, 17, 3), np.float32), labels
 
-    def state(self) -> dict:
-        return self.rng.bit_generator.state
+    def state(self) -> dict[str, Any]:
+        return dict(self.rng.bit_generator.state)  # typed as a Mapping; numpy builds a fresh dict on every read
 
     def set_state(self, state: dict) -> None:
         self.rng.bit_generator.state = state
