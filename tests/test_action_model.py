@@ -148,6 +148,7 @@ def test_action_evaluation_counts_a_constant_classifier_exactly(backbone, h36m, 
     assert set(d) >= {"top1_percent", "top5_percent", "window_top1_percent", "per_action_top1_percent"}
 
 
+@pytest.mark.slow
 def test_zero_shot_cmu_scores_a_constant_embedding_exactly(backbone, one_thread):
     """A model whose motion embedding is always the text embedding of "jump" ranks "jump" first for every held-out
     sequence: top-1 is exactly the share of subject 13's sequences described as "jump"; a model without a text

@@ -21,6 +21,7 @@ def model():
     return load_action_model(DEFAULT_ACTION)
 
 
+@pytest.mark.slow
 def test_quick_action_figure_matches_the_manifest(model, one_thread):
     """Camera 55011271, SH input, 59 sequences: the sequence top-1/top-5 recorded in weights/manifest.toml."""
     from mbcli.train.evaluate_action import evaluate_action
@@ -33,6 +34,7 @@ def test_quick_action_figure_matches_the_manifest(model, one_thread):
     assert abs(res.top5 - float(e["eval_quick_sh_top5_percent"])) < one, res.top5
 
 
+@pytest.mark.slow
 def test_zero_shot_figure_matches_the_manifest(model, tmp_path, one_thread):
     """`mbcli eval --task zeroshot` (the shipped model by default) on held-out CMU subjects 08 and 13, every CMU
     description as a label: the recorded zero-shot top-1/top-5."""
@@ -64,6 +66,7 @@ def test_zero_shot_figure_matches_the_manifest(model, tmp_path, one_thread):
     assert d["by_label_novelty"]["unseen"]["top1_percent"] == float(e["zeroshot_cmu_unseen_descriptions_top1_percent"])
 
 
+@pytest.mark.slow
 def test_bench_times_action_recognition(one_thread):
     """mbcli bench's action figures: the shipped model over a 3000-frame track, classifier and open vocabulary."""
     from mbcli.bench.speed import action_speeds

@@ -329,6 +329,7 @@ def test_speed_pose_selected_vertices(body32, one_thread):
 SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "pose2sim_single_360.mp4"
 
 
+@pytest.mark.slow
 def test_mesh_cli_on_a_real_clip_with_anny(arrays, tmp_path, monkeypatch):
     """The issue's acceptance run: ``mbcli mesh samples/<clip>.mp4 --body-model anny`` (real detector, shipped
     lifter, anny) writes body.npz, an overlay video with every frame, and a GLB; the fitted joints are close to the

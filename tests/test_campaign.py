@@ -53,6 +53,7 @@ def folder(tmp_path, monkeypatch) -> Path:
     return w
 
 
+@pytest.mark.slow
 def test_rounds_carry_on_ingest_and_promote(h36m, folder, tmp_path):
     quiet = lambda s: None  # noqa: E731
     r1 = campaign.run_round(tmp_path / "out1", 0.03, device="cpu", data_dir=str(h36m), recipe_sets=tuple(SMOKE),
@@ -91,6 +92,7 @@ def test_rounds_carry_on_ingest_and_promote(h36m, folder, tmp_path):
         campaign.promote(1, data_dir=str(h36m), log=quiet)
 
 
+@pytest.mark.slow
 def test_promotion_makes_the_round_the_default_lifter(h36m, folder, tmp_path):
     quiet = lambda s: None  # noqa: E731
     r1 = campaign.run_round(tmp_path / "out", 0.03, device="cpu", data_dir=str(h36m), recipe_sets=tuple(SMOKE),
@@ -112,6 +114,7 @@ def test_promotion_makes_the_round_the_default_lifter(h36m, folder, tmp_path):
     assert names.count(campaign.PROMOTED_NAME) == 1
 
 
+@pytest.mark.slow
 def test_a_collapsing_round_returns_no_weights_and_says_so(h36m, folder, tmp_path):
     sets = (*SMOKE, "loss.w_velocity=1000.0", "lr=3.0e-3", "guard.after_steps=5", "checkpoint_minutes=60")
     rec = campaign.run_round(tmp_path / "out", 0.05, device="cpu", data_dir=str(h36m), recipe_sets=sets,
@@ -128,6 +131,7 @@ def test_a_collapsing_round_returns_no_weights_and_says_so(h36m, folder, tmp_pat
     assert campaign.ingest(tmp_path / "out2", force=True)["status"] == "collapsed"
 
 
+@pytest.mark.slow
 def test_tools_campaign_cli_round_and_status(h36m, folder, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MBCLI_WEIGHTS_DIR": str(folder)}
     cmd = [sys.executable, str(REPO / "tools" / "campaign.py")]
@@ -145,6 +149,7 @@ def test_tools_campaign_cli_round_and_status(h36m, folder, tmp_path):
     assert r.returncode == 1 and r.stderr.startswith("error: ") and len(r.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not PACKED.is_dir(), reason="../shared/data/h36m-packed not present")
 def test_the_packed_copy_unpacks_bit_exactly(tmp_path):
     import numpy as np
@@ -178,6 +183,7 @@ def test_a_gpu_window_payload_fits_64_mib():
     assert tracked + packed + room < 64 * 2 ** 20 - 2 * 2 ** 20, (tracked, packed, room)
 
 
+@pytest.mark.slow
 def test_train_eval_and_a_round_run_without_pyav_onnxruntime_or_opencv(h36m, folder, tmp_path, tiny_weights):
     """The GPU machine has no PyAV (and this check also hides ONNX Runtime and OpenCV): mbcli train, mbcli eval and
     a campaign round must not need them, at import or at run time."""

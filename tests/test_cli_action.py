@@ -116,6 +116,7 @@ def test_errors(action_ckpt, tiny_weights, tmp_path):
     assert not out.exists() and not (tmp_path / "x.txt").exists()
 
 
+@pytest.mark.slow
 def test_shipped_model_says_walking_for_the_walker_in_the_sample(tmp_path, one_thread):
     """The real chain on the real sample clip: detector, tracker, the shipped action model (action-default). In
     samples/sports2d_640.mp4 one person walks across the scene the whole time; whichever track id the tracker

@@ -47,6 +47,7 @@ def _boundary_steps(T: int, L: int, S: int) -> np.ndarray:
     return np.array(sorted(i for i in idx if 0 <= i < T - 1))
 
 
+@pytest.mark.slow
 def test_no_step_at_window_boundaries(model, s9_walking):
     T = 400
     L = model.config.maxlen
@@ -78,6 +79,7 @@ def test_output_is_metric_and_close_to_ground_truth(model, s9_walking):
     assert 0.3 < np.median(thigh) < 0.6
 
 
+@pytest.mark.slow
 def test_quick_benchmark_matches_the_manifest(model):
     """CI's regression check: the shipped lifter's quick-subset figure (SH input) is the one recorded."""
     from mbcli.train.evaluate import QUICK_FRAMES, evaluate

@@ -103,6 +103,7 @@ def test_trains_on_a_pyskl_pickle_without_a_lifter_loss(trained):
     assert out.logits.shape == (2, 60) and out.embedding.shape == (2, 12)
 
 
+@pytest.mark.slow
 def test_trains_on_a_skeleton_folder_and_resumes_exactly(tmp_path):
     write_skeleton_folder(tmp_path / "skel")
     text = ("task: action\ndataset: ntu60\nntu_data: skel\nntu_protocol: xsub\nmodel: {preset: tiny, overrides: "

@@ -55,6 +55,7 @@ def test_smoke_run_writes_a_loadable_checkpoint_and_log(h36m, tmp_path):
     assert out.shape == (1, 27, 17, 3)
 
 
+@pytest.mark.slow
 def test_resume_continues_exactly(h36m, tmp_path):
     full = tmp_path / "full"
     part = tmp_path / "part"
@@ -71,12 +72,14 @@ def test_resume_continues_exactly(h36m, tmp_path):
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
+@pytest.mark.slow
 def test_prefetching_changes_nothing(h36m, tmp_path):
     train(_recipe(h36m, steps=5, prefetch=0, sampler="numpy"), tmp_path / "a", device="cpu")
     train(_recipe(h36m, steps=5, prefetch=3, sampler="numpy"), tmp_path / "b", device="cpu")
     assert [r["loss"] for r in _rows(tmp_path / "a")] == [r["loss"] for r in _rows(tmp_path / "b")]
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_to_the_same_loss_curve(h36m, tmp_path):
     """A real SIGKILL in the middle of training; rows logged after the last checkpoint are recomputed."""
     recipe = _write_recipe(tmp_path / "r.yaml", h36m, steps=40)
@@ -123,6 +126,7 @@ def test_init_from_must_match_the_recipe_model(h36m, tmp_path):
         train(other, tmp_path / "c", device="cpu")
 
 
+@pytest.mark.slow
 def test_cmu_clips_are_mixed_in(h36m, tmp_path):
     from mbcli.train.cmu import default_cmu_dir
 
@@ -141,6 +145,7 @@ def test_cmu_clips_are_mixed_in(h36m, tmp_path):
         train(_recipe(h36m, steps=1, cmu_fraction=0.5, cmu_holdout=("S9",)), tmp_path / "bad", device="cpu")
 
 
+@pytest.mark.slow
 def test_ddp_with_torchrun_on_two_cpu_processes(h36m, tmp_path):
     """torchrun starts two ranks (Gloo); rank 0 alone logs and checkpoints; a resumed DDP run continues."""
     recipe = _write_recipe(tmp_path / "r.yaml", h36m, steps=6)
@@ -167,6 +172,7 @@ class _FakeEncoder:
         return (out / np.linalg.norm(out, axis=1, keepdims=True)).astype(np.float32)
 
 
+@pytest.mark.slow
 def test_text_alignment_trains_resumes_and_keeps_a_lifter_checkpoint(h36m, tmp_path, monkeypatch):
     import mbcli.text
 
@@ -225,6 +231,7 @@ def test_action_task_trains_a_classifier_with_text_alignment(h36m, tmp_path, mon
 # ------------------------------------------------------------------------------------------ the guard
 
 
+@pytest.mark.slow
 def test_a_recipe_built_to_collapse_stops_with_one_line_and_keeps_the_last_good_checkpoint(h36m, tmp_path):
     """w_velocity 1000 makes a still, shrunken skeleton the cheapest output: the predicted bones fall to under 1% of
     their length and the validation MPJPE sits at the joints' mean distance from the pelvis (~0.4 m), as in the
@@ -246,6 +253,7 @@ def test_a_recipe_built_to_collapse_stops_with_one_line_and_keeps_the_last_good_
     assert min(r["val_bone_ratio"] for r in _rows(tmp_path / "healthy") if "val_bone_ratio" in r and r["step"] >= 20) > 0.7
 
 
+@pytest.mark.slow
 def test_a_stalled_run_stops_and_saves_its_model(h36m, tmp_path):
     from mbcli.errors import TrainingError
     from mbcli.train.recipe import GuardSpec
@@ -268,6 +276,7 @@ def test_a_diverged_run_stops_before_writing_a_checkpoint(h36m, tmp_path):
     assert not (tmp_path / "nan" / "last.pt").exists()
 
 
+@pytest.mark.slow
 def test_cli_reports_a_collapse_in_one_line(h36m, tmp_path):
     recipe = tmp_path / "collapse.yaml"
     recipe.write_text(f"model: {{preset: tiny}}\nclip_len: 27\nbatch_size: 8\nsteps: 30\nlr: 3.0e-3\nwarmup_steps: 5\n"

@@ -5,9 +5,19 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
 
 console = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
@@ -24,7 +34,7 @@ def stage_progress(enabled: bool = True) -> Iterator:
         return
     progress = Progress(TextColumn("[bold]{task.description:<16}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False)
-    tasks: dict[str, int] = {}
+    tasks: dict[str, TaskID] = {}
 
     def on_progress(stage: str, done: int, total: int) -> None:
         if stage not in tasks:
@@ -45,3 +55,11 @@ def warn(message: str) -> None:
 
 def is_tty() -> bool:
     return sys.stderr.isatty()
+
+
+def add_run_rows(table: Table, timings: dict[str, float], files: list[Path], notes: list[str]) -> None:
+    """The rows every command's summary ends with: seconds per stage, the files written, notes."""
+    table.add_row("time", ", ".join(f"{k} {v:.2f}s" for k, v in timings.items()))
+    table.add_row("files written", "\n".join(str(p) for p in files))
+    for n in notes:
+        table.add_row("note", n)

@@ -34,10 +34,7 @@ def summary_table(title: str, res: LiftResult) -> Table:
     total = sum(res.timings.values())
     if total > 0 and res.frames:
         table.add_row("fps achieved", f"{res.frames / total:.1f} (end to end, incl. model load)")
-    table.add_row("time", ", ".join(f"{k} {v:.2f}s" for k, v in res.timings.items()))
-    table.add_row("files written", "\n".join(str(p) for p in res.files))
-    for n in res.notes:
-        table.add_row("note", n)
+    con.add_run_rows(table, res.timings, res.files, res.notes)
     return table
 
 

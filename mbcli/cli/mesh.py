@@ -28,10 +28,7 @@ def summary_table(title: str, res: MeshResult) -> Table:
                   "to the lifted 3D joints, root-relative")
     speed = m.num_frames / max(res.fit_seconds, 1e-9)
     table.add_row("fit speed", f"{speed:.0f} frames/s ({res.fit_iterations} iterations, {res.fit_seconds:.2f} s)")
-    table.add_row("time", ", ".join(f"{k} {v:.2f}s" for k, v in res.timings.items()))
-    table.add_row("files written", "\n".join(str(p) for p in res.files))
-    for n in res.notes:
-        table.add_row("note", n)
+    con.add_run_rows(table, res.timings, res.files, res.notes)
     return table
 
 

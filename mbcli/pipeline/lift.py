@@ -11,8 +11,10 @@ Stage names passed to ``on_progress(stage, done, total)``: "detect", "lift", "ex
 
 from __future__ import annotations
 
+import functools
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -126,7 +128,6 @@ def _outputs(stem: str, out_dir: Path, results: list[MotionResult], rigs: list[R
     from mbcli.export.bvh import write_bvh
     from mbcli.export.json_motion import write_motion_json
     from mbcli.export.npz import write_npz
-    from mbcli.export.video import render_side_by_side
 
     outs: list[Output] = []
     if "json" in cfg.formats:
@@ -135,13 +136,15 @@ def _outputs(stem: str, out_dir: Path, results: list[MotionResult], rigs: list[R
     if "npz" in cfg.formats:
         outs.append(Output(out_dir / f"{stem}.motion.npz", lambda p: write_npz(results, video, p, weights=weights)))
     if "bvh" in cfg.formats:  # the motions solved once in run_lift, else (raw 3D) each pose solved by write_bvh
-        sources: list[MotionResult] | list[RigMotion] = rigs if rigs is not None else results
+        sources: Sequence[MotionResult | RigMotion] = rigs if rigs is not None else results
         for r, m in zip(results, sources):
             outs.append(Output(out_dir / f"{stem}.person{r.track_id}.bvh",
-                               lambda p, m=m: write_bvh(m, p, units=cfg.bvh_units)))
+                               functools.partial(write_bvh, m, units=cfg.bvh_units)))
     if "video" in cfg.formats:
         src = video.path if video is not None else cfg.video
         if src:
+            from mbcli.export.video import render_side_by_side
+
             outs.append(Output(out_dir / f"{stem}.overlay.mp4", lambda p: render_side_by_side(
                 src, results, p, height=cfg.overlay_height, azimuth=cfg.azimuth, on_progress=on_progress)))
         else:
