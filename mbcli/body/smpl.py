@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mbcli.body.base import BodyModel, correspondence_matrix
+from mbcli.body.base import BodyModel, TensorPlacement, correspondence_matrix
 from mbcli.errors import ConfigError
 from mbcli.geometry import matrix_to_axis_angle
 from mbcli.skeletons import SMPL24
@@ -154,7 +154,7 @@ def _rotations(model: SMPLModel, global_orient: torch.Tensor, body_pose: torch.T
                pose2rot: bool) -> torch.Tensor:
     """Per-joint local rotations (B,J,3,3) from axis-angle (pose2rot) or rotation-matrix input."""
     J = model.num_joints
-    kw = {"dtype": model.dtype, "device": model.device}
+    kw: TensorPlacement = {"dtype": model.dtype, "device": model.device}
     go = torch.as_tensor(global_orient, **kw)
     bp = torch.as_tensor(body_pose, **kw)
     B = go.shape[0]
@@ -189,7 +189,7 @@ def smpl_forward(
     only those vertices (vertices is then (B,K,3)): the joints need the whole shaped mesh only through
     J_regressor, which is linear, so a fit that looks at a few vertices never touches the other 6890 - K.
     """
-    kw = {"dtype": model.dtype, "device": model.device}
+    kw: TensorPlacement = {"dtype": model.dtype, "device": model.device}
     V, J = model.num_vertices, model.num_joints
     rot = _rotations(model, global_orient, body_pose, pose2rot)  # (B,J,3,3)
     B = rot.shape[0]
