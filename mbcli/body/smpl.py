@@ -103,12 +103,15 @@ class SMPLModel:
 
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> SMPLModel:
         """A copy with every float tensor moved to ``device`` and/or cast to ``dtype``."""
-        changes = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, torch.Tensor):
-                changes[f.name] = value.to(device=device, dtype=dtype)
-        return dataclasses.replace(self, **changes)
+
+        def move(t: torch.Tensor) -> torch.Tensor:
+            return t.to(device=device, dtype=dtype)
+
+        extra, h36m = self.J_regressor_extra, self.J_regressor_h36m
+        return dataclasses.replace(
+            self, v_template=move(self.v_template), shapedirs=move(self.shapedirs), posedirs=move(self.posedirs),
+            J_regressor=move(self.J_regressor), weights=move(self.weights),
+            J_regressor_extra=None if extra is None else move(extra), J_regressor_h36m=None if h36m is None else move(h36m))
 
 
 # ---------------------------------------------------------------------------------------------------------------
