@@ -3,6 +3,7 @@ and known values), errors."""
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 import sys
 import warnings
@@ -112,6 +113,20 @@ def test_to_changes_dtype(model):
     m64 = model.to(dtype=torch.float64)
     assert m64.v_template.dtype == torch.float64 and m64.J_regressor.dtype == torch.float64
     assert model.v_template.dtype == torch.float32  # frozen: the original is untouched
+
+
+def test_to_casts_every_tensor_field(model):
+    """``to`` names its fields one by one: every tensor field (the optional regressors too) is cast, the rest kept."""
+    with_extra = dataclasses.replace(model, J_regressor_extra=model.J_regressor[:3].clone(),
+                                     J_regressor_h36m=model.J_regressor[:17].clone())
+    for src in (model, with_extra):
+        m64 = src.to(dtype=torch.float64)
+        for f in dataclasses.fields(src):
+            before, after = getattr(src, f.name), getattr(m64, f.name)
+            if isinstance(before, torch.Tensor):
+                assert after.dtype == torch.float64 and torch.equal(after, before.double()), f.name
+            else:
+                assert after is before, f.name
 
 
 # --- errors ------------------------------------------------------------------------------------------------------

@@ -102,7 +102,7 @@ def _import_anny() -> Any:
 @contextlib.contextmanager
 def _anny_build_env(scratch_parent: Path) -> Iterator[None]:
     """Point anny's cache at a scratch folder (unless $ANNY_CACHE_DIR is set) and forbid its downloader."""
-    paths = importlib.import_module("anny.paths")
+    paths: Any = importlib.import_module("anny.paths")  # untyped optional package: its functions are patched below
 
     def no_download() -> None:
         raise WeightsError("anny tried to download its non-commercial data while mbcli built the anny cache; "
@@ -169,7 +169,8 @@ def build_anny_arrays(model: Any) -> dict[str, np.ndarray]:
 
     if tuple(PHENOTYPE_VARIATIONS) != ANNY_FEATURES:
         raise WeightsError(f"unexpected anny phenotype table {tuple(PHENOTYPE_VARIATIONS)}")
-    feat, anchor = [], []
+    feat: list[int] = []  # (26,) index into ANNY_FEATURES
+    anchor: list[float] = []  # (26,)
     for f, name in enumerate(ANNY_FEATURES):
         n = len(PHENOTYPE_VARIATIONS[name])
         a = np.zeros(n) if name == "race" else _np(model.anchors[name])
@@ -238,7 +239,7 @@ def build_anny_cache(path: str | os.PathLike | None = None, model: Any = None) -
     arrays["format"] = np.array(CACHE_FORMAT)
     p.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(p) as tmp, open(tmp, "wb") as f:
-        np.savez(f, **arrays)
+        np.savez(f, allow_pickle=False, **arrays)  # plain arrays (build_anny_arrays checked them), as the reader expects
     return p
 
 

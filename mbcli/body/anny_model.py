@@ -85,7 +85,7 @@ from mbcli.body.anny_cache import (
     installed_anny_version,
     read_anny_cache,
 )
-from mbcli.body.base import BodyModel, correspondence_matrix
+from mbcli.body.base import BodyModel, TensorPlacement, correspondence_matrix
 from mbcli.errors import DependencyError, WeightsError
 
 log = logging.getLogger(__name__)
@@ -333,7 +333,7 @@ class AnnyBody(BodyModel):
 
     def forward(self, shape: torch.Tensor, rotmats: torch.Tensor, transl: torch.Tensor | None = None,
                 vertex_ids: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        kw = {"dtype": self.dtype, "device": self.device}
+        kw: TensorPlacement = {"dtype": self.dtype, "device": self.device}
         rot = torch.as_tensor(rotmats, **kw)
         J = self.num_joints
         if rot.dim() != 4 or rot.shape[1:] != (J, 3, 3):

@@ -17,11 +17,19 @@ Symbols: B batch (frames), S shape coefficients, J joints, V vertices, K selecte
 from __future__ import annotations
 
 import abc
+from typing import TypedDict
 
 import numpy as np
 import torch
 
 from mbcli.skeletons import H36M17
+
+
+class TensorPlacement(TypedDict):
+    """Keyword arguments that give a new tensor a model's dtype and device: ``torch.as_tensor(x, **placement)``."""
+
+    dtype: torch.dtype
+    device: torch.device
 
 
 class BodyModel(abc.ABC):
@@ -123,7 +131,7 @@ def correspondence_matrix(joint_names: tuple[str, ...], vertex_ids: np.ndarray,
     Vertex ids must be listed in ``vertex_ids``; every h36m17 joint needs a recipe whose weights sum to 1.
     """
     J = len(joint_names)
-    col = {n: i for i, n in enumerate(joint_names)}
+    col: dict[str | int, int] = {n: i for i, n in enumerate(joint_names)}
     col.update({int(v): J + k for k, v in enumerate(np.asarray(vertex_ids).tolist())})
     W = torch.zeros(H36M17.num_joints, J + len(vertex_ids), dtype=torch.float64)
     for h, name in enumerate(H36M17.joints):

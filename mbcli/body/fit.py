@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from mbcli.body.base import BodyModel
+from mbcli.body.base import BodyModel, TensorPlacement
 from mbcli.errors import ConfigError
 from mbcli.geometry import axis_angle_to_matrix, kabsch, rotation_between
 from mbcli.skeletons import H36M17
@@ -263,7 +263,7 @@ def fit_body(
     if not np.isfinite(targets).all():
         raise ConfigError("fitting needs finite 3D targets")
     T = targets.shape[0]
-    kw = {"dtype": model.dtype, "device": model.device}
+    kw: TensorPlacement = {"dtype": model.dtype, "device": model.device}
     rel = targets - targets[:, :1]
     conf = np.ones((T, 17)) if confidence is None else np.asarray(confidence, dtype=np.float64)
     use_2d = keypoints is not None and camera is not None

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mbcli.body.base import BodyModel, correspondence_matrix
+from mbcli.body.base import BodyModel, TensorPlacement, correspondence_matrix
 from mbcli.errors import ConfigError
 from mbcli.geometry import matrix_to_axis_angle
 from mbcli.skeletons import SMPL24
@@ -103,12 +103,15 @@ class SMPLModel:
 
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> SMPLModel:
         """A copy with every float tensor moved to ``device`` and/or cast to ``dtype``."""
-        changes = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, torch.Tensor):
-                changes[f.name] = value.to(device=device, dtype=dtype)
-        return dataclasses.replace(self, **changes)
+
+        def move(t: torch.Tensor) -> torch.Tensor:
+            return t.to(device=device, dtype=dtype)
+
+        extra, h36m = self.J_regressor_extra, self.J_regressor_h36m
+        return dataclasses.replace(
+            self, v_template=move(self.v_template), shapedirs=move(self.shapedirs), posedirs=move(self.posedirs),
+            J_regressor=move(self.J_regressor), weights=move(self.weights),
+            J_regressor_extra=None if extra is None else move(extra), J_regressor_h36m=None if h36m is None else move(h36m))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -154,7 +157,7 @@ def _rotations(model: SMPLModel, global_orient: torch.Tensor, body_pose: torch.T
                pose2rot: bool) -> torch.Tensor:
     """Per-joint local rotations (B,J,3,3) from axis-angle (pose2rot) or rotation-matrix input."""
     J = model.num_joints
-    kw = {"dtype": model.dtype, "device": model.device}
+    kw: TensorPlacement = {"dtype": model.dtype, "device": model.device}
     go = torch.as_tensor(global_orient, **kw)
     bp = torch.as_tensor(body_pose, **kw)
     B = go.shape[0]
@@ -189,7 +192,7 @@ def smpl_forward(
     only those vertices (vertices is then (B,K,3)): the joints need the whole shaped mesh only through
     J_regressor, which is linear, so a fit that looks at a few vertices never touches the other 6890 - K.
     """
-    kw = {"dtype": model.dtype, "device": model.device}
+    kw: TensorPlacement = {"dtype": model.dtype, "device": model.device}
     V, J = model.num_vertices, model.num_joints
     rot = _rotations(model, global_orient, body_pose, pose2rot)  # (B,J,3,3)
     B = rot.shape[0]

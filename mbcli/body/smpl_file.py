@@ -59,7 +59,8 @@ def _smpl_globals() -> dict[tuple[str, str], Any]:
 
     table = dict(safe_pickle.numpy_globals())
     for mod in ("copy_reg", "copyreg"):
-        table[(mod, "_reconstructor")] = copyreg._reconstructor
+        # copyreg._reconstructor exists (protocol 0-1 pickles of objects name it) but typeshed's copyreg stub omits it
+        table[(mod, "_reconstructor")] = copyreg._reconstructor  # type: ignore[attr-defined]
     for mod in ("__builtin__", "builtins"):
         for name, obj in (("slice", slice), ("object", object)):
             table[(mod, name)] = obj
@@ -81,7 +82,7 @@ def _unpickle(f: IO[bytes]) -> Any:
 
 
 def _sparse_value(obj: _Sparse) -> np.ndarray:
-    st = obj.state if isinstance(obj.state, dict) else {}
+    st: dict[str, Any] = obj.state if isinstance(obj.state, dict) else {}
     shape = tuple(int(s) for s in st.get("_shape", st.get("shape", ())))
     fmt = obj.qualname.rsplit(".", 1)[1][:3]
     if len(shape) != 2:
@@ -102,7 +103,7 @@ def _sparse_value(obj: _Sparse) -> np.ndarray:
 def _chumpy_value(obj: _Chumpy, depth: int = 0) -> np.ndarray:
     if depth > 32:
         raise ValueError("chumpy objects nested too deeply")
-    st = obj.state if isinstance(obj.state, dict) else {}
+    st: dict[str, Any] = obj.state if isinstance(obj.state, dict) else {}
     kind = obj.qualname.rsplit(".", 1)[1]
 
     def operand(name: str) -> np.ndarray:
@@ -181,10 +182,10 @@ def _one_line(e: BaseException) -> str:
 def _identify(arrays: dict[str, Any]) -> str | None:
     """Name of the body model the keys and sizes suggest, when it is not SMPL."""
     keys = set(arrays)
-    V = _shape(arrays.get("v_template"))[:1]
-    V = V[0] if V else None
-    J = _shape(arrays.get("J_regressor"))[:1] or _shape(arrays.get("weights"))[1:2]
-    J = J[0] if J else None
+    v_dims = _shape(arrays.get("v_template"))[:1]
+    V = v_dims[0] if v_dims else None
+    j_dims = _shape(arrays.get("J_regressor"))[:1] or _shape(arrays.get("weights"))[1:2]
+    J = j_dims[0] if j_dims else None
     P = _shape(arrays.get("posedirs"))[-1:] or (None,)
     if V == 10475 or J == 55 or ("lmk_faces_idx" in keys and V != 5023):
         return "SMPL-X"
