@@ -105,6 +105,22 @@ def test_minimal_hand_written_file(tmp_path, schema):
     np.testing.assert_array_equal(kps[0].frame_indices, np.arange(4))
 
 
+def test_file_with_only_a_2d_skeleton(tmp_path):
+    """"skeleton" may be null when "keypoints_2d_skeleton" is given, as long as no person has keypoints_3d."""
+    doc = motion_to_dict([make_result(skeleton2d="coco17", with_3d=False)], VIDEO)
+    doc["keypoints_2d_skeleton"], doc["skeleton"] = doc["skeleton"], None
+    path = tmp_path / "2d.json"
+    path.write_text(json.dumps(doc))
+    kps, poses, meta = read_motion_json(path)
+    assert poses == [None] and kps[0].skeleton.name == "coco17"
+    assert meta["skeleton"] == meta["keypoints_2d_skeleton"] == "coco17"
+    doc["people"][0]["keypoints_3d"] = np.zeros((12, 17, 3)).tolist()
+    doc["coords"] = {"units": "m", "frame": "camera", "root_relative": True}
+    path.write_text(json.dumps(doc))
+    with pytest.raises(KeypointFileError, match='keypoints_3d but the file names no 3D "skeleton"'):
+        read_motion_json(path)
+
+
 def test_schema_lists_every_skeleton(schema):
     assert set(schema["$defs"]["skeleton"]["properties"]["name"]["enum"]) == set(SKELETONS)
 

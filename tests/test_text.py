@@ -22,6 +22,8 @@ import torch
 from mbcli import text
 from mbcli.errors import ConfigError, DependencyError, InputError, WeightsError
 from mbcli.text import WordPieceTokenizer, load_text_encoder, model_dir, read_safetensors, tokenize
+from mbcli.text.bert import BertConfig
+from mbcli.text.files import read_json
 
 ASSETS = Path(__file__).parent / "assets"
 REFERENCE = ASSETS / "text_minilm_reference.npz"
@@ -71,6 +73,23 @@ def test_read_safetensors_rejects_malformed_files(tmp_path):
     bad.write_bytes(struct.pack("<Q", len(head)) + head + b"\0" * 8)
     with pytest.raises(WeightsError, match="offsets"):
         read_safetensors(bad)
+
+
+def test_model_json_files_of_the_wrong_shape_raise_weights_error(tmp_path):
+    # a JSON array where an object belongs (or the reverse) was an AttributeError before
+    path = tmp_path / "config.json"
+    assert read_json(path, dict) is None  # absent: the caller's defaults
+    path.write_text('{"hidden_size": 8}')
+    assert read_json(path, dict) == {"hidden_size": 8}
+    path.write_text("[1, 2]")
+    with pytest.raises(WeightsError, match=r"config\.json must hold an object at its top level, not an array"):
+        BertConfig.from_json(path)
+    path.write_text("null")
+    with pytest.raises(WeightsError, match="must hold an array at its top level, not null"):
+        read_json(path, list)
+    path.write_text("{")
+    with pytest.raises(WeightsError, match="not valid JSON"):
+        read_json(path, dict)
 
 
 TINY_VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "hello", ",", "world", "!", "un", "##aff", "##able", "cafe", "東",

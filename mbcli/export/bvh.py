@@ -24,11 +24,11 @@ def write_bvh(
 ) -> Path:
     """Write one person's 3D motion as a BVH file (atomically) and return its Path. A RigMotion is written as it
     is (``floor`` does not apply); a Pose3D or MotionResult is solved with ``pose_to_rig(pose, floor=floor)``."""
-    if not isinstance(motion, RigMotion):
-        pose = motion.pose_3d if isinstance(motion, MotionResult) else motion
-        if pose is None:
+    if isinstance(motion, MotionResult):
+        if motion.pose_3d is None:
             raise ExportError(f"cannot write {path}: track {motion.track_id} has no 3D pose")
+        motion = motion.pose_3d
     if units not in BVH_UNITS:  # before the solve
         raise ExportError(f"unknown BVH units {units!r}; choose one of: {', '.join(BVH_UNITS)}")
-    rig = motion if isinstance(motion, RigMotion) else pose_to_rig(pose, floor=floor)
+    rig = motion if isinstance(motion, RigMotion) else pose_to_rig(motion, floor=floor)
     return write_atomic(path, format_bvh(rig, units=units))

@@ -123,7 +123,7 @@ def write_skinned_glb(
         raise ExportError(f"skin_weights rows must sum to 1, vertex {v} sums to {sums[v]:.6g}")
     gram_err = np.abs(np.swapaxes(rot, -1, -2) @ rot - np.eye(3)).max(axis=(-1, -2))
     if gram_err.max() > _ROTATION_TOL or np.linalg.det(rot).min() <= 0:
-        t, j = np.unravel_index(int(np.argmax(gram_err + (np.linalg.det(rot) <= 0))), gram_err.shape)
+        t, j = (int(i) for i in np.unravel_index(int(np.argmax(gram_err + (np.linalg.det(rot) <= 0))), gram_err.shape))
         raise ExportError(f"local_rotations[{t}, {j}] is not a rotation matrix (orthonormal, det +1)")
 
     root = int(np.flatnonzero(par == -1)[0])

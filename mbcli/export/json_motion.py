@@ -33,7 +33,7 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -214,9 +214,7 @@ def parse_motion_dict(
     if "fps" not in doc:
         log.warning("%s has no fps; assuming %s", source, DEFAULT_FPS)
     video, image_size = _read_video(v, doc)
-    sk_main = v.skeleton(doc.get("skeleton"), "skeleton", optional="keypoints_2d_skeleton" in doc)
-    sk2d = v.skeleton(doc["keypoints_2d_skeleton"], "keypoints_2d_skeleton") if "keypoints_2d_skeleton" in doc \
-        else sk_main
+    sk_main, sk2d = _read_skeletons(v, doc)
     people = doc.get("people")
     v.check(isinstance(people, list), '"people" must be a list')
     coords = _read_coords(v, doc, any(isinstance(p, dict) and "keypoints_3d" in p for p in people))
@@ -243,6 +241,15 @@ def parse_motion_dict(
     return kps, poses, meta
 
 
+def _read_skeletons(v: _Validator, doc: dict[str, Any]) -> tuple[Skeleton | None, Skeleton]:
+    """The 3D "skeleton" (may be null when "keypoints_2d_skeleton" is given) and the 2D one (that, else "skeleton")."""
+    if "keypoints_2d_skeleton" not in doc:
+        sk = v.skeleton(doc.get("skeleton"), "skeleton")
+        return sk, sk
+    sk_main = None if doc.get("skeleton") is None else v.skeleton(doc["skeleton"], "skeleton")
+    return sk_main, v.skeleton(doc["keypoints_2d_skeleton"], "keypoints_2d_skeleton")
+
+
 def _read_video(v: _Validator, doc: dict) -> tuple[dict | None, tuple[int, int]]:
     video = doc.get("video")
     if video is not None:
@@ -252,7 +259,8 @@ def _read_video(v: _Validator, doc: dict) -> tuple[dict | None, tuple[int, int]]
         h = v.integer(video.get("height"), "video.height", minimum=1)
         return {"path": video["path"], "width": w, "height": h}, (w, h)
     size = doc.get("image_size")
-    v.check(isinstance(size, list) and len(size) == 2, '"image_size" [width, height] is required when "video" is null')
+    if not (isinstance(size, list) and len(size) == 2):
+        v.fail('"image_size" [width, height] is required when "video" is null')
     return None, (v.integer(size[0], "image_size[0]", minimum=1), v.integer(size[1], "image_size[1]", minimum=1))
 
 
@@ -268,7 +276,10 @@ def _read_coords(v: _Validator, doc: dict, has_3d: bool) -> dict | None:
     return dict(coords)
 
 
-def _read_person(v, person, i, sk2d, sk3d, fps, image_size, coords):
+def _read_person(
+    v: _Validator, person: Any, i: int, sk2d: Skeleton, sk3d: Skeleton | None, fps: float,
+    image_size: tuple[int, int], coords: dict | None,
+) -> tuple[Keypoints2D, Pose3D | None, int]:
     where = f"people[{i}]"
     v.check(isinstance(person, dict), f"{where} must be an object")
     v.check("keypoints_2d" in person, f"{where} has no keypoints_2d")
@@ -288,7 +299,9 @@ def _read_person(v, person, i, sk2d, sk3d, fps, image_size, coords):
     k2d = Keypoints2D(xy, scores, frames.astype(np.int64), sk2d, image_size, fps)
     if "keypoints_3d" not in person:
         return k2d, None, tid
-    v.check(sk3d is not None, f'{where} has keypoints_3d but the file names no 3D "skeleton"')
+    if sk3d is None:
+        v.fail(f'{where} has keypoints_3d but the file names no 3D "skeleton"')
+    assert coords is not None  # _read_coords requires "coords" once a person has keypoints_3d
     xyz = v.array(person["keypoints_3d"], f"{where}.keypoints_3d", (T, sk3d.num_joints, 3))
     v.check(bool(np.all(np.isfinite(xyz))), f"{where}.keypoints_3d has null or non-finite values")
     pose = Pose3D(xyz, sk3d, frames.astype(np.int64), fps, frame=coords["frame"], units=coords["units"],
@@ -304,7 +317,10 @@ class _Validator:
 
     def check(self, ok: bool, problem: str) -> None:
         if not ok:
-            raise KeypointFileError(f"{self.source}: {problem}")
+            self.fail(problem)
+
+    def fail(self, problem: str) -> NoReturn:
+        raise KeypointFileError(f"{self.source}: {problem}")
 
     def number(self, x: Any, key: str, *, positive: bool = False) -> float:
         ok = isinstance(x, (int, float)) and not isinstance(x, bool) and np.isfinite(x) and (x > 0 or not positive)
@@ -318,18 +334,17 @@ class _Validator:
 
     def array(self, x: Any, key: str, shape: tuple[int | None, ...]) -> np.ndarray:
         want = "(" + ", ".join("T" if s is None else str(s) for s in shape) + ")"
+        a: np.ndarray | None
         try:
             a = np.asarray(x, dtype=np.float64)
         except (ValueError, TypeError):
             a = None
-        ok = a is not None and a.ndim == len(shape) and all(s is None or s == d for s, d in zip(shape, a.shape))
-        got = "a ragged or non-numeric list" if a is None else f"shape {a.shape}"
-        self.check(ok, f'"{key}" must be an array of shape {want}, got {got}')
+        if a is None or a.ndim != len(shape) or any(s is not None and s != d for s, d in zip(shape, a.shape)):
+            got = "a ragged or non-numeric list" if a is None else f"shape {a.shape}"
+            self.fail(f'"{key}" must be an array of shape {want}, got {got}')
         return a
 
-    def skeleton(self, s: Any, key: str, optional: bool = False) -> Skeleton | None:
-        if s is None and optional:
-            return None
+    def skeleton(self, s: Any, key: str) -> Skeleton:
         self.check(isinstance(s, dict) and isinstance(s.get("name"), str), f'"{key}" must be an object with a "name"')
         self.check(s["name"] in SKELETONS, f'"{key}.name" {s["name"]!r} is unknown; known: {", ".join(SKELETONS)}')
         sk = SKELETONS[s["name"]]

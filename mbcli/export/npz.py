@@ -44,7 +44,9 @@ def write_npz(
     """Write every person of ``results`` to one compressed .npz (atomically); return its Path."""
     arrays = motion_arrays(results, video, weights=weights)
     buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
+    # numpy's stub types the arrays as **kwds: ArrayLike beside allow_pickle: bool, and mypy checks a **dict against
+    # every keyword, so it wants each array to be a bool too; no key here is "allow_pickle" (track keys are person*)
+    np.savez_compressed(buf, **arrays)  # type: ignore[arg-type]
     return write_atomic(path, buf.getvalue())
 
 
@@ -76,7 +78,7 @@ def motion_arrays(
 def _person_arrays(r: MotionResult) -> dict[str, np.ndarray]:
     k = r.keypoints_2d
     key = f"person{r.track_id}"
-    out = {
+    out: dict[str, np.ndarray] = {
         f"{key}_keypoints_2d": np.concatenate([k.xy, k.scores[..., None]], axis=-1).astype(np.float32),
         f"{key}_frame_indices": k.frame_indices.astype(np.int64),
     }

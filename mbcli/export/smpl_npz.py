@@ -92,7 +92,9 @@ def _save(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> Path:
         if v.dtype == object:
             raise ExportError(f"internal: {k} is an object array")
     buf = io.BytesIO()
-    np.savez(buf, **arrays)
+    # numpy's stub types the arrays as **kwds: ArrayLike beside allow_pickle: bool, and mypy checks a **dict against
+    # every keyword, so it wants each array to be a bool too; no body parameter is named "allow_pickle"
+    np.savez(buf, **arrays)  # type: ignore[arg-type]
     return write_atomic(path, buf.getvalue())
 
 

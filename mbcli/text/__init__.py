@@ -65,12 +65,12 @@ class TextEncoder:
         self.path = Path(folder)
         config = BertConfig.from_json(self.path / "config.json")
         self.tokenizer = WordPieceTokenizer.from_folder(self.path, max_positions=config.max_position_embeddings)
-        pooling = read_json(self.path / "1_Pooling" / "config.json") or {"pooling_mode_mean_tokens": True}
+        pooling = read_json(self.path / "1_Pooling" / "config.json", dict) or {"pooling_mode_mean_tokens": True}
         others = [k for k, v in pooling.items() if k.startswith("pooling_mode_") and v and k != "pooling_mode_mean_tokens"]
         if not pooling.get("pooling_mode_mean_tokens") or others:
             raise WeightsError(f"{self.path}: only mean pooling is supported; 1_Pooling/config.json asks for "
                                f"{', '.join(others) or 'no mean pooling'}")
-        modules = read_json(self.path / "modules.json")
+        modules = read_json(self.path / "modules.json", list)
         self.normalize = modules is None or any(str(m.get("type", "")).endswith("Normalize") for m in modules)
         self.model = BertModel(config).eval()
         self.model.load_weights(read_safetensors(self.path / "model.safetensors"), str(self.path / "model.safetensors"))

