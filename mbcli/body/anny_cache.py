@@ -239,7 +239,9 @@ def build_anny_cache(path: str | os.PathLike | None = None, model: Any = None) -
     arrays["format"] = np.array(CACHE_FORMAT)
     p.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(p) as tmp, open(tmp, "wb") as f:
-        np.savez(f, allow_pickle=False, **arrays)  # plain arrays (build_anny_arrays checked them), as the reader expects
+        # numpy's stub checks a **dict of arrays against its allow_pickle: bool keyword; passing allow_pickle= instead
+        # would save it as an array on numpy < 2.1, which the project allows
+        np.savez(f, **arrays)  # type: ignore[arg-type]
     return p
 
 
