@@ -325,7 +325,7 @@ def keypoint_stats(track_id: int, kp: Keypoints2D) -> PersonStats:
 def check_person(person: str | int) -> str:
     """``person`` normalised ("all", "largest" or a track id as digits); ConfigError for anything else."""
     key = str(person).strip().lower()
-    if key not in ("all", "largest") and not key.lstrip("-").isdigit():
+    if key not in ("all", "largest") and not key.lstrip("+-").isdigit():
         raise ConfigError(f"person must be 'all', 'largest' or a track id, got {person!r}")
     return key
 

@@ -61,3 +61,15 @@ def test_video_fps_lifts_a_track_with_default_windows():
     from mbcli.bench.speed import video_fps
 
     assert video_fps(DSTformer(preset("tiny", maxlen=27)).eval(), torch.device("cpu"), T=200) > 0
+
+
+def test_bench_with_a_missing_clip_is_a_one_line_error(tmp_path):
+    """An explicit --clip that is not there stops with one line and exit 1 (it used to print "error:" and exit 0);
+    bad counts are refused the same way."""
+    from cli_checks import assert_one_line_error
+
+    quiet = ["--models", "", "--no-fit", "--no-action", "--no-bf16", "--no-onnx"]
+    r = CliRunner().invoke(app, ["bench", "--clip", str(tmp_path / "nope.mp4"), *quiet])
+    assert_one_line_error(r, "clip not found")
+    r = CliRunner().invoke(app, ["bench", "--no-e2e", "--batch", "0", *quiet])
+    assert_one_line_error(r, "at least 1")

@@ -8,7 +8,8 @@ jump does not lift the floor). Rotating body-model parameters is not rotating th
 R0_w = A R0 and transl_w = A (transl + J0) - J0 (FORMATS.md: the naive A transl is off by 0.22 m).
 
 This is the last place a body model runs for ``mbcli mesh``'s files: ``body_motion`` and ``skinned_mesh`` return the
-stage objects of mbcli.types (BodyMotion, SkinnedMesh), which exporters turn into files without a model.
+stage objects of mbcli.types (BodyMotion, SkinnedMesh), which exporters turn into files without a model. (The mesh
+overlay video is the exception: pipeline/mesh.py poses the fit in chunks of frames while the renderer asks for them.)
 """
 
 from __future__ import annotations

@@ -14,6 +14,8 @@ from mbcli.cli.app import app, handle_errors
 from mbcli.cli.options import JsonOut, RecipeSets
 from mbcli.weights import DEFAULT_LIFTER
 
+DEFAULT_CLIP = Path("samples/sports2d_640.mp4")
+
 
 def _print(title: str, rows: list[tuple[str, str]]) -> None:
     table = Table(title=title)
@@ -27,7 +29,8 @@ def _print(title: str, rows: list[tuple[str, str]]) -> None:
 @app.command()
 @handle_errors
 def bench(
-    clip: Annotated[Path, typer.Option(help="Clip for the end-to-end measurement.")] = Path("samples/sports2d_640.mp4"),
+    clip: Annotated[Path | None, typer.Option(help="Clip for the end-to-end measurement (default: the shipped "
+                                              "samples/sports2d_640.mp4 when run from a checkout).")] = None,
     models: Annotated[str, typer.Option(help="Comma list: lite, base, campaign (the campaign recipe's model; random "
                                         "weights, for speed) and/or manifest names / checkpoint files.")
                       ] = f"lite,base,campaign,{DEFAULT_LIFTER}",
@@ -70,6 +73,11 @@ def bench(
 
         from mbcli.bench.speed import SpeedBenchConfig, run_speed_bench
 
+        if end_to_end and clip is None:
+            clip = DEFAULT_CLIP
+            if not clip.is_file():
+                con.warn(f"{clip} not found here: no end-to-end rows (pass --clip PATH)")
+                clip = None
         cfg = SpeedBenchConfig(clip=clip if end_to_end else None,
                                models=tuple(m.strip() for m in models.split(",") if m.strip()), batch=batch,
                                repeats=repeats, device=device, bf16=bf16, onnx=onnx, fit=fit, action=action)

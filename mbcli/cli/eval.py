@@ -91,12 +91,12 @@ def eval_(
         if task == "pose":
             res = T.eval_pose(weights, weights_config, input, quick, data, flip, stride, device, on_step)
         elif task == "action" and ntu is not None:
-            ntu_res, warnings = T.eval_action_ntu(weights, ntu, protocol or "xsub", device, on_step)
+            ntu_res = T.eval_action_ntu(weights, ntu, protocol or "xsub", device, on_step, con.warn)
         elif task == "action":
             act_res = T.eval_action(weights, input, quick, data, device, on_step)
         else:
             subjects = tuple(h.strip() for h in holdout.split(",") if h.strip())
-            zs_res, warnings = T.eval_zero_shot(weights, subjects, device, on_step)
+            zs_res = T.eval_zero_shot(weights, subjects, device, on_step, con.warn)
     if task == "pose":
         d = res.to_dict()
         rows = [[a, f"{v['mpjpe_mm']:.1f}", f"{v['pmpjpe_mm']:.1f}"] for a, v in d["per_action"].items()]
@@ -104,8 +104,6 @@ def eval_(
         _print(_table(f"Human3.6M S9+S11, input {input}{' (quick subset)' if quick else ''}: {res.sequences} "
                       f"sequences, {res.frames} frames", ["action", "MPJPE (mm)", "P-MPJPE (mm)"], rows), d, json_out)
     elif task == "action" and ntu is not None:
-        for w in warnings:
-            con.warn(w)
         _print(*_accuracy_table(f"NTU RGB+D {ntu_res.num_classes} action recognition, {protocol or 'xsub'} test "
                                 f"split: {ntu_res.samples} samples, {ntu_res.windows} windows", "class", "samples",
                                 ntu_res), json_out)
@@ -114,8 +112,6 @@ def eval_(
                                 f"{' (quick subset)' if quick else ''}: {act_res.sequences} sequences, "
                                 f"{act_res.windows} windows", "action", "sequences", act_res), json_out)
     else:
-        for w in warnings:
-            con.warn(w)
         d = zs_res.to_dict()
         rows = [[a, f"{v:.1f}", max(zs_res.confusions[a].items(), key=lambda kv: kv[1])[0]]
                 for a, v in d["per_label_top1_percent"].items()]

@@ -9,3 +9,20 @@
 Flows report progress through ``on_progress(stage, done, total)`` and never print; they import neither the CLI
 nor ``mbcli.train``.
 """
+
+from __future__ import annotations
+
+from typing import Any
+
+_PUBLIC = {"LiftConfig": "lift", "LiftResult": "lift", "run_lift": "lift", "MeshConfig": "mesh",
+           "MeshResult": "mesh", "run_mesh": "mesh", "ActionConfig": "action", "ActionRun": "action",
+           "run_action": "action"}
+
+
+def __getattr__(name: str) -> Any:
+    """``from mbcli.pipeline import run_lift`` (the Python API) without importing every flow (and torch) up front."""
+    if name in _PUBLIC:
+        import importlib
+
+        return getattr(importlib.import_module(f"mbcli.pipeline.{_PUBLIC[name]}"), name)
+    raise AttributeError(f"module 'mbcli.pipeline' has no attribute {name!r}")

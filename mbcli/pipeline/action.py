@@ -16,7 +16,7 @@ from pathlib import Path
 
 from mbcli.errors import ConfigError
 from mbcli.labels import resolve_labels
-from mbcli.pipeline.inputs import ProgressFn, input_kind, read_people
+from mbcli.pipeline.inputs import ProgressFn, check_detector, input_kind, read_people
 from mbcli.pipeline.lift import LiftConfig
 from mbcli.pipeline.outputs import Output, write_outputs
 from mbcli.track import check_person
@@ -59,6 +59,7 @@ def _check(cfg: ActionConfig) -> None:
     if cfg.json is not None and Path(cfg.json).suffix.lower() != ".json":
         raise ConfigError(f"--json must name a .json file, got {cfg.json}")
     check_person(cfg.lift.person)
+    check_detector(cfg.lift.detector)
 
 
 def run_action(input_path: str | os.PathLike, cfg: ActionConfig | None = None,

@@ -20,7 +20,7 @@ from typing import Literal
 
 import numpy as np
 
-from mbcli.errors import InputError, NoPersonFound, VideoReadError
+from mbcli.errors import ConfigError, InputError, NoPersonFound, VideoReadError
 from mbcli.skeletons import H36M17, remap
 from mbcli.types import FramePoses, Keypoints2D, Pose3D, VideoInfo
 
@@ -112,10 +112,18 @@ def _from_motion_file(path: Path, person: str) -> People:
     if not kps:
         raise NoPersonFound(f"{path}: the file lists no people")
     ids = [int(i) for i in meta.get("track_ids", range(len(kps)))]
-    chosen = choose_people([keypoint_stats(i, k) for i, k in zip(ids, kps)], person)
-    rows = [ids.index(i) for i in chosen]
-    return People(None, tuple(chosen), tuple(to_h36m(kps[r]) for r in rows), tuple(poses[r] for r in rows),
-                  int(meta.get("num_frames", 0)))
+    chosen = set(choose_people([keypoint_stats(i, k) for i, k in zip(ids, kps)], person))
+    rows = [r for r, i in enumerate(ids) if i in chosen]  # the file's order
+    return People(None, tuple(ids[r] for r in rows), tuple(to_h36m(kps[r]) for r in rows),
+                  tuple(poses[r] for r in rows), int(meta.get("num_frames", 0)))
+
+
+def check_detector(name: str) -> None:
+    """ConfigError naming the valid detectors when ``name`` is not one (checked before any model loads)."""
+    from mbcli.detect import DETECTORS
+
+    if name not in DETECTORS:
+        raise ConfigError(f"unknown detector {name!r}; valid detectors: {', '.join(DETECTORS)}")
 
 
 def read_people(path: Path, kind: InputKind, *, person: str = "all", detector: str = "default",

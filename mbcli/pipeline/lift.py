@@ -21,7 +21,7 @@ from pathlib import Path
 from mbcli.errors import ConfigError
 from mbcli.inference.predictors import Lifter, LiftOptions, default_stride
 from mbcli.model import load_model, resolve_device
-from mbcli.pipeline.inputs import InputKind, People, ProgressFn, input_kind, read_people
+from mbcli.pipeline.inputs import InputKind, People, ProgressFn, check_detector, input_kind, read_people
 from mbcli.pipeline.outputs import Output, write_outputs
 from mbcli.rig.h36m_rig import retarget
 from mbcli.rig.kinematics import RigMotion
@@ -160,6 +160,7 @@ def run_lift(input_path: str | os.PathLike, out_dir: str | os.PathLike, cfg: Lif
         if f not in FORMATS:
             raise ConfigError(f"unknown output format {f!r}; choose from: {', '.join(FORMATS)}")
     check_person(cfg.person)
+    check_detector(cfg.detector)
     path = Path(input_path)
     kind = input_kind(path)  # a missing input fails before anything is loaded
     timings: dict[str, float] = {}

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from mbcli.errors import ConfigError, InputError, NoPersonFound
-from mbcli.pipeline.inputs import People, ProgressFn, input_kind, read_people
+from mbcli.pipeline.inputs import People, ProgressFn, check_detector, input_kind, read_people
 from mbcli.pipeline.lift import LiftConfig, lift_people
 from mbcli.pipeline.outputs import Output, write_outputs
 from mbcli.rig.h36m_rig import retarget
@@ -73,6 +73,7 @@ def _check(cfg: MeshConfig) -> None:
         if extra is not None and Path(extra).suffix.lower() != suffix:
             raise ConfigError(f"{extra}: expected a {suffix} file")
     check_person(cfg.person)
+    check_detector(cfg.lift.detector)
 
 
 def _person(path: Path, cfg: MeshConfig, on_progress: ProgressFn | None,

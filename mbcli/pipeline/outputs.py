@@ -31,26 +31,28 @@ def staged_path(dest: Path) -> Path:
     return dest.parent / f".{dest.stem}.{os.getpid()}.partial{dest.suffix}"
 
 
-def _make_folders(outputs: Sequence[Output]) -> list[Path]:
-    """Create the missing destination folders; returns those created (deepest first), for cleanup."""
-    created: list[Path] = []
+def _make_folders(outputs: Sequence[Output], created: list[Path]) -> None:
+    """Create the missing destination folders, appending each one created to ``created`` (for cleanup)."""
     for folder in dict.fromkeys(o.dest.parent for o in outputs):
-        missing = [p for p in [folder, *folder.parents] if not p.exists()]
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise ExportError(f"cannot create the folder {folder}: {e.strerror or e}") from None
-        created += missing
-    return created
+        if folder.exists() and not folder.is_dir():
+            raise ExportError(f"cannot create the folder {folder}: a file of that name is in the way")
+        for missing in reversed([p for p in [folder, *folder.parents] if not p.exists()]):
+            try:
+                missing.mkdir()
+            except OSError as e:
+                raise ExportError(f"cannot create the folder {missing}: {e.strerror or e}") from None
+            created.append(missing)
 
 
 def write_outputs(outputs: Sequence[Output], on_progress: ProgressFn | None = None,
                   stage: str = "export") -> list[Path]:
-    """Write every output, all or nothing (module docstring); returns the destinations, in order."""
-    created = _make_folders(outputs)
+    """Write every output, all or nothing (module docstring); returns the destinations, in order. (A failure while
+    renaming, after every file was written, can leave the ones already renamed: the renames are not one act.)"""
+    created: list[Path] = []
     staged: list[tuple[Path, Path]] = []
     done = False
     try:
+        _make_folders(outputs, created)
         for i, o in enumerate(outputs):
             tmp = staged_path(o.dest)
             staged.append((tmp, o.dest))
@@ -65,7 +67,7 @@ def write_outputs(outputs: Sequence[Output], on_progress: ProgressFn | None = No
         for tmp, _ in staged:
             tmp.unlink(missing_ok=True)
         if not done:
-            for folder in created:
+            for folder in sorted(created, key=lambda p: len(p.parts), reverse=True):  # deepest first
                 try:
                     folder.rmdir()
                 except OSError:

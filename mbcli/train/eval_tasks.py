@@ -1,4 +1,5 @@
-"""The four evaluations ``mbcli eval`` runs, each from weights to a result object plus warnings for the user:
+"""The four evaluations ``mbcli eval`` runs, each from weights to a result object (warnings for the user go to
+``on_warning`` before the evaluation starts):
 Human3.6M 3D pose (``pose``), Human3.6M action recognition (``action``), NTU RGB+D action recognition
 (``action`` with an NTU path) and zero-shot CMU descriptions (``zeroshot``). The CLI only validates and prints."""
 
@@ -14,6 +15,7 @@ from mbcli.train.evaluate_action import ActionEvalResult, NtuActionEvalResult, Z
 TASKS = ("pose", "action", "zeroshot")
 NTU_PROTOCOLS = ("xsub", "xview", "xset")
 StepFn = Callable[[int, int], None]
+WarnFn = Callable[[str], None]
 
 
 def eval_pose(weights: str, weights_config: str | None, input: str, quick: bool, data: Path | None, flip: bool,
@@ -44,9 +46,10 @@ def eval_action(weights: str, input: str, quick: bool, data: Path | None, device
     return evaluate_action(model, input, quick, str(data) if data else None, device=str(dev), on_progress=on_step)
 
 
-def eval_action_ntu(weights: str, path: Path, protocol: str, device: str,
-                    on_step: StepFn | None = None) -> tuple[NtuActionEvalResult, list[str]]:
-    """Top-1 / top-5 on the test part of an NTU RGB+D split; warns when the model was trained on another split."""
+def eval_action_ntu(weights: str, path: Path, protocol: str, device: str, on_step: StepFn | None = None,
+                    on_warning: WarnFn | None = None) -> NtuActionEvalResult:
+    """Top-1 / top-5 on the test part of an NTU RGB+D split; warns (before evaluating) when the model was trained
+    on another split."""
     from mbcli.model import resolve_device
     from mbcli.model.action import load_action_model
     from mbcli.train.evaluate_action import evaluate_action_ntu
@@ -55,19 +58,18 @@ def eval_action_ntu(weights: str, path: Path, protocol: str, device: str,
         raise ConfigError(f"--protocol must be xsub, xview or xset, got {protocol!r}")
     dev = resolve_device(device)
     model, meta = load_action_model(weights)
-    warnings = []
     trained = meta.get("ntu_protocol")
-    if trained and trained != protocol:
-        warnings.append(f"{weights} was trained on the {trained} split, not {protocol}: its test samples may include "
-                        f"training samples")
-    res = evaluate_action_ntu(model, path, protocol, num_people=int(meta.get("num_people") or 2), device=str(dev),
-                              on_progress=on_step)
-    return res, warnings
+    if trained and trained != protocol and on_warning:
+        on_warning(f"{weights} was trained on the {trained} split, not {protocol}: its test samples may include "
+                   f"training samples")
+    return evaluate_action_ntu(model, path, protocol, num_people=int(meta.get("num_people") or 2), device=str(dev),
+                               on_progress=on_step)
 
 
-def eval_zero_shot(weights: str, holdout: tuple[str, ...], device: str,
-                   on_step: StepFn | None = None) -> tuple[ZeroShotResult, list[str]]:
-    """Held-out CMU subjects scored against all CMU descriptions; warns when the model saw those subjects."""
+def eval_zero_shot(weights: str, holdout: tuple[str, ...], device: str, on_step: StepFn | None = None,
+                   on_warning: WarnFn | None = None) -> ZeroShotResult:
+    """Held-out CMU subjects scored against all CMU descriptions; warns (before evaluating) when the model saw
+    those subjects."""
     from mbcli.model import resolve_device
     from mbcli.model.action import load_action_model
     from mbcli.train.cmu import cmu_subjects
@@ -77,12 +79,10 @@ def eval_zero_shot(weights: str, holdout: tuple[str, ...], device: str,
     model, meta = load_action_model(weights)
     if model.head.embed is None:
         raise ConfigError(f"{weights} has no text-space embedding (train it with text_align > 0)")
-    warnings = []
     held = meta.get("cmu_holdout")
-    if held is not None and meta.get("cmu_fraction", 0) > 0 and cmu_subjects(held) != cmu_subjects(holdout,
-                                                                                                  "--holdout"):
-        warnings.append(f"{weights} was trained holding out CMU subjects {', '.join(held) or 'none'}, "
-                        f"not {', '.join(holdout)}: the result is not zero-shot")
-    res = evaluate_zero_shot_cmu(model, holdout, device=str(dev), seen_labels=meta.get("label_bank"),
-                                 on_progress=on_step)
-    return res, warnings
+    if (on_warning and held is not None and meta.get("cmu_fraction", 0) > 0
+            and cmu_subjects(held) != cmu_subjects(holdout, "--holdout")):
+        on_warning(f"{weights} was trained holding out CMU subjects {', '.join(held) or 'none'}, "
+                   f"not {', '.join(holdout)}: the result is not zero-shot")
+    return evaluate_zero_shot_cmu(model, holdout, device=str(dev), seen_labels=meta.get("label_bank"),
+                                  on_progress=on_step)

@@ -1,0 +1,64 @@
+"""pipeline/inputs.py: what a path holds, and which people of it are used (one rule for every input kind)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from cli_checks import assert_one_line_error
+from typer.testing import CliRunner
+
+from mbcli.cli.main import app
+from mbcli.errors import ConfigError, InputError, NoPersonFound, VideoReadError
+from mbcli.export.json_motion import write_motion_json
+from mbcli.pipeline.inputs import check_detector, input_kind, read_people
+from mbcli.skeletons import H36M17
+from mbcli.types import Keypoints2D, MotionResult
+
+
+def _motion_file(path: Path, ids: list[int], sizes: list[float], T: int = 30) -> Path:
+    """An mbcli.motion file with one person per id, in that order; person i spans ``sizes[i]`` px."""
+    rng = np.random.default_rng(0)
+    res = []
+    for tid, size in zip(ids, sizes):
+        xy = 300 + size * rng.uniform(-0.5, 0.5, (17, 2)) + np.zeros((T, 1, 1))
+        res.append(MotionResult(None, tid, Keypoints2D(xy, np.ones((T, 17)), np.arange(T), H36M17, (640, 480),
+                                                       25.0), None))
+    return write_motion_json(res, None, path)
+
+
+def test_input_kinds_are_decided_by_content(tmp_path):
+    motion = _motion_file(tmp_path / "a.json", [0], [100.0])
+    other = tmp_path / "coco.json"
+    other.write_text('{"annotations": []}')
+    empty = tmp_path / "clip.mp4"
+    empty.write_bytes(b"")
+    assert input_kind(motion) == "motion" and input_kind(other) == "keypoints" and input_kind(tmp_path) == "keypoints"
+    assert input_kind(Path("samples/sports2d_640.mp4")) == "video"
+    with pytest.raises(VideoReadError, match="empty file"):
+        input_kind(empty)
+    with pytest.raises(InputError, match="no such file"):
+        input_kind(tmp_path / "missing.mp4")
+
+
+def test_motion_file_people_keep_the_file_order_and_largest_is_one_rule(tmp_path):
+    path = _motion_file(tmp_path / "m.json", [5, 2, 9], [50.0, 200.0, 120.0])
+    everyone = read_people(path, "motion", person="all")
+    assert everyone.ids == (5, 2, 9) and everyone.video is None and everyone.poses == (None, None, None)
+    assert read_people(path, "motion", person="largest").ids == (2,)  # mean area x frames, as for tracks
+    assert read_people(path, "motion", person="9").ids == (9,)
+    with pytest.raises(NoPersonFound, match="track ids found: 2, 5, 9"):
+        read_people(path, "motion", person="7")
+    with pytest.raises(ConfigError, match="person must be"):
+        read_people(path, "motion", person="tallest")
+
+
+def test_an_unknown_detector_fails_before_any_model_loads(tmp_path):
+    with pytest.raises(ConfigError, match="valid detectors: default"):
+        check_detector("yolo")
+    src = _motion_file(tmp_path / "m.json", [0], [100.0])
+    r = CliRunner().invoke(app, ["lift", str(src), "--out", str(tmp_path / "o"), "--detector", "yolo",
+                                 "--weights", "does-not-exist.pt", "--no-progress"])
+    assert_one_line_error(r, "unknown detector 'yolo'")  # not the missing weights: checked first
+    assert not (tmp_path / "o").exists()
