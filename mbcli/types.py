@@ -271,10 +271,115 @@ class PersonActions:
 
 
 @dataclass(frozen=True)
+class Intrinsics:
+    """A pinhole camera: focal lengths fx, fy and principal point cx, cy in pixels; source says where the focal
+    length came from: "focal" (given), "fov" (a given field of view), "prior" (mbcli/world/camera.py) or "dataset"."""
+
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    source: str = "prior"
+
+
+_CAMERA_RIGHT = np.array([1.0, 0.0, 0.0])
+
+
+@dataclass(frozen=True)
+class Floor:
+    """The floor seen by a static camera: points X (camera frame, metres) with up . X + height_m = 0.
+
+    up (3,) unit, against gravity, in the camera frame; height_m the camera's height above the floor; method "feet"
+    (fitted to the people's planted feet, mbcli/world/floor.py), "level-camera" (fallback: the camera assumed level)
+    or "dataset"; samples / inliers the foot samples considered and those on the plane; note why a fallback was used.
+    The world frame (``to_world``): Y up, X the camera's right made horizontal, Z = X x Y, metres, the floor at y = 0,
+    the camera at (0, height_m, 0).
+    """
+
+    up: np.ndarray
+    height_m: float
+    method: str
+    samples: int = 0
+    inliers: int = 0
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        up = np.asarray(self.up, dtype=np.float64)
+        _check_shape(up, "up", (3,))
+        _set(self, "up", up / max(float(np.linalg.norm(up)), 1e-12))
+
+    @property
+    def R_cam_to_world(self) -> np.ndarray:
+        """(3,3) whose rows are the world's X, Y (up) and Z axes in camera coordinates."""
+        y = self.up
+        x = _CAMERA_RIGHT - (_CAMERA_RIGHT @ y) * y
+        x = x / np.linalg.norm(x)
+        return np.stack([x, y, np.cross(x, y)])
+
+    @property
+    def camera_position(self) -> np.ndarray:
+        """(3,) the camera's centre in the world frame."""
+        return np.array([0.0, float(self.height_m), 0.0])
+
+    @property
+    def tilt_deg(self) -> float:
+        """Angle between the camera's own up (-y) and the true up (how far it looks down or up, and rolls)."""
+        return float(np.degrees(np.arccos(np.clip(-self.up[1], -1.0, 1.0))))
+
+    def to_world(self, xyz_cam: np.ndarray) -> np.ndarray:
+        """Camera-frame points (..., 3) -> world frame (..., 3)."""
+        return np.asarray(xyz_cam, dtype=np.float64) @ self.R_cam_to_world.T + self.camera_position
+
+    def to_camera(self, xyz_world: np.ndarray) -> np.ndarray:
+        """World-frame points (..., 3) -> camera frame; the inverse of ``to_world``."""
+        return (np.asarray(xyz_world, dtype=np.float64) - self.camera_position) @ self.R_cam_to_world
+
+
+@dataclass(frozen=True)
+class Scene:
+    """What one clip's people share: the camera (intrinsics) and the floor (so gravity and the world frame)."""
+
+    camera: Intrinsics
+    floor: Floor
+
+
+@dataclass(frozen=True)
+class WorldPose:
+    """One person in the world frame of their clip's Scene. T frames (those of the person's Pose3D).
+
+    joints_world (T,J,3) metres, Y up, floor y = 0; root_cam (T,3) the root trajectory in the camera frame, metres;
+    root_flags (T,) uint8 bit mask (mbcli/world/trajectory.py: 1 few joints seen (interpolated), 2 cut by the image
+    edge, 4 far away); contacts (T,2) bool, left and right foot planted; scale: the factor applied to the lifted
+    skeleton to give it adult size before placing it (world/trajectory.adult_scale).
+    """
+
+    joints_world: np.ndarray
+    root_cam: np.ndarray
+    root_flags: np.ndarray
+    contacts: np.ndarray
+    scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        _set(self, "joints_world", _f32(self.joints_world, "joints_world", (None, None, 3)))
+        T = self.joints_world.shape[0]
+        _set(self, "root_cam", _f32(self.root_cam, "root_cam", (T, 3)))
+        flags = np.ascontiguousarray(np.asarray(self.root_flags, dtype=np.uint8))
+        _check_shape(flags, "root_flags", (T,))
+        _set(self, "root_flags", flags)
+        contacts = np.ascontiguousarray(np.asarray(self.contacts, dtype=bool))
+        _check_shape(contacts, "contacts", (T, 2))
+        _set(self, "contacts", contacts)
+        if not (np.isfinite(self.joints_world).all() and np.isfinite(self.root_cam).all()):
+            raise ValueError("world joints and root trajectory must be finite")
+
+
+@dataclass(frozen=True)
 class MotionResult:
-    """Everything mbcli produced for one tracked person."""
+    """Everything mbcli produced for one tracked person; world: their motion in the clip's world frame (None when
+    it was not computed)."""
 
     video: VideoInfo | None
     track_id: int
     keypoints_2d: Keypoints2D
     pose_3d: Pose3D | None
+    world: WorldPose | None = None

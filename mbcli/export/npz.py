@@ -26,7 +26,7 @@ import numpy as np
 from mbcli.errors import ExportError
 from mbcli.export import write_atomic
 from mbcli.export.json_motion import motion_header
-from mbcli.rig.units import TO_METRES
+from mbcli.units import TO_METRES
 from mbcli.skeletons import SKELETONS
 from mbcli.types import MotionResult, VideoInfo
 

@@ -26,7 +26,7 @@ from mbcli.pipeline.lift import LiftConfig, lift_people
 from mbcli.pipeline.outputs import Output, write_outputs
 from mbcli.rig.h36m_rig import retarget
 from mbcli.rig.kinematics import fill_gaps
-from mbcli.rig.units import TO_METRES
+from mbcli.units import TO_METRES
 from mbcli.track import check_person
 from mbcli.types import BodyMotion, Keypoints2D, Pose3D, VideoInfo
 

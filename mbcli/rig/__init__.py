@@ -2,7 +2,6 @@
 
 Used by the exporters (BVH, JSON/NPZ units), the lift and mesh pipelines (one retarget per person) and CMU
 training (the BVH reader). Modules:
-- units: the one table of 3D length units in metres;
 - kinematics: forward kinematics over a joint tree, the solved motion (RigMotion), continuous Euler angles,
   gap filling in time;
 - ik: the h36m17 inverse kinematics solver (per-joint swing and twist rules, Kabsch at branching joints);

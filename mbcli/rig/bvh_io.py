@@ -6,7 +6,7 @@ joint: three rotations, in the joint's Euler order (RigMotion.euler_orders; Blen
 each channel list). Channels listed as ``Yrotation Zrotation Xrotation`` mean R = Ry(a) @ Rz(b) @ Rx(c) (intrinsic,
 in the listed order, acting on column vectors), the convention of mbcli.geometry.euler_to_matrix. Angles are
 degrees, continuous over time (RigMotion.euler_degrees). Lengths are in ``units``: "m" (Blender) or "cm" (every
-length times 100, for MotionBuilder/Maya users, who import with scale 0.01; mbcli.rig.units). MOTION: ``Frames: T``,
+length times 100, for MotionBuilder/Maya users, who import with scale 0.01; mbcli.units). MOTION: ``Frames: T``,
 ``Frame Time`` 1/fps with 8 decimals, then one row per frame; every number has 6 decimals (no "-0.000000").
 
 Reading (our own, numpy, vectorised over frames): any channel subset and order per joint; rotation channels are
@@ -29,7 +29,7 @@ import numpy as np
 from mbcli.errors import ConfigError, ExportError
 from mbcli.geometry import euler_to_matrix
 from mbcli.rig.kinematics import RigMotion, chain_positions
-from mbcli.rig.units import per_metre
+from mbcli.units import per_metre
 
 BVH_UNITS = ("m", "cm")  # lengths a written BVH can have
 _POS = {"Xposition": 0, "Yposition": 1, "Zposition": 2}

@@ -10,7 +10,7 @@ Axes and units. Rig (BVH) frame: Y up, metres, the character faces +Z with its l
 camera-frame point (x right, y down, z away from the camera) maps to (x, -y, -z): a person facing the camera faces
 -z_cam, and the 180 degree turn about x makes them face +Z with their left side on +X. Blender's default BVH import
 (axis_forward='-Z', axis_up='Y') then maps (x, y, z) to Blender (x, -z, y): the character stands on the floor and
-faces the front view. Input lengths are converted with mbcli.rig.units.TO_METRES.
+faces the front view. Input lengths are converted with mbcli.units.TO_METRES.
 
 Euler orders (EULER_ORDERS, the order of each joint's rotation channels): YZX for Hips, Spine, Spine1, Neck, Head
 (the middle angle is the rarely large sideways bend), ZYX for the legs (knee and hip flexion are the last angle, so
@@ -57,7 +57,7 @@ import numpy as np
 from mbcli.errors import ExportError
 from mbcli.rig.ik import perpendicular, solve_ik, unit
 from mbcli.rig.kinematics import RigMotion, fill_gaps
-from mbcli.rig.units import TO_METRES
+from mbcli.units import TO_METRES
 from mbcli.skeletons import H36M17
 from mbcli.types import Pose3D
 

@@ -34,7 +34,9 @@ def default_data_dir() -> Path:
 class Sequence:
     """One (subject, action, camera): xyz_camera (T,17,3) m, xy_gt (T,17,2) px, xy_sh (T,17,2) px or None;
     label: a sentence saying what the person does (H36M: labels.ACTION_SENTENCES of the base action; CMU: the trial's
-    description) or None."""
+    description) or None; focal_px (fx, fy) and principal_px (cx, cy) of the camera; up_camera (3,) the world's up
+    (against gravity) in the camera frame and camera_height_m the camera's height above the floor (Human3.6M's world
+    has z up and the floor at z = 0), None where unknown (CMU's virtual cameras)."""
 
     subject: str
     action: str
@@ -44,6 +46,10 @@ class Sequence:
     image_size: tuple[int, int]
     xy_sh: np.ndarray | None = None
     label: str | None = None
+    focal_px: tuple[float, float] | None = None
+    principal_px: tuple[float, float] | None = None
+    up_camera: np.ndarray | None = None
+    camera_height_m: float | None = None
 
     @property
     def num_frames(self) -> int:
@@ -109,7 +115,9 @@ def load_h36m(data_dir: str | Path | None = None, subjects: tuple[str, ...] = TR
                     xy_sh = np.concatenate([xy_sh, np.repeat(xy_sh[-1:], n - m, axis=0)])
             out.append(Sequence(subj, act, cam["id"], (xyz_cam_mm / 1000.0).astype(np.float32), xy,
                                 (int(cam["image_size"][0]), int(cam["image_size"][1])), xy_sh,
-                                ACTION_SENTENCES.get(base_action(act))))
+                                ACTION_SENTENCES.get(base_action(act)),
+                                (float(cam["f"][0]), float(cam["f"][1])), (float(cam["c"][0]), float(cam["c"][1])),
+                                R @ np.array([0.0, 0.0, 1.0]), float(cam["center_world_mm"][2]) / 1000.0))
     if not out:
         raise ConfigError(f"no Human3.6M sequences for subjects {', '.join(subjects)} in {d}")
     return out

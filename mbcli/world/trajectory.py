@@ -1,0 +1,138 @@
+"""Each person's root position in the camera frame, from their metric root-relative 3D and their 2D keypoints.
+
+Per frame, the translation t (3,) that places the lifted joints X_j (root-relative, metres, camera frame) so they
+project onto the detected pixels x_j = (u_j, v_j) solves, for every joint, the two pinhole equations
+    fx (X_j + t_x) = (u_j - cx) (Z_j + t_z),   fy (Y_j + t_y) = (v_j - cy) (Z_j + t_z),
+which are linear in t: a weighted linear least-squares problem (weights = detection scores). Two reweighting passes
+then down-weight joints whose reprojection misses by more than ``HUBER_FRACTION`` of the person's pixel height
+(Huber weights), so one wrong keypoint cannot drag the body. Frames with fewer than ``MIN_JOINTS`` detected joints,
+or whose solution is behind or too close to the camera, get their position interpolated from the nearest good frames
+(held at the ends). The trajectory is then smoothed over time with a Gaussian of ``SMOOTH_S`` seconds (zero-phase),
+which removes the frame-to-frame depth jitter of the per-frame solve.
+
+Flags (bit mask per frame, never NaN): FEW_JOINTS (position interpolated), AT_EDGE (the person's keypoints touch the
+image border: a person cut by the frame has a less reliable position), FAR (the person is smaller than
+``FAR_FRACTION`` of the image height: depth comes from few pixels).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.ndimage import gaussian_filter1d
+
+from mbcli.skeletons import H36M17, H36M_BONE_LENGTHS_M
+from mbcli.types import Intrinsics
+
+FEW_JOINTS, AT_EDGE, FAR = 1, 2, 4
+MIN_JOINTS = 4
+MIN_DEPTH_M = 0.3
+HUBER_FRACTION = 0.03
+EDGE_PX = 2.0
+FAR_FRACTION = 0.08
+SMOOTH_S = 0.1
+
+
+ADULT_BONES_M = sum(H36M_BONE_LENGTHS_M.values())  # 4.15 m: the 16 h36m17 bones of the mean Human3.6M subject
+
+
+def adult_scale(rel: np.ndarray) -> float:
+    """The factor that gives the person (T,17,3) the total bone length of the mean adult (ADULT_BONES_M)."""
+    lengths = [np.median(np.linalg.norm(rel[:, j] - rel[:, p], axis=-1)) for j, p in enumerate(H36M17.parents)
+               if p >= 0]
+    total = float(np.sum(lengths))
+    return ADULT_BONES_M / total if total > 1e-6 else 1.0
+
+
+@dataclass(frozen=True)
+class RootTrajectory:
+    """root_cam (T,3) the root joint in the camera frame, metres; flags (T,) uint8 bit mask (module docstring);
+    reprojection_px (T,) mean reprojection distance of the detected joints at the solved position."""
+
+    root_cam: np.ndarray
+    flags: np.ndarray
+    reprojection_px: np.ndarray
+
+
+def solve_translation(rel: np.ndarray, xy: np.ndarray, w: np.ndarray, K: Intrinsics) -> np.ndarray:
+    """Per-frame translation t (T,3) placing rel (T,J,3) onto xy (T,J,2) px with weights w (T,J) (module docstring);
+    NaN rows where fewer than 2 joints have weight."""
+    u = (xy[..., 0] - K.cx) / K.fx  # normalised image coordinates
+    v = (xy[..., 1] - K.cy) / K.fy
+    X, Y, Z = rel[..., 0], rel[..., 1], rel[..., 2]
+    sw = np.sqrt(np.clip(w, 0, None))
+    zeros, ones = np.zeros_like(u), np.ones_like(u)
+    # rows: [1, 0, -u] t = u Z - X ;  [0, 1, -v] t = v Z - Y
+    A = np.concatenate([np.stack([ones, zeros, -u], -1), np.stack([zeros, ones, -v], -1)], axis=1)  # (T,2J,3)
+    b = np.concatenate([u * Z - X, v * Z - Y], axis=1)  # (T,2J)
+    sw2 = np.concatenate([sw, sw], axis=1)
+    A = A * sw2[..., None]
+    b = b * sw2
+    t = np.full((len(rel), 3), np.nan)
+    ok = (w > 0).sum(axis=1) >= 2
+    if ok.any():
+        AtA = np.einsum("tki,tkj->tij", A[ok], A[ok]) + 1e-9 * np.eye(3)
+        Atb = np.einsum("tki,tk->ti", A[ok], b[ok])
+        t[ok] = np.linalg.solve(AtA, Atb[..., None])[..., 0]
+    return t
+
+
+def _project(P: np.ndarray, K: Intrinsics) -> np.ndarray:
+    z = np.clip(P[..., 2:3], 1e-6, None)
+    return P[..., :2] / z * np.array([K.fx, K.fy]) + np.array([K.cx, K.cy])
+
+
+def _fill(t: np.ndarray, bad: np.ndarray) -> np.ndarray:
+    """Rows of t (T,3) marked bad replaced by linear interpolation between good rows (held at the ends)."""
+    if bad.all():
+        return np.tile([0.0, 0.0, 4.0], (len(t), 1))
+    idx = np.arange(len(t))
+    out = t.copy()
+    for c in range(3):
+        out[bad, c] = np.interp(idx[bad], idx[~bad], t[~bad, c])
+    return out
+
+
+def root_trajectory(rel: np.ndarray, xy: np.ndarray, scores: np.ndarray, K: Intrinsics,
+                    image_size: tuple[int, int], fps: float, smooth_s: float = SMOOTH_S) -> RootTrajectory:
+    """The root trajectory of one person: rel (T,J,3) root-relative metres, camera frame; xy (T,J,2) px; scores
+    (T,J), 0 = not detected; K the camera; image_size (W, H) px; fps the frame rate (for the smoothing)."""
+    rel = np.asarray(rel, dtype=np.float64)
+    xy = np.nan_to_num(np.asarray(xy, dtype=np.float64))
+    w0 = np.where(np.asarray(scores) > 0, np.asarray(scores, dtype=np.float64), 0.0)
+    T = len(rel)
+    valid = w0 > 0
+    count = valid.sum(axis=1)
+    flags = np.zeros(T, np.uint8)
+    flags[count < MIN_JOINTS] |= FEW_JOINTS
+    W, H = image_size
+    big = np.where(valid[..., None], xy, np.nan)
+    with np.errstate(all="ignore"):
+        lo, hi = np.nanmin(big, axis=1), np.nanmax(big, axis=1)  # (T,2)
+    has = count > 0
+    edge = has & ((lo[:, 0] <= EDGE_PX) | (lo[:, 1] <= EDGE_PX) | (hi[:, 0] >= W - 1 - EDGE_PX)
+                  | (hi[:, 1] >= H - 1 - EDGE_PX))
+    flags[edge] |= AT_EDGE
+    height_px = np.where(has, np.nan_to_num(hi[:, 1] - lo[:, 1]), 0.0)
+    flags[has & (height_px < FAR_FRACTION * H)] |= FAR
+
+    use = count >= MIN_JOINTS
+    w = np.where(use[:, None], w0, 0.0)
+    t = solve_translation(rel, xy, w, K)
+    for _ in range(2):  # Huber reweighting on the reprojection error, in pixels
+        P = rel + np.nan_to_num(t)[:, None, :]
+        err = np.linalg.norm(_project(P, K) - xy, axis=-1)  # (T,J)
+        k = np.maximum(3.0, HUBER_FRACTION * height_px)[:, None]
+        t_new = solve_translation(rel, xy, w * np.minimum(1.0, k / np.maximum(err, 1e-9)), K)
+        t = np.where(np.isfinite(t_new), t_new, t)
+    bad = ~np.isfinite(t).all(axis=1) | (np.nan_to_num(t[:, 2]) < MIN_DEPTH_M) | ~use
+    flags[bad] |= FEW_JOINTS
+    t = _fill(np.nan_to_num(t), bad)
+    sigma = smooth_s * fps
+    if sigma > 0 and T > 1:
+        t = gaussian_filter1d(t, sigma, axis=0, mode="nearest")
+    P = rel + t[:, None, :]
+    err = np.linalg.norm(_project(P, K) - xy, axis=-1)
+    rep = np.where(count > 0, (err * valid).sum(axis=1) / np.maximum(count, 1), 0.0)
+    return RootTrajectory(t, flags, rep)
