@@ -64,9 +64,10 @@ def eval_(
     stride: Annotated[int | None, typer.Option(help="Window stride (default: a third of the model's window).")] = None,
     device: Device = "auto",
     json_out: JsonOut = None,
-    task: Annotated[str, typer.Option("--task", help="pose (MPJPE), action (cross-subject top-1/top-5 of an action "
-                                      "checkpoint given with --weights) or zeroshot (a text-aligned checkpoint on "
-                                      "held-out CMU subjects, their descriptions as labels).")] = "pose",
+    task: Annotated[str, typer.Option("--task", help="pose (MPJPE), world (root trajectory, floor, foot contacts "
+                                      "and skate with the true cameras), action (cross-subject top-1/top-5 of an "
+                                      "action checkpoint given with --weights) or zeroshot (a text-aligned checkpoint "
+                                      "on held-out CMU subjects, their descriptions as labels).")] = "pose",
     holdout: Annotated[str, typer.Option("--holdout", help="--task zeroshot: the CMU subjects the model was not "
                                          "trained on.")] = ",".join(ZERO_SHOT_HOLDOUT),
     ntu: Annotated[Path | None, typer.Option("--ntu", help="--task action on NTU RGB+D instead of Human3.6M: pyskl's "
@@ -79,7 +80,7 @@ def eval_(
     from mbcli.train import eval_tasks as T
 
     if task not in T.TASKS:
-        raise ConfigError(f"--task must be pose, action or zeroshot, got {task!r}")
+        raise ConfigError(f"--task must be pose, world, action or zeroshot, got {task!r}")
     if (ntu is not None or protocol is not None) and task != "action":
         raise ConfigError(f"--{'ntu' if ntu is not None else 'protocol'} goes with --task action, not --task {task}")
     if protocol is not None and ntu is None:
@@ -90,6 +91,8 @@ def eval_(
         on_step = (lambda d, t: on_progress("eval", d, t)) if on_progress else None
         if task == "pose":
             res = T.eval_pose(weights, weights_config, input, quick, data, flip, stride, device, on_step)
+        elif task == "world":
+            world_res = T.eval_world(weights, weights_config, input, quick, data, flip, stride, device, on_step)
         elif task == "action" and ntu is not None:
             ntu_res = T.eval_action_ntu(weights, ntu, protocol or "xsub", device, on_step, con.warn)
         elif task == "action":
@@ -103,6 +106,22 @@ def eval_(
         rows.append(["[bold]average", f"[bold]{res.protocol1_mpjpe_mm:.1f}", f"[bold]{res.protocol2_pmpjpe_mm:.1f}"])
         _print(_table(f"Human3.6M S9+S11, input {input}{' (quick subset)' if quick else ''}: {res.sequences} "
                       f"sequences, {res.frames} frames", ["action", "MPJPE (mm)", "P-MPJPE (mm)"], rows), d, json_out)
+    elif task == "world":
+        w = world_res
+        rows = [["root position, true focal length", f"{w.root_error_mm:.0f} mm"],
+                ["root position, focal length prior (60 degree field of view)", f"{w.root_error_prior_mm:.0f} mm"],
+                ["absolute MPJPE, camera frame (true focal length)", f"{w.abs_mpjpe_mm:.0f} mm"],
+                ["floor: up direction", f"{w.floor_angle_deg:.1f} degrees"],
+                ["floor: camera height", f"{w.camera_height_error_mm:.0f} mm"
+                                         f"{f' ({w.floor_fallbacks} level-camera fallbacks)' if w.floor_fallbacks else ''}"],
+                ["foot contact labels vs the true motion's", f"precision {100 * w.contact_precision:.1f}%, recall "
+                                                             f"{100 * w.contact_recall:.1f}%"],
+                ["foot skate (feet labelled planted)", f"{w.skate_mm_per_frame:.2f} mm/frame (true motion "
+                                                       f"{w.skate_gt_mm_per_frame:.2f})"],
+                ["floor penetration", f"{w.penetration_mm:.1f} mm mean, {100 * w.penetration_share:.1f}% of "
+                                      f"foot-frames deeper than 1 cm"]]
+        _print(_table(f"Human3.6M S9+S11 in the world, input {input}{' (quick subset)' if quick else ''}: "
+                      f"{w.sequences} sequences, {w.frames} frames", ["what", "error"], rows), w.to_dict(), json_out)
     elif task == "action" and ntu is not None:
         _print(*_accuracy_table(f"NTU RGB+D {ntu_res.num_classes} action recognition, {protocol or 'xsub'} test "
                                 f"split: {ntu_res.samples} samples, {ntu_res.windows} windows", "class", "samples",

@@ -40,9 +40,9 @@ import numpy as np
 import mbcli
 from mbcli.errors import ExportError, KeypointFileError
 from mbcli.export import write_atomic
-from mbcli.units import TO_METRES
 from mbcli.skeletons import H36M17, SKELETONS, Skeleton
 from mbcli.types import Keypoints2D, MotionResult, Pose3D, VideoInfo
+from mbcli.units import TO_METRES
 
 log = logging.getLogger(__name__)
 

@@ -26,9 +26,9 @@ import numpy as np
 from mbcli.errors import ExportError
 from mbcli.export import write_atomic
 from mbcli.export.json_motion import motion_header
-from mbcli.units import TO_METRES
 from mbcli.skeletons import SKELETONS
 from mbcli.types import MotionResult, VideoInfo
+from mbcli.units import TO_METRES
 
 FORMAT = "mbcli.motion.npz"
 VERSION = 1

@@ -26,9 +26,9 @@ from mbcli.pipeline.lift import LiftConfig, lift_people
 from mbcli.pipeline.outputs import Output, write_outputs
 from mbcli.rig.h36m_rig import retarget
 from mbcli.rig.kinematics import fill_gaps
-from mbcli.units import TO_METRES
 from mbcli.track import check_person
 from mbcli.types import BodyMotion, Keypoints2D, Pose3D, VideoInfo
+from mbcli.units import TO_METRES
 
 _RENDER_CHUNK = 64  # frames whose mesh is posed at once for the overlay
 

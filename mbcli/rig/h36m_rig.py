@@ -57,9 +57,9 @@ import numpy as np
 from mbcli.errors import ExportError
 from mbcli.rig.ik import perpendicular, solve_ik, unit
 from mbcli.rig.kinematics import RigMotion, fill_gaps
-from mbcli.units import TO_METRES
 from mbcli.skeletons import H36M17
 from mbcli.types import Pose3D
+from mbcli.units import TO_METRES
 
 BVH_NAMES: dict[str, str] = {
     "pelvis": "Hips",

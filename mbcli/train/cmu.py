@@ -68,9 +68,9 @@ from mbcli.errors import ConfigError
 from mbcli.geometry import project, world_to_camera
 from mbcli.labels import read_cmu_index
 from mbcli.rig.bvh_io import BvhMotion, bvh_positions, read_bvh
-from mbcli.units import TO_METRES
 from mbcli.skeletons import H36M17, H36M_BONE_LENGTHS_M
 from mbcli.train.data import Sequence
+from mbcli.units import TO_METRES
 
 # ----------------------------------------------------------------------------------------------- CMU -> h36m17
 

@@ -11,27 +11,45 @@ from pathlib import Path
 from mbcli.errors import ConfigError
 from mbcli.train.evaluate import EvalResult
 from mbcli.train.evaluate_action import ActionEvalResult, NtuActionEvalResult, ZeroShotResult
+from mbcli.train.evaluate_world import WorldEvalResult
 
-TASKS = ("pose", "action", "zeroshot")
+TASKS = ("pose", "action", "zeroshot", "world")
 NTU_PROTOCOLS = ("xsub", "xview", "xset")
 StepFn = Callable[[int, int], None]
 WarnFn = Callable[[str], None]
 
 
-def eval_pose(weights: str, weights_config: str | None, input: str, quick: bool, data: Path | None, flip: bool,
-              stride: int | None, device: str, on_step: StepFn | None = None) -> EvalResult:
-    """MPJPE / P-MPJPE on S9+S11 with the model's whole window and a third of it as stride (unless given)."""
+def _eval_lifter(weights: str, weights_config: str | None, flip: bool, stride: int | None, device: str,
+                 default_stride: Callable[[int], int]):
     from mbcli.inference.predictors import Lifter, LiftOptions
     from mbcli.model import load_model, resolve_device
-    from mbcli.train.evaluate import evaluate
 
     if stride is not None and stride < 1:
         raise ConfigError(f"--stride must be at least 1, got {stride}")
     dev = resolve_device(device)
     model = load_model(weights, device=str(dev), config=weights_config)
     L = model.config.maxlen
-    lifter = Lifter(model, dev, LiftOptions(window=L, stride=stride or max(1, L // 3), flip=flip, batch_size=16))
+    return Lifter(model, dev, LiftOptions(window=L, stride=stride or default_stride(L), flip=flip, batch_size=16))
+
+
+def eval_pose(weights: str, weights_config: str | None, input: str, quick: bool, data: Path | None, flip: bool,
+              stride: int | None, device: str, on_step: StepFn | None = None) -> EvalResult:
+    """MPJPE / P-MPJPE on S9+S11 with the model's whole window and a third of it as stride (unless given)."""
+    from mbcli.train.evaluate import evaluate
+
+    lifter = _eval_lifter(weights, weights_config, flip, stride, device, lambda L: max(1, L // 3))
     return evaluate(lifter, input, quick, str(data) if data else None, on_progress=on_step)
+
+
+def eval_world(weights: str, weights_config: str | None, input: str, quick: bool, data: Path | None, flip: bool,
+               stride: int | None, device: str, on_step: StepFn | None = None) -> WorldEvalResult:
+    """Root trajectory, floor, contacts and skate on S9+S11 (train/evaluate_world.py), lifting with the windows
+    mbcli lift uses (stride two thirds of the window unless given)."""
+    from mbcli.inference.predictors import default_stride
+    from mbcli.train.evaluate_world import evaluate_world
+
+    lifter = _eval_lifter(weights, weights_config, flip, stride, device, default_stride)
+    return evaluate_world(lifter, input, quick, str(data) if data else None, on_progress=on_step)
 
 
 def eval_action(weights: str, input: str, quick: bool, data: Path | None, device: str,
