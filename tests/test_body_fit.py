@@ -10,13 +10,14 @@ import pytest
 import torch
 from smpl_fixture import build_model, write_npz, write_pkl_plain
 
-from mbcli.body.fit import Camera, FitConfig, fit_body, initial_rotations, root_translation
+from mbcli.body.fit import FitConfig, fit_body, initial_rotations, root_translation
 from mbcli.body.motion import CAMERA_TO_ZUP, body_motion
 from mbcli.body.smpl import SMPLBody, axis_angle_to_matrix_torch
 from mbcli.body.smpl_file import load_smpl
 from mbcli.errors import ConfigError, ExportError
 from mbcli.export.smpl_npz import smpl_arrays, write_smpl_npz
 from mbcli.geometry import project
+from mbcli.types import Intrinsics
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +105,7 @@ def test_root_translation_from_2d_is_exact_for_exact_projections():
     rel = rng.normal(0, 0.3, (5, 17, 3))
     rel -= rel[:, :1]
     t = np.array([[0.1 * k, -0.2, 3.0 + k] for k in range(5)])
-    cam = Camera(1000.0, 1000.0, 640.0, 360.0)
+    cam = Intrinsics(1000.0, 1000.0, 640.0, 360.0)
     xy = project(rel + t[:, None], np.array([cam.fx, cam.fy]), np.array([cam.cx, cam.cy]))
     w = np.ones((5, 17))
     w[2] = 0.0  # a frame with no 2D is interpolated from its neighbours
@@ -113,19 +114,11 @@ def test_root_translation_from_2d_is_exact_for_exact_projections():
     assert np.allclose(est[2], (t[1] + t[3]) / 2, atol=1e-6)
 
 
-def test_camera_from_fov():
-    cam = Camera.from_fov(1920, 1080, 60.0)
-    assert cam.cx == 960 and cam.cy == 540
-    assert cam.fx == pytest.approx(np.hypot(1920, 1080) / (2 * np.tan(np.radians(30))))
-    with pytest.raises(ConfigError):
-        Camera.from_fov(640, 480, 0.0)
-
-
 def test_fit_with_2d_recovers_the_camera_translation(body, one_thread):
     aa, betas = _motion(60, seed=7)
     transl = np.stack([np.linspace(-0.5, 0.5, 60), np.full(60, 0.1), np.linspace(4.0, 5.0, 60)], axis=1)
     h36m, _, _ = _pose(body, aa, betas, transl)
-    cam = Camera(1200.0, 1200.0, 640.0, 360.0)
+    cam = Intrinsics(1200.0, 1200.0, 640.0, 360.0)
     xy = project(h36m, np.array([cam.fx, cam.fy]), np.array([cam.cx, cam.cy]))
     fit = fit_body(body, h36m - h36m[:, :1], keypoints=xy, scores=np.ones((60, 17)), camera=cam)
     assert fit.error_mm.mean() < 8.0
@@ -154,7 +147,7 @@ def small_fit(body):
     aa, betas = _motion(30, seed=11)
     transl = np.stack([np.linspace(-0.3, 0.3, 30), np.full(30, 0.2), np.full(30, 4.0)], axis=1)
     h36m, _, _ = _pose(body, aa, betas, transl)
-    cam = Camera(1000.0, 1000.0, 320.0, 240.0)
+    cam = Intrinsics(1000.0, 1000.0, 320.0, 240.0)
     xy = project(h36m, np.array([cam.fx, cam.fy]), np.array([cam.cx, cam.cy]))
     return fit_body(body, h36m, keypoints=xy, scores=np.ones((30, 17)), camera=cam, config=FitConfig(iterations=20))
 

@@ -59,35 +59,38 @@ def test_every_lift_option_reaches_the_config(monkeypatch, tmp_path):
     given = {"out": str(tmp_path / "o"), "formats": "bvh,json", "person": "3", "device": "cpu", "weights": "w.pt",
              "weights_config": "lite", "window": "81", "stride": "9", "flip": False, "batch_size": "3",
              "precision": "bf16", "runtime": "onnx", "detector": "blazepose-lite", "detect_max_width": "320",
-             "fps": "25", "video": "v.mp4", "bvh_units": "cm", "raw_3d": True, "azimuth": "45", "progress": False}
+             "fps": "25", "video": "v.mp4", "bvh_units": "cm", "raw_3d": True, "azimuth": "45", "progress": False, "focal": "1000",
+             "fov": "70", "in_place": True, "foot_lock": False}
     _covered("lift", given)
     _invoke(["lift", "in.mp4", "--out", given["out"], "--formats", "bvh,json", "--person", "3", "--device", "cpu",
              "--weights", "w.pt", "--weights-config", "lite", "--window", "81", "--stride", "9", "--no-flip",
              "--batch-size", "3", "--precision", "bf16", "--runtime", "onnx", "--detector", "blazepose-lite",
              "--detect-max-width", "320", "--fps", "25", "--video", "v.mp4", "--bvh-units", "cm", "--raw-3d",
-             "--azimuth", "45", "--no-progress"])
+             "--azimuth", "45", "--no-progress", "--focal", "1000", "--fov", "70", "--in-place", "--no-foot-lock"])
     inp, out, cfg = rec["args"]
     assert (Path(inp), Path(out), rec["kwargs"]["on_progress"]) == (Path("in.mp4"), Path(given["out"]), None)
     assert cfg == LiftConfig(formats=("bvh", "json"), person="3", device="cpu", weights="w.pt", weights_config="lite",
                              window=81, stride=9, flip=False, batch_size=3, precision="bf16", runtime="onnx",
                              detector="blazepose-lite", detect_max_width=320, fps=25.0, video="v.mp4",
-                             bvh_units="cm", raw_3d=True, azimuth=45.0)
+                             bvh_units="cm", raw_3d=True, azimuth=45.0, focal=1000.0, fov=70.0, in_place=True,
+                             foot_lock=False)
 
 
 def test_every_mesh_option_reaches_the_config(monkeypatch, tmp_path):
     rec: dict = {}
     monkeypatch.setattr(cli_mesh, "run_mesh", _record(rec))
     given = {"out": "b.npz", "body_model": "anny", "smpl_model": "m.pkl", "video": "o.mp4", "no_video": False,
-             "glb": "g.glb", "person": "2", "fov": "70", "iterations": "5", "device": "cpu", "weights": "w.pt",
+             "glb": "g.glb", "person": "2", "fov": "70", "focal": "900", "iterations": "5", "device": "cpu", "weights": "w.pt",
              "detector": "blazepose-lite", "fps": "24", "progress": False}
     _covered("mesh", given)
     _invoke(["mesh", "in.mp4", "--out", "b.npz", "--body-model", "anny", "--smpl-model", "m.pkl", "--video",
-             "o.mp4", "--glb", "g.glb", "--person", "2", "--fov", "70", "--iterations", "5", "--device", "cpu",
+             "o.mp4", "--glb", "g.glb", "--person", "2", "--fov", "70", "--focal", "900", "--iterations", "5",
+             "--device", "cpu",
              "--weights", "w.pt", "--detector", "blazepose-lite", "--fps", "24", "--no-progress"])
     (inp, cfg), kw = rec["args"], rec["kwargs"]
     assert Path(inp) == Path("in.mp4") and kw["on_progress"] is None
     assert cfg == MeshConfig(out="b.npz", body_model="anny", smpl_model="m.pkl", person="2", video="o.mp4",
-                             glb="g.glb", fov=70.0, iterations=5,
+                             glb="g.glb", fov=70.0, focal=900.0, iterations=5,
                              lift=LiftConfig(device="cpu", weights="w.pt", fps=24.0, detector="blazepose-lite"))
     _invoke(["mesh", "in.mp4", "--out", "b.npz", "--no-video", "--no-progress"])
     assert rec["args"][1].video is None and rec["args"][1].glb is None

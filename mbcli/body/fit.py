@@ -28,7 +28,6 @@ whole mesh for a range of frames (for rendering and export, in chunks).
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 
@@ -39,6 +38,8 @@ from mbcli.body.base import BodyModel, TensorPlacement
 from mbcli.errors import ConfigError
 from mbcli.geometry import axis_angle_to_matrix, kabsch, rotation_between
 from mbcli.skeletons import H36M17
+from mbcli.types import Intrinsics
+from mbcli.world.trajectory import fill_rows, solve_translation
 
 
 @dataclass(frozen=True)
@@ -61,24 +62,6 @@ class FitConfig:
             raise ConfigError(f"fit iterations must be >= 0, got {self.iterations}")
         if self.optimizer not in ("lbfgs", "adam"):
             raise ConfigError(f"fit optimizer must be lbfgs or adam, got {self.optimizer!r}")
-
-
-@dataclass(frozen=True)
-class Camera:
-    """Pinhole intrinsics in the keypoints' pixels: focal lengths fx, fy and principal point cx, cy."""
-
-    fx: float
-    fy: float
-    cx: float
-    cy: float
-
-    @staticmethod
-    def from_fov(width: int, height: int, diagonal_fov_deg: float = 60.0) -> Camera:
-        """A camera with square pixels, the principal point at the centre and the given diagonal field of view."""
-        if not 1.0 < diagonal_fov_deg < 179.0:
-            raise ConfigError(f"field of view must be between 1 and 179 degrees, got {diagonal_fov_deg}")
-        f = math.hypot(width, height) / (2.0 * math.tan(math.radians(diagonal_fov_deg) / 2.0))
-        return Camera(f, f, width / 2.0, height / 2.0)
 
 
 @dataclass
@@ -190,38 +173,13 @@ def initial_rotations(model: BodyModel, targets: np.ndarray, rest: np.ndarray, r
     return local
 
 
-def root_translation(rel: np.ndarray, xy: np.ndarray, w: np.ndarray, cam: Camera) -> np.ndarray:
-    """Per-frame translation t (T,3) placing root-relative joints rel (T,J,3) so they project onto xy (T,J,2).
-
-    Linear least squares on fx (X + tx) = (u - cx)(Z + tz) and the same for y, weighted by w (T,J); frames with
-    fewer than 2 weighted joints get their neighbours' value.
-    """
-    T = rel.shape[0]
-    u = (xy[..., 0] - cam.cx) / cam.fx  # normalised image coordinates
-    v = (xy[..., 1] - cam.cy) / cam.fy
-    X, Y, Z = rel[..., 0], rel[..., 1], rel[..., 2]
-    sw = np.sqrt(np.clip(w, 0, None))
-    zeros = np.zeros_like(u)
-    ones = np.ones_like(u)
-    # rows: [1, 0, -u] t = u Z - X ;  [0, 1, -v] t = v Z - Y
-    A = np.concatenate([np.stack([ones, zeros, -u], -1), np.stack([zeros, ones, -v], -1)], axis=1)  # (T,2J,3)
-    b = np.concatenate([u * Z - X, v * Z - Y], axis=1)  # (T,2J)
-    sw2 = np.concatenate([sw, sw], axis=1)
-    A = A * sw2[..., None]
-    b = b * sw2
-    t = np.full((T, 3), np.nan)
-    ok = (w > 0).sum(axis=1) >= 2
-    if ok.any():
-        AtA = np.einsum("tki,tkj->tij", A[ok], A[ok]) + 1e-9 * np.eye(3)
-        Atb = np.einsum("tki,tk->ti", A[ok], b[ok])
-        t[ok] = np.linalg.solve(AtA, Atb[..., None])[..., 0]
-    bad = ~np.isfinite(t).all(axis=1) | (t[:, 2] <= 0.1)
-    if bad.all():
-        return np.tile([0.0, 0.0, 4.0], (T, 1))
-    idx = np.arange(T)
-    for c in range(3):
-        t[bad, c] = np.interp(idx[bad], idx[~bad], t[~bad, c])
-    return t
+def root_translation(rel: np.ndarray, xy: np.ndarray, w: np.ndarray, cam: Intrinsics) -> np.ndarray:
+    """Per-frame translation t (T,3) placing root-relative joints rel (T,J,3) so they project onto xy (T,J,2):
+    world/trajectory.solve_translation (weighted by w (T,J)); frames with fewer than 2 weighted joints or a solution
+    closer than 0.1 m get their neighbours' value."""
+    t = solve_translation(rel, xy, w, cam)
+    bad = ~np.isfinite(t).all(axis=1) | (np.nan_to_num(t[:, 2]) <= 0.1)
+    return fill_rows(np.nan_to_num(t), bad)
 
 
 # ----------------------------------------------------------------------------------------------- optimisation
@@ -248,7 +206,7 @@ def fit_body(
     confidence: np.ndarray | None = None,
     keypoints: np.ndarray | None = None,
     scores: np.ndarray | None = None,
-    camera: Camera | None = None,
+    camera: Intrinsics | None = None,
     config: FitConfig | None = None,
     init_shape: np.ndarray | None = None,
 ) -> BodyFit:

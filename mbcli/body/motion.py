@@ -1,9 +1,11 @@
 """From a live fit to plain arrays: the world frame, the floor and the rest mesh that exports need.
 
-World frame. The fit lives in the OpenCV camera frame (x right, y down, z forward). Exports are Z-up like AMASS:
-x_w = x_c, y_w = z_c (away from the camera), z_w = -y_c (the camera is assumed level), metres, and the floor is put
-at z = 0 from the body's lowest vertices (the 5th percentile over the clip of each frame's lowest vertex, so a
-jump does not lift the floor). Rotating body-model parameters is not rotating the translation alone:
+World frame. The fit lives in the OpenCV camera frame (x right, y down, z forward). Exports are Z-up like AMASS,
+metres. With the clip's Floor (mbcli/world/floor.py, the same one ``mbcli lift`` finds), the world is the lift's Y-up
+world turned Z-up: (x, y, z) -> (x, -z, y), so gravity is -z whatever the camera's tilt, and the floor is z = 0.
+Without one (no 2D keypoints to place the person), the camera is assumed level: x_w = x_c, y_w = z_c (away from the
+camera), z_w = -y_c, and the floor is put at z = 0 from the body's lowest vertices (the 5th percentile over the clip
+of each frame's lowest vertex, so a jump does not lift the floor). Rotating body-model parameters is not rotating the translation alone:
 ``global_orient`` turns about the root joint J0(shape), so with the camera-to-world rotation A,
 R0_w = A R0 and transl_w = A (transl + J0) - J0 (FORMATS.md: the naive A transl is off by 0.22 m).
 
@@ -19,9 +21,10 @@ import torch
 
 from mbcli.body.base import BodyModel
 from mbcli.body.fit import BodyFit
-from mbcli.types import BodyMotion, SkinnedMesh
+from mbcli.types import BodyMotion, Floor, SkinnedMesh
 
-CAMERA_TO_ZUP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
+CAMERA_TO_ZUP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])  # level camera
+YUP_TO_ZUP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])  # the lift's world -> AMASS-like
 _CHUNK = 512  # frames posed at once when looking for the floor
 
 
@@ -46,14 +49,16 @@ def lowest_vertex_heights(model: BodyModel, shape: np.ndarray, rotmats_w: np.nda
     return out
 
 
-def to_world(fit: BodyFit, floor: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def to_world(fit: BodyFit, floor: Floor | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The fit's rotations (T,J,3,3) and translations (T,3) in the Z-up world frame of the module docstring."""
-    A = CAMERA_TO_ZUP
     J0 = root_rest_joint(fit.model, fit.shape)
+    A = CAMERA_TO_ZUP if floor is None else YUP_TO_ZUP @ floor.R_cam_to_world
     R = fit.rotmats.astype(np.float64).copy()
     R[:, 0] = A @ R[:, 0]
     t = (fit.transl.astype(np.float64) + J0) @ A.T - J0
-    if floor:
+    if floor is not None:
+        t += YUP_TO_ZUP @ floor.camera_position
+    else:
         low = lowest_vertex_heights(fit.model, fit.shape, R, t)
         t[:, 2] -= float(np.percentile(low, 5))
     return R, t
@@ -65,11 +70,12 @@ def model_gender(model: BodyModel) -> str:
     return gender if gender in ("male", "female", "neutral") else "neutral"
 
 
-def body_motion(fit: BodyFit, frame_indices: np.ndarray, fps: float) -> BodyMotion:
-    """The fit as a BodyMotion: camera-frame and world-frame parameters (the mesh posed once for the floor), the
-    model's own parameter layout in both frames, the fitted joints and errors. frame_indices (T,) video frames."""
+def body_motion(fit: BodyFit, frame_indices: np.ndarray, fps: float, floor: Floor | None = None) -> BodyMotion:
+    """The fit as a BodyMotion: camera-frame and world-frame parameters (world from ``floor``, else the level-camera
+    fallback that poses the mesh once for the floor), the model's own parameter layout in both frames, the fitted
+    joints and errors. frame_indices (T,) video frames."""
     m = fit.model
-    R_w, t_w = to_world(fit)
+    R_w, t_w = to_world(fit, floor)
     return BodyMotion(
         model=m.name, gender=model_gender(m), shape=fit.shape, rotmats_cam=fit.rotmats, transl_cam=fit.transl,
         rotmats_world=R_w, transl_world=t_w, root_rest=root_rest_joint(m, fit.shape),

@@ -15,6 +15,8 @@ from mbcli.cli.options import (
     Detector,
     Device,
     Flip,
+    Focal,
+    Fov,
     Fps,
     LifterWeights,
     Person,
@@ -31,6 +33,12 @@ def summary_table(title: str, res: LiftResult) -> Table:
     table.add_row("people", f"{len(res.results)}  (track ids {', '.join(str(r.track_id) for r in res.results)})")
     table.add_row("frames", str(res.frames))
     table.add_row("lifter weights", res.weights)
+    if res.scene is not None:
+        K, floor = res.scene.camera, res.scene.floor
+        table.add_row("camera", f"focal {K.fx:.0f} px ({K.source}), {floor.tilt_deg:.1f} degrees from level, "
+                                f"{floor.height_m:.2f} m above the floor")
+        table.add_row("floor", f"from the feet ({floor.inliers} of {floor.samples} samples)" if floor.method == "feet"
+                      else "level camera assumed (see note)")
     total = sum(res.timings.values())
     if total > 0 and res.frames:
         table.add_row("fps achieved", f"{res.frames / total:.1f} (end to end, incl. model load)")
@@ -67,6 +75,12 @@ def lift(
                                          "JSON/NPZ joints are the BVH skeleton's (fixed bone lengths), so all files "
                                          "agree.")] = False,
     azimuth: Annotated[float, typer.Option(help="Azimuth of the 3D view in the overlay video, degrees.")] = 30.0,
+    focal: Focal = None,
+    fov: Fov = None,
+    in_place: Annotated[bool, typer.Option("--in-place", help="BVH without root motion (root-relative, standing on "
+                                           "y = 0, the camera's up), as before world placement.")] = False,
+    foot_lock: Annotated[bool, typer.Option("--foot-lock/--no-foot-lock", help="Pin planted feet in the world motion "
+                                            "(no sliding, no floor penetration).")] = True,
     progress: ShowProgress = True,
 ) -> None:
     """Detect, track and lift every person in INPUT to 3D; write JSON, BVH, NPZ and a side-by-side video."""
@@ -74,7 +88,7 @@ def lift(
                      weights_config=weights_config, window=window, stride=stride, flip=flip, batch_size=batch_size,
                      precision=precision, runtime=runtime, detector=detector, detect_max_width=detect_max_width,
                      fps=fps, video=str(video) if video else None, bvh_units=bvh_units, raw_3d=raw_3d,
-                     azimuth=azimuth)
+                     azimuth=azimuth, focal=focal, fov=fov, in_place=in_place, foot_lock=foot_lock)
     with con.stage_progress(progress) as on_progress:
         res = run_lift(input, out, cfg, on_progress=on_progress)
     con.out.print(summary_table(f"mbcli lift: {input.name}", res))

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from mbcli.cli import console as con
 from mbcli.cli.app import app, handle_errors
-from mbcli.cli.options import Detector, Device, Fps, LifterWeights, ShowProgress
+from mbcli.cli.options import Detector, Device, Focal, Fov, Fps, LifterWeights, ShowProgress
 from mbcli.pipeline.lift import LiftConfig
 from mbcli.pipeline.mesh import MeshConfig, MeshResult, run_mesh
 from mbcli.weights import DEFAULT_LIFTER
@@ -49,8 +49,8 @@ def mesh(
     glb: Annotated[Path | None, typer.Option("--glb", help="Write an animated skinned mesh here (.glb). Default: OUT "
                                              "with .glb for anny.")] = None,
     person: Annotated[str, typer.Option("--person", "-p", help="largest, or a track id.")] = "largest",
-    fov: Annotated[float, typer.Option(help="The camera's diagonal field of view in degrees (for the 2D fit and the "
-                                       "overlay; phones ~70-80, most webcams ~60-70).")] = 60.0,
+    focal: Focal = None,
+    fov: Fov = None,
     iterations: Annotated[int, typer.Option(help="Optimiser iterations of the fit (L-BFGS).")] = 100,
     device: Device = "auto",
     weights: LifterWeights = DEFAULT_LIFTER,
@@ -65,6 +65,7 @@ def mesh(
     glb_out = glb or (out.with_suffix(".glb") if body_model == "anny" else None)
     cfg = MeshConfig(out=str(out), body_model=body_model, smpl_model=smpl_model, person=person,
                      video=str(video_out) if video_out else None, glb=str(glb_out) if glb_out else None, fov=fov,
+                     focal=focal,
                      iterations=iterations,
                      lift=LiftConfig(device=device, weights=weights, fps=fps, detector=detector))
     with con.stage_progress(progress) as on_progress:

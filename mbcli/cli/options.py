@@ -27,3 +27,7 @@ DetectMaxWidth = Annotated[int | None, typer.Option("--detect-max-width", help="
 JsonOut = Annotated[Path | None, typer.Option("--json", help="Also write the result as JSON to this path.")]
 RecipeSets = Annotated[list[str], typer.Option("--set", help="Override a recipe value, KEY=VALUE (YAML), e.g. "
                                               "batch_size=128, loss.w_velocity=0, compile=true; repeatable.")]
+Focal = Annotated[float | None, typer.Option("--focal", help="The camera's focal length in pixels, if known (places "
+                                              "people at the right distance).")]
+Fov = Annotated[float | None, typer.Option("--fov", help="Else the camera's diagonal field of view in degrees (phones "
+                                           "~65-80, webcams ~55-78). Default: a 60 degree prior.")]

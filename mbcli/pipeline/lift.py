@@ -5,7 +5,12 @@
 3. Each person's h36m17 2D sequence is lifted to camera-frame, root-relative 3D (inference/predictors.py).
 4. Unless ``raw_3d``, each 3D sequence is replaced by what the BVH skeleton reproduces (fixed bone lengths), so
    every file agrees.
-5. All files are written all or nothing (pipeline/outputs.py).
+5. Everyone is placed in one world (world/scene.py): the camera from ``focal`` / ``fov`` or the prior, each root
+   trajectory, the floor from everyone's feet, contacts and foot locking.
+6. Each BVH carries the world motion (``in_place``: the root-relative camera-frame rig) on the video's timeline:
+   frame 0 of every BVH is video frame 0, the first pose held before the person's track starts and the last after
+   it ends.
+7. All files are written all or nothing (pipeline/outputs.py).
 Stage names passed to ``on_progress(stage, done, total)``: "detect", "lift", "export", "render".
 """
 
@@ -14,20 +19,22 @@ from __future__ import annotations
 import functools
 import os
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from mbcli.errors import ConfigError
 from mbcli.inference.predictors import Lifter, LiftOptions, default_stride
 from mbcli.model import load_model, resolve_device
 from mbcli.pipeline.inputs import InputKind, People, ProgressFn, check_detector, input_kind, read_people
 from mbcli.pipeline.outputs import Output, write_outputs
-from mbcli.rig.h36m_rig import retarget
-from mbcli.rig.kinematics import RigMotion
+from mbcli.rig.h36m_rig import pose_to_rig, retarget
+from mbcli.rig.kinematics import RigMotion, hold_timeline
 from mbcli.track import check_person
-from mbcli.types import MotionResult, Pose3D, VideoInfo
+from mbcli.types import MotionResult, Pose3D, Scene, VideoInfo, WorldPose
 from mbcli.weights import DEFAULT_LIFTER
+from mbcli.world.trajectory import AT_EDGE
 
 FORMATS = ("json", "bvh", "npz", "video")
 
@@ -53,14 +60,19 @@ class LiftConfig:
     video: str | None = None  # source video for the overlay when the input is a keypoint file
     bvh_units: str = "m"
     raw_3d: bool = False  # export the network's joints as they are instead of the BVH-consistent skeleton
+    focal: float | None = None  # the camera's focal length in pixels, if known
+    fov: float | None = None  # else its diagonal field of view in degrees (else world/camera.py's prior)
+    in_place: bool = False  # BVH root-relative in the camera's frame (no root motion), as before world placement
+    foot_lock: bool = True  # pin planted feet (world/footlock.py)
     overlay_height: int = 720
     azimuth: float = 30.0
 
 
 @dataclass
 class LiftResult:
-    """What ``run_lift`` made: one MotionResult per person, the input video's info (None for files), the files
-    written, the lifter's name, seconds per stage, the input's frame count and notes for the user."""
+    """What ``run_lift`` made: one MotionResult per person (with their world motion), the input video's info (None
+    for files), the files written, the lifter's name, seconds per stage, the input's frame count, notes for the user
+    and the clip's scene (camera and floor; None when the input has no image size)."""
 
     results: list[MotionResult]
     video: VideoInfo | None
@@ -69,6 +81,7 @@ class LiftResult:
     timings: dict[str, float] = field(default_factory=dict)
     frames: int = 0
     notes: list[str] = field(default_factory=list)
+    scene: Scene | None = None
 
 
 @dataclass(frozen=True)
@@ -122,7 +135,7 @@ def lift_people(path: Path, kind: InputKind, cfg: LiftConfig, on_progress: Progr
     return Lifted(people, tuple(poses), lifter.weights_name)
 
 
-def _outputs(stem: str, out_dir: Path, results: list[MotionResult], rigs: list[RigMotion] | None,
+def _outputs(stem: str, out_dir: Path, results: list[MotionResult], bvh: list[RigMotion], scene: Scene | None,
              video: VideoInfo | None, cfg: LiftConfig, weights: str, on_progress: ProgressFn | None,
              notes: list[str]) -> list[Output]:
     from mbcli.export.bvh import write_bvh
@@ -132,12 +145,12 @@ def _outputs(stem: str, out_dir: Path, results: list[MotionResult], rigs: list[R
     outs: list[Output] = []
     if "json" in cfg.formats:
         outs.append(Output(out_dir / f"{stem}.motion.json",
-                           lambda p: write_motion_json(results, video, p, weights=weights)))
+                           lambda p: write_motion_json(results, video, p, weights=weights, scene=scene)))
     if "npz" in cfg.formats:
-        outs.append(Output(out_dir / f"{stem}.motion.npz", lambda p: write_npz(results, video, p, weights=weights)))
-    if "bvh" in cfg.formats:  # the motions solved once in run_lift, else (raw 3D) each pose solved by write_bvh
-        sources: Sequence[MotionResult | RigMotion] = rigs if rigs is not None else results
-        for r, m in zip(results, sources):
+        outs.append(Output(out_dir / f"{stem}.motion.npz",
+                           lambda p: write_npz(results, video, p, weights=weights, scene=scene)))
+    if "bvh" in cfg.formats:
+        for r, m in zip(results, bvh):
             outs.append(Output(out_dir / f"{stem}.person{r.track_id}.bvh",
                                functools.partial(write_bvh, m, units=cfg.bvh_units)))
     if "video" in cfg.formats:
@@ -165,18 +178,64 @@ def run_lift(input_path: str | os.PathLike, out_dir: str | os.PathLike, cfg: Lif
     kind = input_kind(path)  # a missing input fails before anything is loaded
     timings: dict[str, float] = {}
     lifted = lift_people(path, kind, cfg, on_progress, timings, lifter)
+    people = lifted.people
     poses = list(lifted.poses)
-    rigs: list[RigMotion] | None = None
+    rigs: list[RigMotion] = []
     if not cfg.raw_3d:  # one IK solve per person: the BVH's motion, and the joints it reproduces for JSON/NPZ
         solved = [retarget(p) for p in poses]
         poses, rigs = [s.pose for s in solved], [s.motion for s in solved]
-    people = lifted.people
-    results = [MotionResult(people.video, tid, kp, pose) for tid, kp, pose in zip(people.ids, people.keypoints, poses)]
-    t0 = time.perf_counter()
+    frames = people.num_frames or max((int(p.frame_indices[-1]) + 1 for p in poses), default=0)
     notes: list[str] = []
+    t0 = time.perf_counter()
+    scene, worlds = _place(people, poses, cfg, notes)
+    timings["world"] = time.perf_counter() - t0
+    results = [MotionResult(people.video, tid, kp, pose, w)
+               for tid, kp, pose, w in zip(people.ids, people.keypoints, poses, worlds)]
+    t0 = time.perf_counter()
+    bvh = [_bvh_motion(r, rigs[i] if rigs else None, cfg, frames) for i, r in enumerate(results)] \
+        if "bvh" in cfg.formats else []
     stem = path.stem.replace(".motion", "") if path.is_file() else path.name
-    outs = _outputs(stem, Path(out_dir), results, rigs, people.video, cfg, lifted.weights, on_progress, notes)
+    outs = _outputs(stem, Path(out_dir), results, bvh, scene, people.video, cfg, lifted.weights, on_progress, notes)
     files = write_outputs(outs, on_progress)
     timings["export"] = time.perf_counter() - t0
-    frames = people.num_frames or max((int(r.keypoints_2d.frame_indices[-1]) + 1 for r in results), default=0)
-    return LiftResult(results, people.video, files, lifted.weights, timings, frames, notes)
+    return LiftResult(results, people.video, files, lifted.weights, timings, frames, notes, scene)
+
+
+def _place(people: People, poses: list[Pose3D], cfg: LiftConfig,
+           notes: list[str]) -> tuple[Scene | None, list[WorldPose | None]]:
+    """The clip's scene and each person's world motion (world/scene.py), or none when the input has no image size
+    to place people with (a note says so)."""
+    from mbcli.world.camera import intrinsics
+    from mbcli.world.scene import place_people
+
+    if not poses:
+        return None, []
+    W, H = people.keypoints[0].image_size
+    if W <= 0 or H <= 0:
+        notes.append("no image size in the input: people are not placed in the world (root-relative 3D only)")
+        return None, [None] * len(poses)
+    fps = float(poses[0].fps or people.keypoints[0].fps or 30.0)
+    scene, worlds = place_people(poses, people.keypoints, intrinsics(W, H, cfg.focal, cfg.fov), (W, H), fps,
+                                 foot_lock=cfg.foot_lock)
+    if scene.floor.method != "feet":
+        notes.append(scene.floor.note)
+    for tid, w in zip(people.ids, worlds):
+        cut = float(np.mean(w.root_flags & AT_EDGE > 0))
+        if cut > 0.2:
+            notes.append(f"person {tid}: cut by the image edge in {100 * cut:.0f}% of frames: their position there "
+                         f"is less reliable (JSON root_flags)")
+    return scene, list(worlds)
+
+
+def _bvh_motion(r: MotionResult, rig: RigMotion | None, cfg: LiftConfig, frames: int) -> RigMotion:
+    """The person's BVH motion on the video's timeline: in the world (root channels move) unless ``in_place`` or
+    not placed, else the camera-frame rig (root-relative, standing on y = 0) as before world placement."""
+    assert r.pose_3d is not None
+    pose = r.pose_3d
+    if r.world is not None and not cfg.in_place:
+        world = Pose3D(r.world.joints_world, pose.skeleton, pose.frame_indices, pose.fps, frame="world",
+                       root_relative=False)
+        motion = retarget(world).motion
+    else:
+        motion = rig if rig is not None else pose_to_rig(pose)
+    return hold_timeline(motion, int(pose.frame_indices[0]), max(frames, int(pose.frame_indices[-1]) + 1))

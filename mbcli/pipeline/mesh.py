@@ -3,10 +3,11 @@
 1. The body model is loaded first, so a missing model fails before the slow stages.
 2. The person's 3D comes from an mbcli.motion file as it is, or from lifting any other input (pipeline/lift.py),
    made skeleton-consistent like ``mbcli lift``'s files.
-3. The 3D (gaps filled, metres) and, with an image size, the 2D keypoints through a pinhole camera of the given
-   field of view are fitted (body/fit.py), then turned into the plain-array BodyMotion (world frame, floor) and
-   SkinnedMesh that exporters take (body/motion.py).
-4. Files are written all or nothing (pipeline/outputs.py); the overlay poses the mesh in chunks of frames.
+3. With 2D keypoints and an image size, the person is placed in the world exactly as ``mbcli lift`` does
+   (world/scene.py: the same camera, the adult-size scale, the floor from their feet).
+4. The 3D (gaps filled, metres) and the 2D keypoints through that camera are fitted (body/fit.py), then turned into
+   the plain-array BodyMotion (the floor's world frame, Z up) and SkinnedMesh that exporters take (body/motion.py).
+5. Files are written all or nothing (pipeline/outputs.py); the overlay poses the mesh in chunks of frames.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from mbcli.rig.kinematics import fill_gaps
 from mbcli.track import check_person
 from mbcli.types import BodyMotion, Keypoints2D, Pose3D, VideoInfo
 from mbcli.units import TO_METRES
+from mbcli.world.camera import intrinsics
+from mbcli.world.scene import place_people
 
 _RENDER_CHUNK = 64  # frames whose mesh is posed at once for the overlay
 
@@ -36,9 +39,9 @@ _RENDER_CHUNK = 64  # frames whose mesh is posed at once for the overlay
 @dataclass(frozen=True)
 class MeshConfig:
     """``mbcli mesh`` settings. out: the parameter file (.npz); video: the overlay video to write (None: none);
-    glb: the animated mesh (None: none); person: "largest" or a track id; fov: the camera's assumed diagonal
-    field of view in degrees (the video's intrinsics are unknown); iterations: of the fit's optimiser; lift: how to
-    lift when the input is not a motion.json with 3D."""
+    glb: the animated mesh (None: none); person: "largest" or a track id; focal / fov: the camera's focal length in
+    pixels or diagonal field of view in degrees when known (else world/camera.py's prior); iterations: of the fit's
+    optimiser; lift: how to lift when the input is not a motion.json with 3D."""
 
     out: str = "smpl.npz"
     body_model: str = "smpl"
@@ -46,7 +49,8 @@ class MeshConfig:
     person: str = "largest"
     video: str | None = None
     glb: str | None = None
-    fov: float = 60.0
+    fov: float | None = None
+    focal: float | None = None
     iterations: int = 100
     overlay_height: int = 720
     lift: LiftConfig = field(default_factory=LiftConfig)
@@ -143,7 +147,7 @@ def run_mesh(input_path: str | os.PathLike, cfg: MeshConfig | None = None,
     import torch
 
     from mbcli.body import load_body_model
-    from mbcli.body.fit import Camera, FitConfig, fit_body
+    from mbcli.body.fit import FitConfig, fit_body
     from mbcli.body.motion import body_motion, skinned_mesh
     from mbcli.export.smpl_npz import glb_inputs, write_parameters
 
@@ -157,12 +161,19 @@ def run_mesh(input_path: str | os.PathLike, cfg: MeshConfig | None = None,
     body = load_body_model(cfg.body_model, cfg.smpl_model)  # a missing model fails before the slow stages
     timings["body_model"] = time.perf_counter() - t0
     video, tid, kp, pose = _person(path, cfg, on_progress, timings)
-    targets, frames, xy, sc = _contiguous(pose, kp)
     fps = float(pose.fps or kp.fps or 30.0)
-    have_2d = bool(kp.image_size[0] > 0 and kp.image_size[1] > 0 and sc.any())
-    camera = Camera.from_fov(kp.image_size[0], kp.image_size[1], cfg.fov) if have_2d else None
-    if not have_2d:
+    W, H = kp.image_size
+    have_2d = bool(W > 0 and H > 0 and (kp.scores > 0).any())
+    camera, scene = None, None
+    if have_2d:  # the same camera, size and floor as mbcli lift (world/scene.py)
+        camera = intrinsics(W, H, cfg.focal, cfg.fov)
+        scene, (placed,) = place_people([pose], [kp], camera, (W, H), fps, foot_lock=False)
+        pose = Pose3D(pose.xyz * placed.scale, pose.skeleton, pose.frame_indices, pose.fps, pose.frame, pose.units)
+        if scene.floor.method != "feet":
+            notes.append(scene.floor.note)
+    else:
         notes.append("no 2D keypoints with an image size: the root stays at the origin (no camera trajectory)")
+    targets, frames, xy, sc = _contiguous(pose, kp)
 
     t0 = time.perf_counter()
     torch_threads = torch.get_num_threads()
@@ -177,7 +188,7 @@ def run_mesh(input_path: str | os.PathLike, cfg: MeshConfig | None = None,
         on_progress("fit", 1, 1)
 
     t0 = time.perf_counter()
-    motion = body_motion(fit, frames, fps)  # the mesh posed once for the floor, shared by the npz and the GLB
+    motion = body_motion(fit, frames, fps, scene.floor if scene else None)  # shared by the npz and the GLB
     outs = [Output(Path(cfg.out), lambda p: write_parameters(p, motion))]
     if cfg.glb:
         from mbcli.export.glb import write_skinned_glb

@@ -3,20 +3,22 @@
 Per frame, the translation t (3,) that places the lifted joints X_j (root-relative, metres, camera frame) so they
 project onto the detected pixels x_j = (u_j, v_j) solves, for every joint, the two pinhole equations
     fx (X_j + t_x) = (u_j - cx) (Z_j + t_z),   fy (Y_j + t_y) = (v_j - cy) (Z_j + t_z),
-which are linear in t: a weighted linear least-squares problem (weights = detection scores). Two reweighting passes
-then down-weight joints whose reprojection misses by more than ``HUBER_FRACTION`` of the person's pixel height
-(Huber weights), so one wrong keypoint cannot drag the body. Frames with fewer than ``MIN_JOINTS`` detected joints,
+which are linear in t: a weighted linear least-squares problem (weights = detection scores). Reweighting passes then
+down-weight joints whose reprojection misses by more than ``ROBUST_FRACTION`` of the person's pixel height (one
+Huber pass, then Cauchy weights 1 / (1 + (r/k)^2), which give a joint 250 px off almost no say), so one wrong
+keypoint cannot drag the body. Frames with fewer than ``MIN_JOINTS`` detected joints,
 or whose solution is behind or too close to the camera, get their position interpolated from the nearest good frames
 (held at the ends). The trajectory is then smoothed over time with a Gaussian of ``SMOOTH_S`` seconds (zero-phase),
 which removes the frame-to-frame depth jitter of the per-frame solve.
 
-Flags (bit mask per frame, never NaN): FEW_JOINTS (position interpolated), AT_EDGE (the person's keypoints touch the
-image border: a person cut by the frame has a less reliable position), FAR (the person is smaller than
-``FAR_FRACTION`` of the image height: depth comes from few pixels).
+Flags (bit mask per frame, never NaN): FEW_JOINTS (position interpolated), AT_EDGE (the person's detected keypoints
+come within ``EDGE_FRACTION`` of the image border: a person cut by the frame has a less reliable position), FAR (the
+person is smaller than ``FAR_FRACTION`` of the image height: depth comes from few pixels).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,8 +30,9 @@ from mbcli.types import Intrinsics
 FEW_JOINTS, AT_EDGE, FAR = 1, 2, 4
 MIN_JOINTS = 4
 MIN_DEPTH_M = 0.3
-HUBER_FRACTION = 0.03
-EDGE_PX = 2.0
+ROBUST_FRACTION = 0.03
+ROBUST_ROUNDS = 5
+EDGE_FRACTION = 0.05
 FAR_FRACTION = 0.08
 SMOOTH_S = 0.1
 
@@ -83,7 +86,7 @@ def _project(P: np.ndarray, K: Intrinsics) -> np.ndarray:
     return P[..., :2] / z * np.array([K.fx, K.fy]) + np.array([K.cx, K.cy])
 
 
-def _fill(t: np.ndarray, bad: np.ndarray) -> np.ndarray:
+def fill_rows(t: np.ndarray, bad: np.ndarray) -> np.ndarray:
     """Rows of t (T,3) marked bad replaced by linear interpolation between good rows (held at the ends)."""
     if bad.all():
         return np.tile([0.0, 0.0, 4.0], (len(t), 1))
@@ -92,6 +95,19 @@ def _fill(t: np.ndarray, bad: np.ndarray) -> np.ndarray:
     for c in range(3):
         out[bad, c] = np.interp(idx[bad], idx[~bad], t[~bad, c])
     return out
+
+
+def smooth(x: np.ndarray, sigma: float) -> np.ndarray:
+    """Zero-phase Gaussian smoothing of x (T,C) over time (sigma in frames). The ends are padded by point
+    reflection (2 x_0 - x_k), so a steady walk keeps its speed up to the last frame instead of bending towards a
+    held value."""
+    if sigma <= 0 or len(x) < 2:
+        return x
+    n = min(len(x) - 1, int(math.ceil(4 * sigma)))
+    head = 2 * x[:1] - x[n:0:-1]
+    tail = 2 * x[-1:] - x[-2:-n - 2:-1]
+    padded = np.concatenate([head, x, tail])
+    return gaussian_filter1d(padded, sigma, axis=0, mode="nearest")[n:n + len(x)]
 
 
 def root_trajectory(rel: np.ndarray, xy: np.ndarray, scores: np.ndarray, K: Intrinsics,
@@ -107,31 +123,29 @@ def root_trajectory(rel: np.ndarray, xy: np.ndarray, scores: np.ndarray, K: Intr
     flags = np.zeros(T, np.uint8)
     flags[count < MIN_JOINTS] |= FEW_JOINTS
     W, H = image_size
-    big = np.where(valid[..., None], xy, np.nan)
-    with np.errstate(all="ignore"):
-        lo, hi = np.nanmin(big, axis=1), np.nanmax(big, axis=1)  # (T,2)
     has = count > 0
-    edge = has & ((lo[:, 0] <= EDGE_PX) | (lo[:, 1] <= EDGE_PX) | (hi[:, 0] >= W - 1 - EDGE_PX)
-                  | (hi[:, 1] >= H - 1 - EDGE_PX))
+    lo = np.where(valid[..., None], xy, np.inf).min(axis=1)  # (T,2) the detected joints' box
+    hi = np.where(valid[..., None], xy, -np.inf).max(axis=1)
+    mx, my = EDGE_FRACTION * W, EDGE_FRACTION * H
+    edge = has & ((lo[:, 0] <= mx) | (lo[:, 1] <= my) | (hi[:, 0] >= W - 1 - mx) | (hi[:, 1] >= H - 1 - my))
     flags[edge] |= AT_EDGE
-    height_px = np.where(has, np.nan_to_num(hi[:, 1] - lo[:, 1]), 0.0)
+    height_px = np.where(has, hi[:, 1] - lo[:, 1], 0.0)
     flags[has & (height_px < FAR_FRACTION * H)] |= FAR
 
     use = count >= MIN_JOINTS
     w = np.where(use[:, None], w0, 0.0)
     t = solve_translation(rel, xy, w, K)
-    for _ in range(2):  # Huber reweighting on the reprojection error, in pixels
+    k = np.maximum(3.0, ROBUST_FRACTION * height_px)[:, None]
+    for i in range(ROBUST_ROUNDS):  # reweighting on the reprojection error in pixels: Huber, then Cauchy
         P = rel + np.nan_to_num(t)[:, None, :]
-        err = np.linalg.norm(_project(P, K) - xy, axis=-1)  # (T,J)
-        k = np.maximum(3.0, HUBER_FRACTION * height_px)[:, None]
-        t_new = solve_translation(rel, xy, w * np.minimum(1.0, k / np.maximum(err, 1e-9)), K)
+        r = np.linalg.norm(_project(P, K) - xy, axis=-1) / k  # (T,J)
+        robust = np.minimum(1.0, 1.0 / np.maximum(r, 1e-9)) if i == 0 else 1.0 / (1.0 + r**2)
+        t_new = solve_translation(rel, xy, w * robust, K)
         t = np.where(np.isfinite(t_new), t_new, t)
     bad = ~np.isfinite(t).all(axis=1) | (np.nan_to_num(t[:, 2]) < MIN_DEPTH_M) | ~use
     flags[bad] |= FEW_JOINTS
-    t = _fill(np.nan_to_num(t), bad)
-    sigma = smooth_s * fps
-    if sigma > 0 and T > 1:
-        t = gaussian_filter1d(t, sigma, axis=0, mode="nearest")
+    t = fill_rows(np.nan_to_num(t), bad)
+    t = smooth(t, smooth_s * fps)
     P = rel + t[:, None, :]
     err = np.linalg.norm(_project(P, K) - xy, axis=-1)
     rep = np.where(count > 0, (err * valid).sum(axis=1) / np.maximum(count, 1), 0.0)
