@@ -148,3 +148,27 @@ def test_degenerate_input_stays_finite():
 def test_shapes_are_checked():
     with pytest.raises(ValueError):
         lock_feet(np.zeros((3, 17, 3)), np.zeros((2, 2), bool), FPS)
+
+
+def test_place_people_locks_feet_and_keeps_the_labels():
+    from mbcli.types import Keypoints2D, Pose3D
+    from mbcli.world.camera import intrinsics
+    from mbcli.world.scene import place_people
+
+    T = 60
+    world, _ = sliding_left_foot(T)
+    world[:, LEGS[0][2], 0] -= 0.0035 * np.arange(T)  # a slow slide (1.5 mm per frame): labelled planted
+    cam = np.stack([world[..., 0], 1.5 - world[..., 1], 4.0 - world[..., 2]], axis=-1)  # level camera 1.5 m up
+    K = intrinsics(1280, 720)
+    xy = np.stack([K.fx * cam[..., 0] / cam[..., 2] + K.cx, K.fy * cam[..., 1] / cam[..., 2] + K.cy], axis=-1)
+    pose = Pose3D(cam - cam[:, :1], H36M17, np.arange(T), FPS)
+    kp = Keypoints2D(xy, np.ones((T, 17)), np.arange(T), H36M17, (1280, 720), FPS)
+    _, (free,) = place_people([pose], [kp], K, (1280, 720), FPS, foot_lock=False)
+    _, (locked,) = place_people([pose], [kp], K, (1280, 720), FPS)
+    np.testing.assert_array_equal(locked.contacts, free.contacts)
+    assert free.contacts[:, 0].sum() > T // 2
+    np.testing.assert_array_equal(locked.joints_world[:, OTHER], free.joints_world[:, OTHER])
+    c = free.contacts
+    assert foot_skate_mm_per_frame(locked.joints_world, c) < 0.2 * foot_skate_mm_per_frame(free.joints_world, c)
+    np.testing.assert_allclose(bone_lengths(locked.joints_world.astype(np.float64)),
+                               bone_lengths(free.joints_world.astype(np.float64)), atol=1e-5)
