@@ -11,7 +11,10 @@ Each camera sequence is lifted like a video (the lifter's windows and flip, then
 - foot contact labels (world/contact.py) against the same rule applied to the true motion in the true world frame:
   precision and recall over all foot-frames;
 - foot skate (mm per frame, feet labelled planted) and penetration (mm, share of foot-frames deeper than 1 cm) of the
-  predicted world motion, and of the true motion for reference.
+  predicted world motion, and of the true motion for reference;
+- the same after foot locking (world/footlock.py, with the labels of the unlocked motion, as ``place_people`` does),
+  what the lock moved (the mean displacement, mm, of the knees and ankles, the only joints it changes, over all
+  frames) and the absolute MPJPE after it.
 Figures are means over frames (all sequences pooled). ``quick`` is the subset of mbcli eval --quick: camera
 55011271, first 300 frames of each sequence.
 """
@@ -33,6 +36,7 @@ from mbcli.types import Floor, Intrinsics, Keypoints2D
 from mbcli.world.camera import intrinsics
 from mbcli.world.contact import foot_contacts, foot_skate_mm_per_frame, penetration_mm
 from mbcli.world.floor import estimate_floor
+from mbcli.world.footlock import LEGS, lock_feet
 from mbcli.world.trajectory import adult_scale, root_trajectory
 
 FPS = 50.0
@@ -56,6 +60,11 @@ class WorldEvalResult:
     skate_gt_mm_per_frame: float
     penetration_mm: float
     penetration_share: float
+    skate_after_mm_per_frame: float
+    penetration_after_mm: float
+    penetration_after_share: float
+    lock_change_mm: float
+    abs_mpjpe_after_mm: float
 
     def to_dict(self) -> dict:
         return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
@@ -79,6 +88,11 @@ class _Sums:
     skate_gt_n: int = 0
     pen: float = 0.0
     pen_share: float = 0.0
+    skate_after: float = 0.0
+    pen_after: float = 0.0
+    pen_after_share: float = 0.0
+    change: float = 0.0
+    mpjpe_after: float = 0.0
 
 
 def _place(rel: np.ndarray, xy: np.ndarray, K: Intrinsics, image_size: tuple[int, int]) -> np.ndarray:
@@ -86,6 +100,20 @@ def _place(rel: np.ndarray, xy: np.ndarray, K: Intrinsics, image_size: tuple[int
     rel = rel * adult_scale(rel)
     traj = root_trajectory(rel, xy, np.ones(xy.shape[:2]), K, image_size, FPS)
     return rel + traj.root_cam[:, None, :]
+
+
+def _add_locked(acc: _Sums, world: np.ndarray, contacts: np.ndarray, floor: Floor, gt: np.ndarray) -> None:
+    """Add one sequence's figures after foot locking: world (T,17,3) its world joints, contacts (T,2) their labels,
+    floor the estimated floor and gt (T,17,3) the true camera-frame joints."""
+    n = len(world)
+    locked = lock_feet(world, contacts, FPS)
+    acc.skate_after += foot_skate_mm_per_frame(locked, contacts) * int(contacts.sum())
+    depth, share = penetration_mm(locked)
+    acc.pen_after += depth * n
+    acc.pen_after_share += share * n
+    legs = [j for leg in LEGS for j in leg[1:]]  # knees and ankles
+    acc.change += float(np.linalg.norm(locked[:, legs] - world[:, legs], axis=-1).mean(axis=1).sum())
+    acc.mpjpe_after += float(np.linalg.norm(floor.to_camera(locked) - gt, axis=-1).mean(axis=1).sum())
 
 
 def evaluate_world(lifter: Lifter, input: str = "sh", quick: bool = False, data_dir: str | None = None,
@@ -127,6 +155,7 @@ def evaluate_world(lifter: Lifter, input: str = "sh", quick: bool = False, data_
         depth, share = penetration_mm(world)
         acc.pen += depth * n
         acc.pen_share += share * n
+        _add_locked(acc, world, c, floor, gt)
         acc.frames += n
         if on_progress:
             on_progress(i + 1, len(seqs))
@@ -135,4 +164,5 @@ def evaluate_world(lifter: Lifter, input: str = "sh", quick: bool = False, data_
         input, quick, len(seqs), acc.frames, acc.root / F * 1000.0, acc.root_prior / F * 1000.0,
         acc.mpjpe / F * 1000.0, acc.angle / F, acc.height / F * 1000.0, acc.fallbacks,
         acc.tp / max(acc.tp + acc.fp, 1), acc.tp / max(acc.tp + acc.fn, 1), acc.skate / max(acc.skate_n, 1),
-        acc.skate_gt / max(acc.skate_gt_n, 1), acc.pen / F, acc.pen_share / F)
+        acc.skate_gt / max(acc.skate_gt_n, 1), acc.pen / F, acc.pen_share / F, acc.skate_after / max(acc.skate_n, 1),
+        acc.pen_after / F, acc.pen_after_share / F, acc.change / F * 1000.0, acc.mpjpe_after / F * 1000.0)

@@ -3,8 +3,10 @@
 For each person: the lifted root-relative 3D (camera frame) is scaled to adult size (trajectory.adult_scale; a
 lifter trained with an L2 loss shrinks people a little, and the metric size is what sets the distance), placed at its
 root trajectory (trajectory.py) with the clip's camera. The floor is then fitted to everyone's planted feet together
-(floor.py), each person is expressed in the world frame it defines (Y up, floor y = 0, metres), and their feet are
-labelled planted or not (contact.py). All people of a clip share the camera, the floor and the world frame.
+(floor.py), each person is expressed in the world frame it defines (Y up, floor y = 0, metres), their feet are
+labelled planted or not (contact.py) and, unless ``foot_lock`` is off, their legs are solved so that planted feet stay
+put and no ankle sinks under the floor (footlock.py; the labels are those of the motion before locking). All people
+of a clip share the camera, the floor and the world frame.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from mbcli.types import Intrinsics, Keypoints2D, Pose3D, Scene, WorldPose
 from mbcli.units import TO_METRES
 from mbcli.world.contact import foot_contacts
 from mbcli.world.floor import estimate_floor
+from mbcli.world.footlock import lock_feet
 from mbcli.world.trajectory import adult_scale, root_trajectory
 
 
@@ -34,9 +37,10 @@ def _aligned_2d(pose: Pose3D, kp: Keypoints2D) -> tuple[np.ndarray, np.ndarray]:
 
 
 def place_people(poses: Sequence[Pose3D], keypoints: Sequence[Keypoints2D], camera: Intrinsics,
-                 image_size: tuple[int, int], fps: float) -> tuple[Scene, list[WorldPose]]:
+                 image_size: tuple[int, int], fps: float, foot_lock: bool = True) -> tuple[Scene, list[WorldPose]]:
     """The scene (camera, floor) and each person's WorldPose: poses are h36m17, camera frame, root-relative;
-    keypoints their h36m17 2D tracks in pixels of an image_size (W, H) video at fps frames per second."""
+    keypoints their h36m17 2D tracks in pixels of an image_size (W, H) video at fps frames per second; foot_lock:
+    pin planted feet and lift ankles out of the floor (footlock.lock_feet)."""
     if len(poses) != len(keypoints):
         raise ConfigError(f"{len(poses)} 3D poses for {len(keypoints)} 2D tracks")
     placed, seen, tracks, scales = [], [], [], []
@@ -57,5 +61,8 @@ def place_people(poses: Sequence[Pose3D], keypoints: Sequence[Keypoints2D], came
     people = []
     for joints, traj, scale in zip(placed, tracks, scales):
         world = floor.to_world(joints)
-        people.append(WorldPose(world, traj.root_cam, traj.flags, foot_contacts(world, fps), scale))
+        contacts = foot_contacts(world, fps)
+        if foot_lock:
+            world = lock_feet(world, contacts, fps)
+        people.append(WorldPose(world, traj.root_cam, traj.flags, contacts, scale))
     return Scene(camera, floor), people
