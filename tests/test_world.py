@@ -162,3 +162,13 @@ def test_one_scene_for_two_people_keeps_their_relative_places():
     gap = people[1].joints_world[:, 0, [0, 2]] - people[0].joints_world[:, 0, [0, 2]]
     scale = people[0].scale  # both people were resized to adult size by the same rule
     assert np.abs(np.linalg.norm(gap, axis=-1) - np.linalg.norm(gap_true, axis=-1) * scale).max() < 0.1
+
+
+@pytest.mark.parametrize("T", [1, 2])
+def test_a_clip_of_one_or_two_frames_is_placed_without_nan(T):
+    floor, cam = _camera_scene(T, 10.0, 1.5, np.zeros((T, 3)) + [0.0, 0.0, -4.0])
+    pose = Pose3D(cam - cam[:, :1], H36M17, np.arange(T), 30.0)
+    kp = Keypoints2D(_project(cam), np.ones((T, 17)), np.arange(T), H36M17, SIZE, 30.0)
+    scene, (person,) = place_people([pose], [kp], K, SIZE, 30.0)
+    assert scene.floor.method == "level-camera" and scene.floor.note  # too few samples to fit a floor: said so
+    assert np.isfinite(person.joints_world).all() and person.contacts.shape == (T, 2)

@@ -116,10 +116,14 @@ def eval_(
                                          f"{f' ({w.floor_fallbacks} level-camera fallbacks)' if w.floor_fallbacks else ''}"],
                 ["foot contact labels vs the true motion's", f"precision {100 * w.contact_precision:.1f}%, recall "
                                                              f"{100 * w.contact_recall:.1f}%"],
-                ["foot skate (feet labelled planted)", f"{w.skate_mm_per_frame:.2f} mm/frame (true motion "
-                                                       f"{w.skate_gt_mm_per_frame:.2f})"],
-                ["floor penetration", f"{w.penetration_mm:.1f} mm mean, {100 * w.penetration_share:.1f}% of "
-                                      f"foot-frames deeper than 1 cm"]]
+                ["foot skate (feet labelled planted), before -> after foot locking",
+                 f"{w.skate_mm_per_frame:.2f} -> {w.skate_after_mm_per_frame:.2f} mm/frame (true motion "
+                 f"{w.skate_gt_mm_per_frame:.2f})"],
+                ["floor penetration, before -> after", f"{w.penetration_mm:.1f} -> {w.penetration_after_mm:.1f} mm "
+                                                       f"mean; {100 * w.penetration_share:.1f}% -> "
+                                                       f"{100 * w.penetration_after_share:.1f}% deeper than 1 cm"],
+                ["foot locking moves knees and ankles by", f"{w.lock_change_mm:.1f} mm mean (absolute MPJPE "
+                                                           f"{w.abs_mpjpe_mm:.0f} -> {w.abs_mpjpe_after_mm:.0f} mm)"]]
         _print(_table(f"Human3.6M S9+S11 in the world, input {input}{' (quick subset)' if quick else ''}: "
                       f"{w.sequences} sequences, {w.frames} frames", ["what", "error"], rows), w.to_dict(), json_out)
     elif task == "action" and ntu is not None:
