@@ -1,6 +1,6 @@
 """BVH text (mbcli/rig/bvh_io.py): the writer checked by independent readers (pybvh, bvhio, tests/rig_fixture.py's),
-header format and units, a world-frame walk on the video's timeline; the reader checked against hand-computed positions, pybvh and bvhio, and its error paths;
-our reader reads our writer back.
+header format and units, a world-frame walk on the video's timeline; the reader checked against hand-computed
+positions, pybvh and bvhio, and its error paths; our reader reads our writer back.
 
 Tests that read ../shared/data/cmu skip visibly when it is absent.
 """
