@@ -1,9 +1,10 @@
 """Synthetic h36m17 motion for the rig and BVH tests, and a small independent BVH reader.
 
 ``TINY`` is a three-joint BVH with mixed channel orders, a partial rotation channel set and an end site, whose world
-positions ``TINY_XYZ`` were worked out by hand. ``synthetic_motion`` builds a smooth random motion with constant bone lengths by FK from the rig's T-pose (so the
-IK can reproduce it exactly); ``read_bvh_text``/``fk_from_text`` read a BVH file without mbcli's reader, so the
-writer is checked by code that shares nothing with it.
+positions ``TINY_XYZ`` were worked out by hand. ``synthetic_motion`` builds a smooth random motion with constant
+bone lengths by FK from the rig's T-pose (so the IK can reproduce it exactly), ``world_walk`` the same motion
+walking in the world frame; ``read_bvh_text``/``fk_from_text`` read a BVH file without mbcli's reader, so the writer
+is checked by code that shares nothing with it.
 """
 
 from __future__ import annotations
@@ -48,6 +49,15 @@ def synthetic_motion(T: int = 90, fps: float = 30.0, seed: int = 0) -> tuple[Pos
     return Pose3D(H.camera_to_bvh(xyz_bvh), "h36m17", np.arange(T), fps), xyz_bvh
 
 
+def world_walk(T: int = 60, distance: float = 2.0, seed: int = 0) -> tuple[Pose3D, np.ndarray]:
+    """synthetic_motion walking ``distance`` metres along +x in the world frame (Y up, floor y = 0; mbcli.types.Floor)
+    at 3 m from the camera, frames 5..5+T-1: (world-frame Pose3D, not root-relative, its joints (T,J,3) float64)."""
+    _, xyz = synthetic_motion(T=T, seed=seed)
+    root = np.stack([np.linspace(0.0, distance, T), np.full(T, 0.95), np.full(T, -3.0)], axis=-1)
+    pose = Pose3D(xyz + root[:, None, :], "h36m17", np.arange(5, 5 + T), 30.0, frame="world", root_relative=False)
+    return pose, pose.xyz.astype(np.float64)  # as stored (float32): still constant bone lengths to 1e-7 m
+
+
 def bad_poses() -> list[tuple[Pose3D, str]]:
     """Poses the rig refuses, each with a word of its ExportError message."""
     pose, _ = synthetic_motion(T=5)
@@ -55,7 +65,7 @@ def bad_poses() -> list[tuple[Pose3D, str]]:
     bad[2, 3, 0] = np.nan
     return [
         (Pose3D(bad, "h36m17", pose.frame_indices, 30.0), "non-finite"),
-        (Pose3D(pose.xyz, "h36m17", pose.frame_indices, 30.0, frame="world"), "camera-frame"),
+        (Pose3D(pose.xyz, "h36m17", pose.frame_indices, 30.0, frame="world"), "root-relative"),
         (Pose3D(pose.xyz, "h36m17", pose.frame_indices, 30.0, units="ft"), "units"),
         (Pose3D(np.zeros((5, 17, 3)), "h36m17", pose.frame_indices, 30.0), "zero length"),
         (Pose3D(np.zeros((5, 17, 3)), "coco17", pose.frame_indices, 30.0), "h36m17"),

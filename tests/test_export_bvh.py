@@ -1,6 +1,7 @@
 """BVH export (mbcli/export/bvh.py): write_bvh takes a Pose3D, a MotionResult or a solved RigMotion, writes
-atomically and fails in one line writing nothing; Blender's own importer (bpy in its own venv) reads the file.
-The solver and the text are tested in tests/test_rig_h36m.py and tests/test_rig_bvh_io.py."""
+atomically and fails in one line writing nothing; world-frame poses and held timelines; Blender's own importer (bpy
+in its own venv) reads the file. The solver and the text are tested in tests/test_rig_h36m.py and
+tests/test_rig_bvh_io.py."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from rig_fixture import bad_poses, synthetic_motion
+from rig_fixture import bad_poses, synthetic_motion, world_walk
 
 from mbcli.errors import ExportError
 from mbcli.export import bvh as B
-from mbcli.rig.bvh_io import format_bvh
+from mbcli.rig.bvh_io import format_bvh, read_bvh
 from mbcli.rig.h36m_rig import JOINT_NAMES, pose_to_rig, retarget
+from mbcli.rig.kinematics import hold_timeline
 from mbcli.types import Keypoints2D, MotionResult
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,6 +37,16 @@ def test_pose_motion_result_and_rig_motion_are_accepted(tmp_path):
         format_bvh(pose_to_rig(pose, floor="frame"))
     solved = retarget(pose).motion
     assert B.write_bvh(solved, tmp_path / "rig.bvh", units="cm").read_text() == format_bvh(solved, units="cm")
+
+
+def test_world_pose_and_held_timeline(tmp_path):
+    """A world-frame pose is written with its trajectory; a retargeted world motion on the video's 80 frames."""
+    pose, _ = world_walk(T=60)
+    assert B.write_bvh(pose, tmp_path / "w.bvh").read_text() == format_bvh(pose_to_rig(pose))
+    motion = hold_timeline(retarget(pose).motion, int(pose.frame_indices[0]), 80)
+    parsed = read_bvh(B.write_bvh(motion, tmp_path / "held.bvh"))
+    assert parsed.frames.shape[0] == 80
+    assert parsed.frames[-1, 0] - parsed.frames[0, 0] == pytest.approx(2.0, abs=1e-5)  # Xposition
 
 
 def test_error_paths(tmp_path):

@@ -1,20 +1,33 @@
 """mbcli.motion JSON: round trips, the JSON Schema, minimal hand-written inputs, and one-line errors on malformed
-files."""
+files; version 2's world blocks (round trip, schema, errors) and version 1 files (tests/assets/motion_v1.json, written
+by the version-1 writer of commit dcc931e) still read."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from mbcli.errors import ExportError, KeypointFileError
 from mbcli.export import write_atomic
-from mbcli.export.json_motion import SCHEMA_PATH, motion_to_dict, read_motion_json, write_motion_json
+from mbcli.export.json_motion import (
+    ROOT_FLAGS,
+    SCHEMA_PATH,
+    WORLD_FRAME,
+    motion_to_dict,
+    read_motion_json,
+    write_motion_json,
+)
 from mbcli.skeletons import SKELETONS
-from mbcli.types import Keypoints2D, MotionResult, Pose3D, VideoInfo
+from mbcli.types import Floor, Intrinsics, Keypoints2D, MotionResult, Pose3D, Scene, VideoInfo, WorldPose
+from mbcli.world.trajectory import AT_EDGE, FAR, FEW_JOINTS
 
 VIDEO = VideoInfo("clips/walk.mp4", 1920, 1080, 30.0, 40)
+V1_FILE = Path(__file__).parent / "assets" / "motion_v1.json"
+SCENE = Scene(Intrinsics(1662.8, 1662.8, 960.0, 540.0, "prior"),
+              Floor(np.array([0.0, -0.96, 0.28]), 1.52, "feet", samples=80, inliers=71))
 
 
 def make_result(track_id=0, T=12, start=3, skeleton2d="h36m17", with_3d=True, seed=0, video=VIDEO):
@@ -28,6 +41,15 @@ def make_result(track_id=0, T=12, start=3, skeleton2d="h36m17", with_3d=True, se
     k2d = Keypoints2D(xy, scores, frames, skeleton2d, (1920, 1080), 30.0)
     pose = Pose3D(rng.normal(0, 0.3, (T, 17, 3)), "h36m17", frames, 30.0) if with_3d else None
     return MotionResult(video, track_id, k2d, pose)
+
+
+def with_world(r: MotionResult, seed=0) -> MotionResult:
+    """``r`` with a WorldPose for its frames."""
+    rng = np.random.default_rng(seed)
+    T = r.keypoints_2d.num_frames
+    world = WorldPose(rng.normal(0, 1, (T, 17, 3)), rng.normal(0, 1, (T, 3)) + [0, 0, 4],
+                      rng.integers(0, 8, T), rng.random((T, 2)) > 0.5, 1.07)
+    return MotionResult(r.video, r.track_id, r.keypoints_2d, r.pose_3d, world)
 
 
 @pytest.fixture()
@@ -45,7 +67,8 @@ def test_round_trip(tmp_path, schema):
     path = write_motion_json(results, VIDEO, tmp_path / "motion.json", weights="motionbert-lite")
     doc = json.loads(path.read_text())
     validate(doc, schema)
-    assert doc["format"] == "mbcli.motion" and doc["version"] == 1 and doc["num_frames"] == 40
+    assert doc["format"] == "mbcli.motion" and doc["version"] == 2 and doc["num_frames"] == 40
+    assert "world" not in doc and all("world" not in p for p in doc["people"])
     assert doc["video"] == {"path": "clips/walk.mp4", "width": 1920, "height": 1080}
     assert "image_size" not in doc and "keypoints_2d_skeleton" not in doc
     assert doc["coords"] == {"units": "m", "frame": "camera", "up": "-y", "forward": "+z", "handedness": "right",
@@ -57,6 +80,7 @@ def test_round_trip(tmp_path, schema):
     kps, poses, meta = read_motion_json(path)
     assert meta["track_ids"] == [0, 7] and meta["fps"] == 30.0 and meta["num_frames"] == 40
     assert meta["image_size"] == (1920, 1080) and meta["skeleton"] == "h36m17"
+    assert meta["world"] is None and meta["scene"] is None and meta["world_people"] == [None, None]
     assert poses[1] is None
     for r, k in zip(results, kps):
         np.testing.assert_array_equal(k.frame_indices, r.keypoints_2d.frame_indices)
@@ -146,7 +170,8 @@ def _set(path_keys, value):
 MALFORMED = {
     "format": (_set(["format"], "coco"), "format"),
     "no format": (_set(["format"], KeyError), "format"),
-    "version": (_set(["version"], 2), "version"),
+    "version": (_set(["version"], 3), "reads versions 1, 2"),
+    "version text": (_set(["version"], "2"), "version"),
     "no people": (_set(["people"], KeyError), "people"),
     "no size": (lambda d: _set(["video"], None)(d), "image_size"),
     "bad video": (_set(["video", "width"], -5), "video.width"),
@@ -174,8 +199,13 @@ MALFORMED = {
 @pytest.mark.parametrize("case", list(MALFORMED))
 def test_malformed_files_raise_one_line_errors(tmp_path, case):
     mutate, needle = MALFORMED[case]
+    check_one_line_error(tmp_path, mutate(good_doc()), needle)
+
+
+def check_one_line_error(tmp_path, doc, needle):
+    """Reading ``doc`` raises a KeypointFileError: one line naming the file and containing ``needle``."""
     path = tmp_path / "bad.json"
-    path.write_text(json.dumps(mutate(good_doc())))
+    path.write_text(json.dumps(doc))
     with pytest.raises(KeypointFileError) as info:
         read_motion_json(path)
     message = str(info.value)
@@ -239,3 +269,142 @@ def test_atomic_write_replaces_and_cleans_up(tmp_path):
     with pytest.raises(ExportError, match="cannot write"):
         write_atomic(tmp_path / "out.json" / "x", b"data")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "out.json"]
+
+
+# ------------------------------------------------------------------------------------------- version 2: world
+
+
+def test_world_round_trip(tmp_path, schema):
+    results = [with_world(make_result(0)), make_result(7, T=5, start=20, seed=1)]
+    path = write_motion_json(results, VIDEO, tmp_path / "w.json", scene=SCENE)
+    doc = json.loads(path.read_text())
+    validate(doc, schema)
+    floor = SCENE.floor
+    assert doc["version"] == 2 and doc["world"]["frame"] == WORLD_FRAME
+    assert doc["world"]["camera"] == {"fx": 1662.8, "fy": 1662.8, "cx": 960.0, "cy": 540.0, "focal_source": "prior",
+                                      "R_cam_to_world": floor.R_cam_to_world.tolist(),
+                                      "position_world": [0.0, 1.52, 0.0]}
+    assert doc["world"]["floor"] == {"up_camera": floor.up.tolist(), "camera_height_m": 1.52, "method": "feet",
+                                     "note": "", "tilt_deg": round(floor.tilt_deg, 3)}
+    w = doc["people"][0]["world"]
+    assert set(w) == {"keypoints_3d", "root_camera", "root_flags", "foot_contact", "scale"}
+    assert all(v == round(v, 5) for v in w["keypoints_3d"][0][0]) and "world" not in doc["people"][1]
+    assert w["root_flags"] == results[0].world.root_flags.tolist() and w["scale"] == pytest.approx(1.07)
+    assert w["foot_contact"] == results[0].world.contacts.astype(int).tolist()
+    # the version-1 fields are those written without a scene
+    plain = motion_to_dict([make_result(0), make_result(7, T=5, start=20, seed=1)], VIDEO)
+    keys = list(plain)
+    assert list(doc) == keys[: keys.index("generator")] + ["world"] + keys[keys.index("generator") :]
+    assert {k: v for k, v in doc.items() if k not in ("world", "people")} == {k: v for k, v in plain.items()
+                                                                          if k != "people"}
+    assert [{k: v for k, v in p.items() if k != "world"} for p in doc["people"]] == plain["people"]
+
+    kps, poses, meta = read_motion_json(path)
+    assert meta["world"] == doc["world"] and meta["world_people"][1] is None
+    scene = meta["scene"]
+    assert scene.camera == SCENE.camera and scene.floor.method == "feet" and scene.floor.height_m == 1.52
+    np.testing.assert_array_equal(scene.floor.R_cam_to_world, floor.R_cam_to_world)
+    got, want = meta["world_people"][0], results[0].world
+    np.testing.assert_allclose(got.joints_world, want.joints_world, atol=5e-6 + 1e-7)
+    np.testing.assert_allclose(got.root_cam, want.root_cam, atol=5e-6 + 1e-7)
+    np.testing.assert_array_equal(got.root_flags, want.root_flags)
+    np.testing.assert_array_equal(got.contacts, want.contacts)
+    assert got.scale == pytest.approx(1.07) and poses[0].frame == "camera" and poses[0].root_relative
+
+
+def test_scene_without_world_people_and_npz_shared_header(tmp_path, schema):
+    """A scene alone (nobody placed) still writes the top-level block; a level-camera floor keeps its note."""
+    scene = Scene(Intrinsics(900.0, 900.0, 320.0, 240.0, "focal"),
+                  Floor(np.array([0.0, -1.0, 0.0]), 1.6, "level-camera", note="too few planted feet"))
+    path = write_motion_json([make_result(0)], VIDEO, tmp_path / "s.json", scene=scene)
+    doc = json.loads(path.read_text())
+    validate(doc, schema)
+    assert doc["world"]["floor"]["note"] == "too few planted feet" and doc["world"]["floor"]["tilt_deg"] == 0.0
+    _, _, meta = read_motion_json(path)
+    assert meta["scene"].floor.method == "level-camera" and meta["world_people"] == [None]
+
+
+def test_version_1_file_still_reads():
+    """tests/assets/motion_v1.json was written by the version-1 writer (commit dcc931e)."""
+    doc = json.loads(V1_FILE.read_text())
+    assert doc["version"] == 1
+    kps, poses, meta = read_motion_json(V1_FILE)
+    assert meta["track_ids"] == [1, 4] and meta["fps"] == 25.0 and meta["num_frames"] == 10
+    assert meta["world"] is None and meta["scene"] is None and meta["world_people"] == [None, None]
+    assert poses[1] is None and poses[0].xyz.shape == (4, 17, 3) and poses[0].frame == "camera"
+    np.testing.assert_array_equal(kps[1].frame_indices, [7, 9])
+    assert np.isnan(kps[0].xy[2, 5]).all() and kps[0].scores[2, 5] == 0
+    np.testing.assert_allclose(poses[0].xyz, doc["people"][0]["keypoints_3d"], atol=1e-7)
+
+
+def test_version_1_file_is_valid_against_the_schema(schema):
+    validate(json.loads(V1_FILE.read_text()), schema)
+
+
+def test_schema_rejects_world_blocks_out_of_place(schema):
+    jsonschema = pytest.importorskip("jsonschema")
+    doc = motion_to_dict([with_world(make_result(0, T=3))], VIDEO, scene=SCENE)
+    validate(doc, schema)
+    bad_v1 = doc | {"version": 1}
+    lone = {k: v for k, v in doc.items() if k != "world"}
+    bad_flags = json.loads(json.dumps(doc))
+    bad_flags["people"][0]["world"]["foot_contact"][0] = [0, 2]
+    for bad in (bad_v1, lone, bad_flags):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.Draft202012Validator(schema).validate(bad)
+
+
+def test_root_flag_legend_matches_the_trajectory_flags(schema):
+    assert ROOT_FLAGS.keys() == {FEW_JOINTS, AT_EDGE, FAR}
+    legend = schema["properties"]["people"]["items"]["properties"]["world"]["properties"]["root_flags"]["description"]
+    assert all(f"{bit} " in legend for bit in ROOT_FLAGS)
+
+
+def world_doc():
+    return motion_to_dict([with_world(make_result(T=3))], VIDEO, scene=SCENE)
+
+
+WORLD_MALFORMED = {
+    "world in v1": (_set(["version"], 1), '"world" needs "version" 2'),
+    "not an object": (_set(["world"], [1]), '"world" must be an object'),
+    "no camera": (_set(["world", "camera"], KeyError), "world.camera"),
+    "fx": (_set(["world", "camera", "fx"], 0), "world.camera.fx"),
+    "focal source": (_set(["world", "camera", "focal_source"], 3), "focal_source"),
+    "rotation": (_set(["world", "camera", "R_cam_to_world", 0], [1, 0, 0.5]), "does not match"),
+    "position": (_set(["world", "camera", "position_world"], [0, 2, 0]), "position_world"),
+    "up": (_set(["world", "floor", "up_camera"], [0, -2, 0]), "unit vector"),
+    "up null": (_set(["world", "floor", "up_camera"], [0, None, 0]), "non-finite"),
+    "height": (_set(["world", "floor", "camera_height_m"], "high"), "camera_height_m"),
+    "method": (_set(["world", "floor", "method"], None), "method"),
+    "lone person world": (_set(["world"], KeyError), 'needs the top-level "world"'),
+    "shape": (_set(["people", 0, "world", "keypoints_3d"], [[[0, 0, 0]] * 17] * 2), "world.keypoints_3d"),
+    "null joint": (_set(["people", 0, "world", "keypoints_3d", 0, 0, 0], None), "non-finite"),
+    "root": (_set(["people", 0, "world", "root_camera"], [[0, 0]] * 3), "root_camera"),
+    "flags": (_set(["people", 0, "world", "root_flags"], [0, 1.5, 0]), "root_flags"),
+    "flags range": (_set(["people", 0, "world", "root_flags"], [0, 256, 0]), "root_flags"),
+    "contact": (_set(["people", 0, "world", "foot_contact", 1], [0, 2]), "0 or 1"),
+    "scale": (_set(["people", 0, "world", "scale"], 0), "scale"),
+    "no 3d": (_set(["people", 0, "keypoints_3d"], KeyError), "needs the person's keypoints_3d"),
+}
+
+
+@pytest.mark.parametrize("case", list(WORLD_MALFORMED))
+def test_malformed_world_blocks_raise_one_line_errors(tmp_path, case):
+    mutate, needle = WORLD_MALFORMED[case]
+    check_one_line_error(tmp_path, mutate(world_doc()), needle)
+
+
+def test_world_writer_errors(tmp_path):
+    r = make_result(T=3)
+    placed = with_world(r)
+    short = MotionResult(VIDEO, 0, r.keypoints_2d, r.pose_3d,
+                         WorldPose(np.zeros((2, 17, 3)), np.zeros((2, 3)), [0, 0], np.zeros((2, 2))))
+    cases = [
+        ([placed], None, "no scene"),
+        ([MotionResult(VIDEO, 0, r.keypoints_2d, None, placed.world)], SCENE, "without a 3D pose"),
+        ([short], SCENE, "do not match"),
+    ]
+    for results, scene, needle in cases:
+        with pytest.raises(ExportError, match=needle):
+            write_motion_json(results, VIDEO, tmp_path / "x.json", scene=scene)
+    assert list(tmp_path.iterdir()) == []

@@ -1,4 +1,5 @@
-"""NPZ export: keys, shapes, dtypes, values, and no object arrays (np.load with allow_pickle=False reads every key)."""
+"""NPZ export: keys, shapes, dtypes, values, and no object arrays (np.load with allow_pickle=False reads every key);
+the world keys written with a scene."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from mbcli.errors import ExportError
 from mbcli.export.npz import write_npz
 from mbcli.skeletons import COCO17, H36M17
-from mbcli.types import Keypoints2D, MotionResult, Pose3D, VideoInfo
+from mbcli.types import Floor, Intrinsics, Keypoints2D, MotionResult, Pose3D, Scene, VideoInfo, WorldPose
 
 VIDEO = VideoInfo("clips/walk.mp4", 1280, 720, 25.0, 50)
 
@@ -70,4 +71,57 @@ def test_errors_leave_no_file(tmp_path):
         write_npz([make_result(0), make_result(0)], VIDEO, tmp_path / "dup.npz")
     with pytest.raises(ExportError, match="nothing"):
         write_npz([], None, tmp_path / "none.npz")
+    assert list(tmp_path.iterdir()) == []
+
+
+SCENE = Scene(Intrinsics(1100.0, 1105.0, 640.0, 360.0, "fov"), Floor(np.array([0.0, -0.95, 0.3]), 1.4, "feet"))
+
+
+def _placed(r: MotionResult) -> MotionResult:
+    T = r.keypoints_2d.num_frames
+    rng = np.random.default_rng(5)
+    world = WorldPose(rng.normal(0, 1, (T, 17, 3)), rng.normal(0, 1, (T, 3)), np.arange(T) % 8,
+                      rng.random((T, 2)) > 0.5, 0.93)
+    return MotionResult(r.video, r.track_id, r.keypoints_2d, r.pose_3d, world)
+
+
+def test_world_keys(tmp_path):
+    results = [_placed(make_result(0)), make_result(3, T=5, start=10)]
+    path = write_npz(results, VIDEO, tmp_path / "w.npz", scene=SCENE)
+    with np.load(path, allow_pickle=False) as z:
+        data = {k: z[k] for k in z.files}
+    plain = write_npz([make_result(0), make_result(3, T=5, start=10)], VIDEO, tmp_path / "p.npz")
+    with np.load(plain, allow_pickle=False) as z:
+        before = {k: z[k] for k in z.files}
+    new = {"camera_K", "camera_R_cam_to_world", "camera_position_world", "floor_up_camera", "floor_camera_height_m",
+           "floor_method", "person0_keypoints_3d_world", "person0_root_camera", "person0_root_flags",
+           "person0_foot_contact", "person0_world_scale"}
+    assert set(data) == set(before) | new
+    for k in set(before) - {"meta_json"}:  # the other keys are unchanged
+        np.testing.assert_array_equal(data[k], before[k])
+    assert all(a.dtype != object for a in data.values())
+    np.testing.assert_array_equal(data["camera_K"], [[1100, 0, 640], [0, 1105, 360], [0, 0, 1]])
+    np.testing.assert_array_equal(data["camera_R_cam_to_world"], SCENE.floor.R_cam_to_world)
+    np.testing.assert_array_equal(data["camera_position_world"], [0, 1.4, 0])
+    np.testing.assert_array_equal(data["floor_up_camera"], SCENE.floor.up)
+    assert data["floor_camera_height_m"] == 1.4 and str(data["floor_method"]) == "feet"
+    w = results[0].world
+    assert data["person0_keypoints_3d_world"].dtype == np.float32 and data["person0_root_flags"].dtype == np.uint8
+    assert data["person0_foot_contact"].dtype == bool and data["person0_foot_contact"].shape == (8, 2)
+    np.testing.assert_array_equal(data["person0_keypoints_3d_world"], w.joints_world)
+    np.testing.assert_array_equal(data["person0_root_camera"], w.root_cam)
+    np.testing.assert_array_equal(data["person0_root_flags"], w.root_flags)
+    np.testing.assert_array_equal(data["person0_foot_contact"], w.contacts)
+    assert data["person0_world_scale"] == pytest.approx(0.93)
+    meta = json.loads(str(data["meta_json"]))
+    assert meta["version"] == 1 and meta["world"]["camera"]["focal_source"] == "fov"
+    assert "world" not in json.loads(str(before["meta_json"]))
+
+
+def test_world_errors_leave_no_file(tmp_path):
+    with pytest.raises(ExportError, match="no scene"):
+        write_npz([_placed(make_result(0))], VIDEO, tmp_path / "w.npz")
+    r = _placed(make_result(0, with_3d=False))
+    with pytest.raises(ExportError, match="without a 3D pose"):
+        write_npz([r], VIDEO, tmp_path / "w.npz", scene=SCENE)
     assert list(tmp_path.iterdir()) == []

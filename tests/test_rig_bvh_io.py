@@ -1,6 +1,6 @@
 """BVH text (mbcli/rig/bvh_io.py): the writer checked by independent readers (pybvh, bvhio, tests/rig_fixture.py's),
-header format and units; the reader checked against hand-computed positions, pybvh and bvhio, and its error paths;
-our reader reads our writer back.
+header format and units, a world-frame walk on the video's timeline; the reader checked against hand-computed
+positions, pybvh and bvhio, and its error paths; our reader reads our writer back.
 
 Tests that read ../shared/data/cmu skip visibly when it is absent.
 """
@@ -12,11 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from rig_fixture import TINY, TINY_XYZ, J, fk_from_text, synthetic_motion
+from rig_fixture import TINY, TINY_XYZ, J, fk_from_text, read_bvh_text, synthetic_motion, world_walk
 
 from mbcli.errors import ConfigError, ExportError
 from mbcli.rig.bvh_io import bvh_positions, format_bvh, parse_bvh, read_bvh
 from mbcli.rig.h36m_rig import JOINT_NAMES, pose_to_rig
+from mbcli.rig.kinematics import hold_timeline
 
 CMU_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cmu"
 needs_cmu = pytest.mark.skipif(not (CMU_DIR / "bvh" / "09_03.bvh").is_file(),
@@ -85,6 +86,58 @@ def test_bvhio_reads_same_positions(synth_file):
         root.loadPose(f)
         got = np.array([list(joints[n].PositionWorld) for n in JOINT_NAMES])
         assert np.abs(got - motion.targets[f]).max() < 1e-5
+
+
+# ------------------------------------------------------------------------------------------- writing: the world frame
+
+
+@pytest.fixture(scope="module")
+def world_file(tmp_path_factory):
+    """A skeleton-consistent world-frame walk of 2 m along x (video frames 5..64) on a 70-frame timeline."""
+    pose, joints = world_walk(T=60)
+    motion = hold_timeline(pose_to_rig(pose), 5, 70)
+    path = tmp_path_factory.mktemp("bvh") / "world.bvh"
+    path.write_text(format_bvh(motion))
+    expected = joints[np.clip(np.arange(70) - 5, 0, 59)]  # the first frame held before, the last after
+    return path, expected
+
+
+def test_world_bvh_root_channels_carry_the_walk(world_file):
+    path, expected = world_file
+    parsed = read_bvh(path)
+    assert parsed.frames.shape[0] == 70 and parsed.names[0] == "Hips"
+    root = parsed.frames[:, parsed.channel_start[0] : parsed.channel_start[0] + 6]
+    x, y, z = (root[:, parsed.channels[0].index(f"{a}position")] for a in "XYZ")
+    assert x[-1] - x[0] == pytest.approx(2.0, abs=2e-6)
+    np.testing.assert_allclose(x[:6], 0.0, atol=1e-6)  # held before the person appears
+    np.testing.assert_allclose(x[64:], 2.0, atol=1e-6)  # and after they leave
+    np.testing.assert_allclose(y, 0.95, atol=1e-6)
+    np.testing.assert_allclose(z, -3.0, atol=1e-6)
+    _, frames, dt = read_bvh_text(path.read_text())  # the independent reader sees the same root columns
+    assert dt == pytest.approx(1 / 30, abs=1e-8) and frames[-1, 0] - frames[0, 0] == pytest.approx(2.0, abs=2e-6)
+
+
+def test_world_bvh_fk_reproduces_the_world_joints(world_file):
+    path, expected = world_file
+    assert np.abs(bvh_positions(read_bvh(path), JOINT_NAMES) - expected).max() < 1e-5
+    names, fk = fk_from_text(path.read_text())
+    assert names == list(JOINT_NAMES) and np.abs(fk - expected).max() < 1e-5
+
+
+def test_world_bvh_pybvh_and_bvhio_agree(world_file):
+    path, expected = world_file
+    pybvh = pytest.importorskip("pybvh")
+    bvh = pybvh.read_bvh_file(path, world_up="+y")
+    names = [n.name for n in bvh.nodes]
+    positions = bvh.node_positions(centered="world")[:, [names.index(n) for n in JOINT_NAMES]]
+    assert np.abs(positions - expected).max() < 1e-5
+    bvhio = pytest.importorskip("bvhio")
+    root = bvhio.readAsHierarchy(str(path))
+    joints = {j.Name: j for j, *_ in root.layout()}
+    for f in (0, 5, 33, 64, 69):
+        root.loadPose(f)
+        got = np.array([list(joints[n].PositionWorld) for n in JOINT_NAMES])
+        assert np.abs(got - expected[f]).max() < 1e-5
 
 
 def test_units_cm_scales_lengths():

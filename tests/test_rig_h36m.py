@@ -1,6 +1,6 @@
 """The h36m17 rig (mbcli/rig/h36m_rig.py, ik.py): IK exactness, axes, floor placement, twist conventions, Euler
-continuity, gaps, units, real-motion IK error, and the retarget step (one solve for the BVH and the consistent
-pose)."""
+continuity, gaps, units, real-motion IK error, the retarget step (one solve for the BVH and the consistent
+pose), world-frame poses and the video timeline (hold_timeline)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from rig_fixture import J, bad_poses, synthetic_motion, tpose_offsets
+from rig_fixture import J, bad_poses, synthetic_motion, tpose_offsets, world_walk
 
 from mbcli.errors import ExportError
 from mbcli.geometry import euler_to_matrix
 from mbcli.rig import h36m_rig as H
-from mbcli.rig.kinematics import fill_gaps, forward_kinematics
+from mbcli.rig.kinematics import fill_gaps, forward_kinematics, hold_timeline
 from mbcli.skeletons import H36M17
 from mbcli.types import Pose3D
 
@@ -192,3 +192,68 @@ def test_retarget_stands_the_rigs_own_ankles_on_the_floor(floor):
     np.testing.assert_array_equal(out.motion.offsets, plain.offsets)
     np.testing.assert_allclose(out.motion.ik_errors(), plain.ik_errors(), atol=1e-9)
     np.testing.assert_allclose(out.motion.root_position[:, [0, 2]], plain.root_position[:, [0, 2]], atol=0)
+
+
+# ------------------------------------------------------------------------------------------- world frame, timeline
+
+
+def test_world_pose_keeps_its_trajectory_and_floor():
+    """A world-frame pose is solved as it is: no turn, no floor shift; the root carries the 2 m walk."""
+    pose, joints = world_walk(T=60)
+    motion = H.pose_to_rig(pose)
+    np.testing.assert_array_equal(motion.targets, joints)
+    assert motion.ik_errors().max() < 1e-6
+    np.testing.assert_allclose(motion.root_position, joints[:, 0], atol=1e-9)
+    assert motion.root_position[-1, 0] - motion.root_position[0, 0] == pytest.approx(2.0, abs=1e-9)
+    np.testing.assert_allclose(motion.root_position[:, 1:], [[0.95, -3.0]] * 60, atol=1e-9)
+    for floor in ("clip", "frame"):  # the floor mode is checked but the world's floor is kept
+        np.testing.assert_array_equal(H.pose_to_rig(pose, floor=floor).targets, joints)
+    with pytest.raises(ExportError, match="floor"):
+        H.pose_to_rig(pose, floor="sky")
+
+
+def test_world_retarget_returns_a_world_pose():
+    """The consistent pose is the rig's FK in the world frame, in the pose's units, at its frames (gaps left out);
+    for a skeleton-consistent input it is the input."""
+    pose, joints = world_walk(T=30)
+    cm = Pose3D(pose.xyz * 100, "h36m17", pose.frame_indices, 30.0, frame="world", units="cm", root_relative=False)
+    out = H.retarget(cm)
+    np.testing.assert_array_equal(out.motion.root_position, H.pose_to_rig(cm).root_position)
+    assert out.pose.frame == "world" and not out.pose.root_relative and out.pose.units == "cm"
+    np.testing.assert_allclose(out.pose.xyz / 100, joints, atol=1e-5)
+    keep = [0, 1, 4, 29]
+    gappy = Pose3D(pose.xyz[keep], "h36m17", pose.frame_indices[keep], 30.0, frame="world", root_relative=False)
+    out = H.retarget(gappy)
+    assert out.motion.num_frames == 30
+    np.testing.assert_array_equal(out.pose.frame_indices, gappy.frame_indices)
+    np.testing.assert_allclose(out.pose.xyz, out.motion.fk()[keep], atol=1e-6)
+
+
+def test_world_frame_rest_pose_facing_the_camera_gives_zero_rotations():
+    """The world frame has the rig's axes: a T-pose whose left is on +X and nose towards +Z needs no rotation."""
+    T = 3
+    off = tpose_offsets()
+    root = np.array([[0.4, 0.97, -2.5]] * T)
+    xyz = forward_kinematics(off, H36M17.parents, root, np.broadcast_to(np.eye(3), (T, J, 3, 3)))
+    motion = H.pose_to_rig(Pose3D(xyz, "h36m17", np.arange(T), 30.0, frame="world", root_relative=False))
+    assert np.abs(motion.euler_degrees()).max() < 1e-6
+    np.testing.assert_allclose(motion.root_position, root, atol=1e-9)
+
+
+def test_hold_timeline_holds_the_first_and_last_frames():
+    pose, _ = world_walk(T=6)
+    motion = H.pose_to_rig(pose)  # video frames 5..10
+    held = hold_timeline(motion, 5, 14)
+    assert held.num_frames == 14 and held.fps == motion.fps and held.names == motion.names
+    np.testing.assert_array_equal(held.offsets, motion.offsets)
+    for name in ("root_position", "rotations", "targets"):
+        a, b = getattr(held, name), getattr(motion, name)
+        np.testing.assert_array_equal(a[5:11], b)
+        np.testing.assert_array_equal(a[:5], np.broadcast_to(b[0], a[:5].shape))
+        np.testing.assert_array_equal(a[11:], np.broadcast_to(b[-1], a[11:].shape))
+    np.testing.assert_array_equal(held.fk()[[0, 5, 10, 13]], motion.fk()[[0, 0, 5, 5]])
+    same = hold_timeline(motion, 0, 6)
+    np.testing.assert_array_equal(same.rotations, motion.rotations)
+    for start, total in ((-1, 10), (5, 10), (0, 5)):
+        with pytest.raises(ExportError, match="timeline"):
+            hold_timeline(motion, start, total)

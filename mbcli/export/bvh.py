@@ -4,6 +4,11 @@ A solved RigMotion (mbcli.rig.h36m_rig.retarget, as ``mbcli lift`` does once per
 Pose3D or MotionResult is solved here first (mbcli.rig.h36m_rig.pose_to_rig). What the file holds is described
 where it is made: the skeleton, axes, units, floor and rest pose in mbcli.rig.h36m_rig, the rotations in
 mbcli.rig.ik, the text in mbcli.rig.bvh_io.
+
+World-grounded BVH: a world-frame Pose3D (or its retargeted RigMotion) keeps the clip's floor and the person's
+trajectory in the root channels (mbcli.rig.h36m_rig, "World-frame poses"); to give every person of a clip the
+video's frames, pass ``mbcli.rig.kinematics.hold_timeline(motion, first_frame, num_frames)``, which holds the first
+and last poses outside the person's frames (a BVH cannot mark a person absent).
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ def write_bvh(
     motion: MotionResult | Pose3D | RigMotion, path: str | os.PathLike, *, units: str = "m", floor: str = "clip"
 ) -> Path:
     """Write one person's 3D motion as a BVH file (atomically) and return its Path. A RigMotion is written as it
-    is (``floor`` does not apply); a Pose3D or MotionResult is solved with ``pose_to_rig(pose, floor=floor)``."""
+    is (``floor`` does not apply); a Pose3D or MotionResult is solved with ``pose_to_rig(pose, floor=floor)`` (a
+    world-frame pose keeps its own floor)."""
     if isinstance(motion, MotionResult):
         if motion.pose_3d is None:
             raise ExportError(f"cannot write {path}: track {motion.track_id} has no 3D pose")

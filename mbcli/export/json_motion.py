@@ -1,18 +1,25 @@
-"""The ``mbcli.motion`` JSON format (version 1): writer, reader and validation.
+"""The ``mbcli.motion`` JSON format (version 2): writer, reader and validation.
 
 One file holds every tracked person of one video (../shared/design/FORMATS.md section 3, "Export"); its JSON Schema
 is mbcli/export/motion.schema.json. Arrays are frame-major nested lists, so ``np.asarray`` loads each in one call.
 
-    {"format": "mbcli.motion", "version": 1, "fps": 30.0, "num_frames": N,
+    {"format": "mbcli.motion", "version": 2, "fps": 30.0, "num_frames": N,
      "video": {"path": str, "width": W, "height": H} | null,    # null when the input was a keypoint file,
      "image_size": [W, H],                                      #   and then this key is present instead
      "skeleton": {"name": "h36m17", "joints": [J names], "parents": [J ints]},
      "keypoints_2d_skeleton": {"name": ..., "joints": [...]},   # only when the 2D skeleton differs
      "coords": {"units": "m", "frame": "camera", "up": "-y", "forward": "+z", "handedness": "right",
                 "root_relative": true},
+     "world": {"frame": WORLD_FRAME,                            # only when the clip was placed in the world
+               "camera": {"fx", "fy", "cx", "cy": px, "focal_source": str,
+                          "R_cam_to_world": [3][3], "position_world": [3]},
+               "floor": {"up_camera": [3], "camera_height_m", "method": str, "note": str, "tilt_deg"}},
      "people": [{"track_id": 0, "frame_indices": [T ints],
                  "keypoints_2d": [T][J2][x px, y px, score],    # x, y null where unknown (then score 0)
-                 "keypoints_3d": [T][J][x, y, z]}],            # metres; absent when the person has no 3D
+                 "keypoints_3d": [T][J][x, y, z],              # metres; absent when the person has no 3D
+                 "world": {"keypoints_3d": [T][J][x, y, z],    # only with the top-level "world"
+                           "root_camera": [T][3], "root_flags": [T ints], "foot_contact": [T][left, right],
+                           "scale": s}}],
      "generator": {"name": "mbcli", "version": str, "weights": str | null}}
 
 Conventions: num_frames counts video frames (a person's frame_indices index into them); ``skeleton`` names the 3D
@@ -20,10 +27,22 @@ joints, or the 2D joints when no person has 3D; coords describe keypoints_3d: Op
 z forward away from the camera, so up is -y), metres, root joint at the origin in every frame. Rounding keeps files
 small: pixels to 0.01, metres to 1e-5, scores to 1e-3 (a score under 5e-4 reads back as 0, i.e. missing).
 
+World (version 2; written when a Scene is given, mbcli.types.Scene, Floor, WorldPose). The world frame is the
+clip's: Y up, metres, the floor at y = 0, the camera's centre at (0, camera_height_m, 0), X the camera's right made
+horizontal, Z = X x Y (right-handed, towards the camera). ``R_cam_to_world`` (rows: the world's axes in camera
+coordinates) and ``position_world`` map a camera-frame point X to R @ X + position. Per person: ``keypoints_3d`` the
+joints in that frame (not root-relative, rounded like keypoints_3d), ``root_camera`` the root joint in the camera
+frame (metres), ``root_flags`` a bit mask per frame (ROOT_FLAGS: 1 few joints seen, position interpolated; 2 cut by
+the image edge; 4 far away), ``foot_contact`` 0/1 for the left and right foot planted, ``scale`` the factor that
+gave the lifted skeleton adult size before it was placed. Camera-frame ``keypoints_3d`` and ``coords`` are as in
+version 1, which the reader still takes (version 1 files have no world blocks).
+
 The reader also takes hand-written minimal files: format, version, image_size (or video) and people with
 keypoints_2d, the 2D skeleton named by ``keypoints_2d_skeleton`` or ``skeleton`` (any mbcli skeleton, e.g.
 h36m17 or coco17); fps defaults to 30, frame_indices to 0..T-1, track_id to the person's position. Anything
-malformed raises KeypointFileError with a one-line message naming the file and the key.
+malformed raises KeypointFileError with a one-line message naming the file and the key. ``read_motion_json``
+returns the world blocks through its meta dict: meta["world"] (the validated top-level block, or None),
+meta["scene"] (a Scene, or None) and meta["world_people"] (one WorldPose or None per person).
 """
 
 from __future__ import annotations
@@ -41,15 +60,19 @@ import mbcli
 from mbcli.errors import ExportError, KeypointFileError
 from mbcli.export import write_atomic
 from mbcli.skeletons import H36M17, SKELETONS, Skeleton
-from mbcli.types import Keypoints2D, MotionResult, Pose3D, VideoInfo
+from mbcli.types import Floor, Intrinsics, Keypoints2D, MotionResult, Pose3D, Scene, VideoInfo, WorldPose
 from mbcli.units import TO_METRES
 
 log = logging.getLogger(__name__)
 
 FORMAT = "mbcli.motion"
-VERSION = 1
+VERSION = 2  # what the writer writes
+READ_VERSIONS = (1, 2)  # what the reader takes; version 1 has no world blocks
 SCHEMA_PATH = Path(__file__).with_name("motion.schema.json")  # JSON Schema of the document
 DEFAULT_FPS = 30.0
+WORLD_FRAME = "Y up, metres, floor at y = 0, camera at (0, height, 0)"
+# root_flags bits (mbcli.world.trajectory FEW_JOINTS, AT_EDGE, FAR); the schema's root_flags description lists them
+ROOT_FLAGS = {1: "few joints seen: position interpolated", 2: "cut by the image edge", 4: "far away"}
 COORDS_CAMERA: dict[str, Any] = {
     "units": "m",
     "frame": "camera",
@@ -69,36 +92,43 @@ def write_motion_json(
     path: str | os.PathLike,
     *,
     weights: str | None = None,
+    scene: Scene | None = None,
 ) -> Path:
     """Write every person of ``results`` to one mbcli.motion JSON file (atomically); return its Path.
 
     ``video`` None means the input was a keypoint file (or use the results' own VideoInfo, if they carry one);
-    ``weights`` names the lifter weights for the generator block.
+    ``weights`` names the lifter weights for the generator block; ``scene`` the clip's camera and floor, written as
+    the "world" block with each person's ``MotionResult.world`` (people with world data need a scene).
     """
-    doc = motion_to_dict(results, video, weights=weights)
+    doc = motion_to_dict(results, video, weights=weights, scene=scene)
     return write_atomic(path, json.dumps(doc, separators=(",", ":"), allow_nan=False) + "\n")
 
 
 def motion_to_dict(
-    results: Sequence[MotionResult], video: VideoInfo | None, *, weights: str | None = None
+    results: Sequence[MotionResult], video: VideoInfo | None, *, weights: str | None = None,
+    scene: Scene | None = None,
 ) -> dict[str, Any]:
     """The mbcli.motion document (a JSON-ready dict) for ``results``."""
-    doc = motion_header(results, video, weights=weights)
+    doc = motion_header(results, video, weights=weights, scene=scene)
     doc["people"] = [_person_dict(r) for r in results]
     return doc
 
 
 def motion_header(
-    results: Sequence[MotionResult], video: VideoInfo | None, *, weights: str | None = None
+    results: Sequence[MotionResult], video: VideoInfo | None, *, weights: str | None = None,
+    scene: Scene | None = None,
 ) -> dict[str, Any]:
     """Everything of the document but ``people``: format, fps, frames, video or image_size, skeletons, coords,
-    generator. Shared with the NPZ exporter's meta_json."""
+    world (with a scene), generator. Shared with the NPZ exporter's meta_json."""
     video = video if video is not None else next((r.video for r in results if r.video is not None), None)
     if video is None and not results:
         raise ExportError("nothing to export: no people and no video information")
     ids = [int(r.track_id) for r in results]
     if len(set(ids)) != len(ids):
         raise ExportError(f"track ids must be unique, got {ids}")
+    placed = [int(r.track_id) for r in results if r.world is not None]
+    if placed and scene is None:
+        raise ExportError(f"tracks {placed} have world data but no scene (camera and floor) was given")
     sk2d = _one_skeleton([r.keypoints_2d.skeleton for r in results], "2D")
     poses = [r.pose_3d for r in results if r.pose_3d is not None]
     sk3d = _one_skeleton([p.skeleton for p in poses], "3D")
@@ -119,6 +149,8 @@ def motion_header(
     if sk2d is not None and sk2d.name != main.name:
         doc["keypoints_2d_skeleton"] = {"name": sk2d.name, "joints": list(sk2d.joints)}
     doc["coords"] = _coords(poses)
+    if scene is not None:
+        doc["world"] = scene_dict(scene)
     doc["generator"] = {"name": "mbcli", "version": mbcli.__version__, "weights": weights}
     return doc
 
@@ -146,6 +178,46 @@ def _coords(poses: list[Pose3D]) -> dict[str, Any]:
     return coords
 
 
+def scene_dict(scene: Scene) -> dict[str, Any]:
+    """The top-level "world" block: the world frame, the camera (intrinsics and pose) and the floor."""
+    c, f = scene.camera, scene.floor
+    numbers = [c.fx, c.fy, c.cx, c.cy, f.height_m, *f.up]
+    if not np.all(np.isfinite(numbers)):
+        raise ExportError("the scene's camera or floor has non-finite values")
+    camera = {"fx": float(c.fx), "fy": float(c.fy), "cx": float(c.cx), "cy": float(c.cy), "focal_source": c.source,
+              "R_cam_to_world": f.R_cam_to_world.tolist(), "position_world": f.camera_position.tolist()}
+    floor = {"up_camera": f.up.tolist(), "camera_height_m": float(f.height_m), "method": f.method, "note": f.note,
+             "tilt_deg": round(f.tilt_deg, 3)}
+    return {"frame": WORLD_FRAME, "camera": camera, "floor": floor}
+
+
+def checked_world(r: MotionResult) -> WorldPose:
+    """``r.world`` (not None), checked against the person's 3D pose: one world joint per 3D joint and frame, a
+    finite scale. Shared with the NPZ exporter."""
+    w, p = r.world, r.pose_3d
+    assert w is not None
+    if p is None:
+        raise ExportError(f"track {r.track_id}: world data without a 3D pose")
+    if w.joints_world.shape != p.xyz.shape:
+        raise ExportError(f"track {r.track_id}: world joints {w.joints_world.shape} do not match the 3D pose "
+                          f"{p.xyz.shape}")
+    if not np.isfinite(w.scale):
+        raise ExportError(f"track {r.track_id}: the world scale is not finite")
+    return w
+
+
+def _person_world(r: MotionResult) -> dict[str, Any]:
+    """A person's "world" block (r.world is not None)."""
+    w = checked_world(r)
+    return {
+        "keypoints_3d": np.round(w.joints_world.astype(np.float64), 5).tolist(),
+        "root_camera": np.round(w.root_cam.astype(np.float64), 5).tolist(),
+        "root_flags": w.root_flags.astype(int).tolist(),
+        "foot_contact": w.contacts.astype(int).tolist(),
+        "scale": float(w.scale),
+    }
+
+
 def _person_dict(r: MotionResult) -> dict[str, Any]:
     k = r.keypoints_2d
     person: dict[str, Any] = {
@@ -163,6 +235,8 @@ def _person_dict(r: MotionResult) -> dict[str, Any]:
         if not np.all(np.isfinite(p.xyz)):
             raise ExportError(f"track {r.track_id}: the 3D pose has non-finite values")
         person["keypoints_3d"] = np.round(p.xyz.astype(np.float64) * TO_METRES[p.units], 5).tolist()
+    if r.world is not None:
+        person["world"] = _person_world(r)
     return person
 
 
@@ -184,7 +258,9 @@ def read_motion_json(path: str | os.PathLike) -> tuple[list[Keypoints2D], list[P
     """Read an mbcli.motion file -> (2D per person, 3D per person or None, meta).
 
     meta: fps, num_frames, video (dict or None), image_size (w, h), skeleton (3D/main name), keypoints_2d_skeleton
-    (name), coords, track_ids, generator. Raises KeypointFileError on anything malformed.
+    (name), coords, track_ids, generator, world (the top-level "world" block or None), scene (Scene or None),
+    world_people (per person a WorldPose or None). Reads versions 1 and 2. Raises KeypointFileError on anything
+    malformed.
     """
     path = Path(path)
     try:
@@ -209,7 +285,9 @@ def parse_motion_dict(
     v = _Validator(source)
     v.check(isinstance(doc, dict), "the top level must be a JSON object")
     v.check(doc.get("format") == FORMAT, f'"format" must be "{FORMAT}", got {doc.get("format")!r}')
-    v.check(doc.get("version") == VERSION, f'unsupported "version" {doc.get("version")!r}; this mbcli reads {VERSION}')
+    version = doc.get("version")
+    v.check(isinstance(version, int) and not isinstance(version, bool) and version in READ_VERSIONS,
+            f'unsupported "version" {version!r}; this mbcli reads versions {", ".join(map(str, READ_VERSIONS))}')
     fps = v.number(doc.get("fps", DEFAULT_FPS), "fps", positive=True)
     if "fps" not in doc:
         log.warning("%s has no fps; assuming %s", source, DEFAULT_FPS)
@@ -218,13 +296,15 @@ def parse_motion_dict(
     people = doc.get("people")
     v.check(isinstance(people, list), '"people" must be a list')
     coords = _read_coords(v, doc, any(isinstance(p, dict) and "keypoints_3d" in p for p in people))
-    kps, poses, ids = [], [], []
+    world, scene = _read_world(v, doc, version)
+    kps, poses, ids, placed = [], [], [], []
     for i, person in enumerate(people):
         k, p, tid = _read_person(v, person, i, sk2d, sk_main, fps, image_size, coords)
         v.check(tid not in ids, f"people[{i}].track_id {tid} is used twice")
         kps.append(k)
         poses.append(p)
         ids.append(tid)
+        placed.append(_read_person_world(v, person, i, p, scene is not None))
     last = max((int(k.frame_indices[-1]) + 1 for k in kps if k.num_frames), default=0)
     num_frames = v.integer(doc.get("num_frames", last), "num_frames", minimum=last)
     meta = {
@@ -237,6 +317,9 @@ def parse_motion_dict(
         "coords": coords,
         "track_ids": ids,
         "generator": doc.get("generator"),
+        "world": world,
+        "scene": scene,
+        "world_people": placed,
     }
     return kps, poses, meta
 
@@ -309,6 +392,61 @@ def _read_person(
     return k2d, pose, tid
 
 
+def _read_world(v: _Validator, doc: dict, version: int) -> tuple[dict | None, Scene | None]:
+    """The top-level "world" block (version 2) -> (the block, its Scene); (None, None) when absent or null."""
+    world = doc.get("world")
+    if world is None:
+        return None, None
+    v.check(version >= 2, '"world" needs "version" 2')
+    v.check(isinstance(world, dict), '"world" must be an object')
+    cam, fl = world.get("camera"), world.get("floor")
+    v.check(isinstance(world.get("frame"), str), '"world.frame" must be a string')
+    v.check(isinstance(cam, dict), '"world.camera" must be an object')
+    v.check(isinstance(fl, dict), '"world.floor" must be an object')
+    fx, fy = (v.number(cam.get(k), f"world.camera.{k}", positive=True) for k in ("fx", "fy"))
+    cx, cy = (v.number(cam.get(k), f"world.camera.{k}") for k in ("cx", "cy"))
+    for block, key, name in ((cam, "focal_source", "camera"), (fl, "method", "floor"), (fl, "note", "floor")):
+        v.check(isinstance(block.get(key), str), f'"world.{name}.{key}" must be a string')
+    up = v.array(fl.get("up_camera"), "world.floor.up_camera", (3,), finite=True)
+    v.check(abs(float(np.linalg.norm(up)) - 1.0) < 1e-6, '"world.floor.up_camera" must be a unit vector')
+    floor = Floor(up, v.number(fl.get("camera_height_m"), "world.floor.camera_height_m"), fl["method"],
+                  note=fl["note"])
+    v.number(fl.get("tilt_deg"), "world.floor.tilt_deg")
+    R = v.array(cam.get("R_cam_to_world"), "world.camera.R_cam_to_world", (3, 3), finite=True)
+    v.check(bool(np.allclose(R, floor.R_cam_to_world, rtol=0, atol=1e-6)),
+            '"world.camera.R_cam_to_world" does not match "world.floor.up_camera"')
+    position = v.array(cam.get("position_world"), "world.camera.position_world", (3,), finite=True)
+    v.check(bool(np.allclose(position, floor.camera_position, rtol=0, atol=1e-6)),
+            '"world.camera.position_world" must be [0, camera_height_m, 0]')
+    scene = Scene(Intrinsics(fx, fy, cx, cy, cam["focal_source"]), floor)
+    return dict(world), scene
+
+
+def _read_person_world(
+    v: _Validator, person: dict, i: int, pose: Pose3D | None, has_scene: bool
+) -> WorldPose | None:
+    """A person's "world" block -> WorldPose (None when absent or null); it needs the top-level block and the
+    person's keypoints_3d, whose shape it shares."""
+    w = person.get("world")
+    if w is None:
+        return None
+    where = f"people[{i}].world"
+    v.check(has_scene, f'{where} needs the top-level "world" block')
+    v.check(isinstance(w, dict), f"{where} must be an object")
+    if pose is None:
+        v.fail(f"{where} needs the person's keypoints_3d")
+    T = pose.num_frames
+    joints = v.array(w.get("keypoints_3d"), f"{where}.keypoints_3d", pose.xyz.shape, finite=True)
+    root = v.array(w.get("root_camera"), f"{where}.root_camera", (T, 3), finite=True)
+    flags = v.array(w.get("root_flags"), f"{where}.root_flags", (T,), finite=True)
+    v.check(bool(np.all(flags == np.round(flags)) and np.all((flags >= 0) & (flags < 256))),
+            f"{where}.root_flags must be integers from 0 to 255")
+    contact = v.array(w.get("foot_contact"), f"{where}.foot_contact", (T, 2), finite=True)
+    v.check(bool(np.all((contact == 0) | (contact == 1))), f"{where}.foot_contact must be 0 or 1")
+    scale = v.number(w.get("scale"), f"{where}.scale", positive=True)
+    return WorldPose(joints, root, flags.astype(np.uint8), contact.astype(bool), scale)
+
+
 class _Validator:
     """Small checks that raise KeypointFileError('<source>: <problem>')."""
 
@@ -332,7 +470,8 @@ class _Validator:
         self.check(ok, f'"{key}" must be an integer >= {minimum}, got {x!r}')
         return int(x)
 
-    def array(self, x: Any, key: str, shape: tuple[int | None, ...]) -> np.ndarray:
+    def array(self, x: Any, key: str, shape: tuple[int | None, ...], *, finite: bool = False) -> np.ndarray:
+        """``x`` as a float64 array of ``shape`` (None: any length); finite: no null or non-finite values."""
         want = "(" + ", ".join("T" if s is None else str(s) for s in shape) + ")"
         a: np.ndarray | None
         try:
@@ -342,6 +481,7 @@ class _Validator:
         if a is None or a.ndim != len(shape) or any(s is not None and s != d for s, d in zip(shape, a.shape)):
             got = "a ragged or non-numeric list" if a is None else f"shape {a.shape}"
             self.fail(f'"{key}" must be an array of shape {want}, got {got}')
+        self.check(not finite or bool(np.all(np.isfinite(a))), f'"{key}" has null or non-finite values')
         return a
 
     def skeleton(self, s: Any, key: str) -> Skeleton:

@@ -9,8 +9,19 @@ Keys (T frames of that person, J joints of ``joint_names``, J2 of ``joint_names_
   ``parents_2d`` (J2,) int64 (-1 for the root); ``fps`` () float64; ``image_size`` (2,) int64 [width, height];
   ``num_frames`` () int64 (video frames).
 - ``meta_json`` () unicode: the mbcli.motion header as JSON (format "mbcli.motion.npz", version, video, skeletons,
-  coords, generator), see mbcli.export.json_motion.
-The layout mirrors the mbcli.motion JSON document without the rounding.
+  coords, world (with a scene), generator), see mbcli.export.json_motion.
+World (when the clip was placed in the world, ``scene`` given; the frame of mbcli.types.Floor: Y up, metres, floor
+at y = 0, camera at (0, height, 0); see json_motion's docstring):
+- ``camera_K`` (3,3) float64 intrinsics [[fx, 0, cx], [0, fy, cy], [0, 0, 1]] px; ``camera_R_cam_to_world`` (3,3)
+  and ``camera_position_world`` (3,) float64: a camera-frame point X is R @ X + position in the world;
+  ``floor_up_camera`` (3,) float64 unit up in the camera frame; ``floor_camera_height_m`` () float64;
+  ``floor_method`` () unicode (the focal length's source, the floor's note and tilt are in meta_json's "world").
+- per person with world data: ``person{id}_keypoints_3d_world`` (T,J,3) float32 metres, world frame, not
+  root-relative; ``person{id}_root_camera`` (T,3) float32 the root in the camera frame, metres;
+  ``person{id}_root_flags`` (T,) uint8 bit mask (1 few joints seen, 2 cut by the image edge, 4 far away);
+  ``person{id}_foot_contact`` (T,2) bool, left and right foot planted; ``person{id}_world_scale`` () float64.
+The layout mirrors the mbcli.motion JSON document without the rounding. The format version stays 1: version 1 files
+are these without the world keys.
 """
 
 from __future__ import annotations
@@ -25,9 +36,9 @@ import numpy as np
 
 from mbcli.errors import ExportError
 from mbcli.export import write_atomic
-from mbcli.export.json_motion import motion_header
+from mbcli.export.json_motion import checked_world, motion_header
 from mbcli.skeletons import SKELETONS
-from mbcli.types import MotionResult, VideoInfo
+from mbcli.types import MotionResult, Scene, VideoInfo
 from mbcli.units import TO_METRES
 
 FORMAT = "mbcli.motion.npz"
@@ -40,9 +51,11 @@ def write_npz(
     path: str | os.PathLike,
     *,
     weights: str | None = None,
+    scene: Scene | None = None,
 ) -> Path:
-    """Write every person of ``results`` to one compressed .npz (atomically); return its Path."""
-    arrays = motion_arrays(results, video, weights=weights)
+    """Write every person of ``results`` to one compressed .npz (atomically); return its Path. ``scene``: the clip's
+    camera and floor, written with each person's ``MotionResult.world`` (people with world data need a scene)."""
+    arrays = motion_arrays(results, video, weights=weights, scene=scene)
     buf = io.BytesIO()
     # numpy's stub types the arrays as **kwds: ArrayLike beside allow_pickle: bool, and mypy checks a **dict against
     # every keyword, so it wants each array to be a bool too; no key here is "allow_pickle" (track keys are person*)
@@ -51,10 +64,11 @@ def write_npz(
 
 
 def motion_arrays(
-    results: Sequence[MotionResult], video: VideoInfo | None, *, weights: str | None = None
+    results: Sequence[MotionResult], video: VideoInfo | None, *, weights: str | None = None,
+    scene: Scene | None = None,
 ) -> dict[str, np.ndarray]:
     """The arrays written by ``write_npz``, by key."""
-    header = motion_header(results, video, weights=weights)
+    header = motion_header(results, video, weights=weights, scene=scene)
     header["format"], header["version"] = FORMAT, VERSION
     sk = SKELETONS[header["skeleton"]["name"]]
     sk2d = SKELETONS[header.get("keypoints_2d_skeleton", header["skeleton"])["name"]]
@@ -70,9 +84,24 @@ def motion_arrays(
         "num_frames": np.array(header["num_frames"], dtype=np.int64),
         "meta_json": np.array(json.dumps(header)),
     }
+    if scene is not None:
+        out.update(scene_arrays(scene))
     for r in results:
         out.update(_person_arrays(r))
     return out
+
+
+def scene_arrays(scene: Scene) -> dict[str, np.ndarray]:
+    """The clip's camera and floor as plain arrays (module docstring)."""
+    c, f = scene.camera, scene.floor
+    return {
+        "camera_K": np.array([[c.fx, 0.0, c.cx], [0.0, c.fy, c.cy], [0.0, 0.0, 1.0]], dtype=np.float64),
+        "camera_R_cam_to_world": f.R_cam_to_world.astype(np.float64),
+        "camera_position_world": f.camera_position.astype(np.float64),
+        "floor_up_camera": f.up.astype(np.float64),
+        "floor_camera_height_m": np.array(f.height_m, dtype=np.float64),
+        "floor_method": np.array(f.method, dtype=str),
+    }
 
 
 def _person_arrays(r: MotionResult) -> dict[str, np.ndarray]:
@@ -89,4 +118,11 @@ def _person_arrays(r: MotionResult) -> dict[str, np.ndarray]:
         if p.units not in TO_METRES:
             raise ExportError(f"track {r.track_id}: unknown 3D units {p.units!r}")
         out[f"{key}_keypoints_3d"] = (p.xyz * TO_METRES[p.units]).astype(np.float32)
+    if r.world is not None:
+        w = checked_world(r)
+        out[f"{key}_keypoints_3d_world"] = w.joints_world.astype(np.float32)
+        out[f"{key}_root_camera"] = w.root_cam.astype(np.float32)
+        out[f"{key}_root_flags"] = w.root_flags.astype(np.uint8)
+        out[f"{key}_foot_contact"] = w.contacts.astype(bool)
+        out[f"{key}_world_scale"] = np.array(w.scale, dtype=np.float64)
     return out

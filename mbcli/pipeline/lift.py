@@ -16,6 +16,7 @@ Stage names passed to ``on_progress(stage, done, total)``: "detect", "lift", "ex
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import time
@@ -188,11 +189,18 @@ def run_lift(input_path: str | os.PathLike, out_dir: str | os.PathLike, cfg: Lif
     notes: list[str] = []
     t0 = time.perf_counter()
     scene, worlds = _place(people, poses, cfg, notes)
+    world_rigs: list[RigMotion | None] = [None] * len(worlds)
+    if not cfg.raw_3d:  # the world motion as the world BVH's skeleton reproduces it (one IK solve, as above)
+        for i, (w, pose) in enumerate(zip(worlds, poses)):
+            if w is not None:
+                solved = retarget(_world_pose(w, pose))
+                worlds[i] = dataclasses.replace(w, joints_world=solved.pose.xyz)
+                world_rigs[i] = solved.motion
     timings["world"] = time.perf_counter() - t0
     results = [MotionResult(people.video, tid, kp, pose, w)
                for tid, kp, pose, w in zip(people.ids, people.keypoints, poses, worlds)]
     t0 = time.perf_counter()
-    bvh = [_bvh_motion(r, rigs[i] if rigs else None, cfg, frames) for i, r in enumerate(results)] \
+    bvh = [_bvh_motion(r, rigs[i] if rigs else None, world_rigs[i], cfg, frames) for i, r in enumerate(results)] \
         if "bvh" in cfg.formats else []
     stem = path.stem.replace(".motion", "") if path.is_file() else path.name
     outs = _outputs(stem, Path(out_dir), results, bvh, scene, people.video, cfg, lifted.weights, on_progress, notes)
@@ -227,15 +235,18 @@ def _place(people: People, poses: list[Pose3D], cfg: LiftConfig,
     return scene, list(worlds)
 
 
-def _bvh_motion(r: MotionResult, rig: RigMotion | None, cfg: LiftConfig, frames: int) -> RigMotion:
+def _world_pose(w: WorldPose, pose: Pose3D) -> Pose3D:
+    return Pose3D(w.joints_world, pose.skeleton, pose.frame_indices, pose.fps, frame="world", root_relative=False)
+
+
+def _bvh_motion(r: MotionResult, rig: RigMotion | None, world_rig: RigMotion | None, cfg: LiftConfig,
+                frames: int) -> RigMotion:
     """The person's BVH motion on the video's timeline: in the world (root channels move) unless ``in_place`` or
     not placed, else the camera-frame rig (root-relative, standing on y = 0) as before world placement."""
     assert r.pose_3d is not None
     pose = r.pose_3d
     if r.world is not None and not cfg.in_place:
-        world = Pose3D(r.world.joints_world, pose.skeleton, pose.frame_indices, pose.fps, frame="world",
-                       root_relative=False)
-        motion = retarget(world).motion
+        motion = world_rig if world_rig is not None else pose_to_rig(_world_pose(r.world, pose))
     else:
         motion = rig if rig is not None else pose_to_rig(pose)
     return hold_timeline(motion, int(pose.frame_indices[0]), max(frames, int(pose.frame_indices[-1]) + 1))

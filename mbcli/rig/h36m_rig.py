@@ -24,6 +24,13 @@ clip (``floor="clip"``, default: the most extended frame stands on y = 0, crouch
 (``floor="frame"``: the lower ankle is on the floor in every frame). Poses that are not root-relative keep their
 camera-frame root trajectory (mapped as above) plus the same constant.
 
+World-frame poses (``Pose3D.frame == "world"``: the clip's world of mbcli.types.Floor, Y up, floor at y = 0, the
+camera at (0, height, 0), X the camera's right made horizontal, Z = X x Y; never root-relative). That frame already
+has the rig's axes (Y up, right-handed), so the joints are the targets as they are (in metres): no 180 degree turn,
+no floor placement (``floor`` is checked but not applied). The root channels then carry the person's trajectory in
+the world and the person faces wherever they face there (+Z is towards the camera). ``retarget`` returns the
+consistent pose in the world frame too (not root-relative) and moves nothing.
+
 Rest pose (OFFSETs). Bone lengths are the per-clip median of the input bone lengths. Directions are a canonical
 T-pose for the limbs and head: legs down -Y, arms out along -X (right) / +X (left), the Spine1 bone and the head up
 +Y. The six bones that leave the two branching joints (hips and spine from Hips; neck and shoulders from Spine1)
@@ -127,7 +134,8 @@ def camera_to_bvh(xyz_camera: np.ndarray) -> np.ndarray:
 
 
 def pose_to_rig(pose: Pose3D, *, floor: str = "clip") -> RigMotion:
-    """Solve the rest skeleton and per-frame rotations for an h36m17 camera-frame Pose3D (see module docstring)."""
+    """Solve the rest skeleton and per-frame rotations for an h36m17 Pose3D, camera or world frame (see module
+    docstring)."""
     targets = _targets(pose, floor)
     parents = H36M17.parents
     offsets, lengths = _rest_offsets(targets)
@@ -144,9 +152,13 @@ def pose_to_rig(pose: Pose3D, *, floor: str = "clip") -> RigMotion:
 
 def retarget(pose: Pose3D, *, floor: str = "clip") -> Retargeted:
     """Solve ``pose`` once: the rig motion with the solved skeleton's ankles on the floor, and the
-    skeleton-consistent pose (root-relative, same frame, units and frame indices as ``pose``)."""
+    skeleton-consistent pose (root-relative, same frame, units and frame indices as ``pose``). A world-frame pose
+    keeps its floor and trajectory: the motion is pose_to_rig's and the consistent pose is in the world frame, not
+    root-relative (module docstring)."""
     motion = pose_to_rig(pose, floor=floor)
     fk = motion.fk()
+    if pose.frame == "world":
+        return Retargeted(motion, _world_pose(fk, pose))
     cam = camera_to_bvh(fk)  # BVH frame -> camera frame (the map is its own inverse)
     cam = cam - cam[:, :1]
     rows = np.asarray(pose.frame_indices) - int(pose.frame_indices[0])
@@ -171,12 +183,20 @@ def floor_height(targets_bvh: np.ndarray, floor: str) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------- internals
 
 
+def _world_pose(fk: np.ndarray, pose: Pose3D) -> Pose3D:
+    """The rig's FK joints (T_rig,J,3), world frame in metres, at ``pose``'s frames and in its units."""
+    rows = np.asarray(pose.frame_indices) - int(pose.frame_indices[0])
+    return Pose3D(fk[rows] / TO_METRES[pose.units], pose.skeleton, pose.frame_indices, pose.fps, frame="world",
+                  units=pose.units, root_relative=False)
+
+
 def _targets(pose: Pose3D, floor: str) -> np.ndarray:
-    """The pose's joints in the BVH frame, in metres, gap-filled, root-relative where the pose is, on the floor."""
+    """The pose's joints in the BVH frame, in metres, gap-filled; a camera-frame pose is turned into the BVH frame,
+    made root-relative where the pose is and put on the floor, a world-frame pose is used as it is."""
     if pose.skeleton.name != "h36m17":
         raise ExportError(f"BVH export needs the h36m17 skeleton, got {pose.skeleton.name}")
-    if pose.frame != "camera":
-        raise ExportError(f"BVH export needs camera-frame poses, got frame {pose.frame!r}")
+    if pose.frame == "world" and pose.root_relative:
+        raise ExportError("a world-frame pose for a BVH must not be root-relative (it carries the trajectory)")
     if pose.units not in TO_METRES:
         raise ExportError(f"unknown 3D units {pose.units!r}; expected one of {', '.join(TO_METRES)}")
     if pose.num_frames == 0:
@@ -184,6 +204,9 @@ def _targets(pose: Pose3D, floor: str) -> np.ndarray:
     if not np.all(np.isfinite(pose.xyz)):
         raise ExportError("the 3D pose has non-finite values; cannot solve BVH rotations")
     xyz = fill_gaps(pose.xyz.astype(np.float64) * TO_METRES[pose.units], pose.frame_indices)
+    if pose.frame == "world":
+        floor_height(xyz[:1], floor)  # the same error for an unknown floor mode; the world's floor is kept
+        return xyz
     q = camera_to_bvh(xyz)
     if pose.root_relative:
         q = q - q[:, :1]

@@ -16,11 +16,15 @@ Euler curves. ``RigMotion.euler_degrees`` writes each local rotation as intrinsi
 
 Gaps (``fill_gaps``): samples at strictly increasing frame indices become one row per frame from the first to the
 last index, linear in between.
+
+The video's timeline (``hold_timeline``): a person's motion covers the video frames from their first to their last
+one; a BVH has no way to say "absent", so to put every person of a clip on the video's frames [0, total) their first
+frame is held (repeated, standing still) before they appear and their last frame after they leave.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -127,3 +131,15 @@ def fill_gaps(xyz: np.ndarray, frame_indices: np.ndarray) -> np.ndarray:
     flat = xyz.reshape(T, J * C)
     out = np.stack([np.interp(full, fi, flat[:, k]) for k in range(J * C)], axis=1)
     return out.reshape(len(full), J, C)
+
+
+def hold_timeline(motion: RigMotion, start: int, total: int) -> RigMotion:
+    """``motion`` whose T frames are the video frames [start, start + T) -> the same motion over the video frames
+    [0, total): its first frame held for the frames before ``start``, its last held after ``start + T - 1`` (module
+    docstring). The rest skeleton and fps are unchanged; total == T with start 0 returns an equal motion."""
+    T = motion.num_frames
+    if T == 0 or start < 0 or start + T > total:
+        raise ExportError(f"cannot place a {T}-frame motion starting at frame {start} on a {total}-frame timeline")
+    rows = np.clip(np.arange(total) - start, 0, T - 1)  # (total,) the motion's frame shown at each video frame
+    return replace(motion, root_position=motion.root_position[rows], rotations=motion.rotations[rows],
+                   targets=motion.targets[rows])
