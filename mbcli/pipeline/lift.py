@@ -193,9 +193,9 @@ def run_lift(input_path: str | os.PathLike, out_dir: str | os.PathLike, cfg: Lif
     if not cfg.raw_3d:  # the world motion as the world BVH's skeleton reproduces it (one IK solve, as above)
         for i, (w, pose) in enumerate(zip(worlds, poses)):
             if w is not None:
-                solved = retarget(_world_pose(w, pose))
-                worlds[i] = dataclasses.replace(w, joints_world=solved.pose.xyz)
-                world_rigs[i] = solved.motion
+                solved_w = retarget(_world_pose(w, pose))
+                worlds[i] = dataclasses.replace(w, joints_world=solved_w.pose.xyz)
+                world_rigs[i] = solved_w.motion
     timings["world"] = time.perf_counter() - t0
     results = [MotionResult(people.video, tid, kp, pose, w)
                for tid, kp, pose, w in zip(people.ids, people.keypoints, poses, worlds)]

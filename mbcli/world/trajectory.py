@@ -12,7 +12,8 @@ or whose solution is behind or too close to the camera, get their position inter
 which removes the frame-to-frame depth jitter of the per-frame solve.
 
 Flags (bit mask per frame, never NaN): FEW_JOINTS (position interpolated), AT_EDGE (the person's detected keypoints
-come within ``EDGE_FRACTION`` of the image border: a person cut by the frame has a less reliable position), FAR (the
+come within ``EDGE_FRACTION`` of the image border and some joints are undetected, or they touch it (within
+``TOUCH_FRACTION``): a person cut by the frame has a less reliable position), FAR (the
 person is smaller than ``FAR_FRACTION`` of the image height: depth comes from few pixels).
 """
 
@@ -33,6 +34,7 @@ MIN_DEPTH_M = 0.3
 ROBUST_FRACTION = 0.03
 ROBUST_ROUNDS = 5
 EDGE_FRACTION = 0.05
+TOUCH_FRACTION = 0.01
 FAR_FRACTION = 0.08
 SMOOTH_S = 0.1
 
@@ -126,8 +128,11 @@ def root_trajectory(rel: np.ndarray, xy: np.ndarray, scores: np.ndarray, K: Intr
     has = count > 0
     lo = np.where(valid[..., None], xy, np.inf).min(axis=1)  # (T,2) the detected joints' box
     hi = np.where(valid[..., None], xy, -np.inf).max(axis=1)
-    mx, my = EDGE_FRACTION * W, EDGE_FRACTION * H
-    edge = has & ((lo[:, 0] <= mx) | (lo[:, 1] <= my) | (hi[:, 0] >= W - 1 - mx) | (hi[:, 1] >= H - 1 - my))
+    def near(frac: float) -> np.ndarray:
+        mx, my = frac * W, frac * H
+        return has & ((lo[:, 0] <= mx) | (lo[:, 1] <= my) | (hi[:, 0] >= W - 1 - mx) | (hi[:, 1] >= H - 1 - my))
+
+    edge = near(EDGE_FRACTION) & ((count < rel.shape[1]) | near(TOUCH_FRACTION))
     flags[edge] |= AT_EDGE
     height_px = np.where(has, hi[:, 1] - lo[:, 1], 0.0)
     flags[has & (height_px < FAR_FRACTION * H)] |= FAR
