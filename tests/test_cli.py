@@ -149,11 +149,49 @@ def test_bvh_and_json_agree_on_lifted_output(tmp_path, tiny_weights):
     src = tmp_path / "walk.json"
     _minimal_motion_json(src, 50)
     out = tmp_path / "out"
-    r = _run(["lift", str(src), "--out", str(out), "--formats", "json,bvh", "--weights", str(tiny_weights)])
-    assert r.exit_code == 0, r.output
-    k3 = np.asarray(json.loads((out / "walk.motion.json").read_text())["people"][0]["keypoints_3d"])
-    bvh = pybvh.read_bvh_file(out / "walk.person3.bvh", world_up="+y")
-    names = [n.name for n in bvh.nodes]
-    pos = bvh.node_positions(centered="world")[:, [names.index(n) for n in JOINT_NAMES]]
-    pos = pos - pos[:, :1]
-    assert np.abs(camera_to_bvh(k3) - pos).max() < 2e-5  # the file's 5 and 6 decimals
+    for in_place in (False, True):
+        out = tmp_path / f"out{in_place}"
+        r = _run(["lift", str(src), "--out", str(out), "--formats", "json,bvh", "--weights", str(tiny_weights),
+                  *(["--in-place"] if in_place else [])])
+        assert r.exit_code == 0, r.output
+        person = json.loads((out / "walk.motion.json").read_text())["people"][0]
+        bvh = pybvh.read_bvh_file(out / "walk.person3.bvh", world_up="+y")
+        names = [n.name for n in bvh.nodes]
+        pos = bvh.node_positions(centered="world")[:, [names.index(n) for n in JOINT_NAMES]]
+        pos = pos[np.asarray(person["frame_indices"])]  # the BVH runs on the video's timeline
+        if in_place:  # root-relative, camera frame turned Y up
+            k3 = camera_to_bvh(np.asarray(person["keypoints_3d"]))
+            pos = pos - pos[:, :1]
+        else:  # the world motion, as in the JSON's world block
+            k3 = np.asarray(person["world"]["keypoints_3d"])
+        assert np.abs(k3 - pos).max() < 2e-5  # the file's 5 and 6 decimals
+
+
+def test_bvh_moves_through_the_world_on_the_video_timeline(tmp_path, tiny_weights):
+    """A person walking right across the image (1 px per frame, from frame 10 of a 60-frame video) gives a BVH of
+    60 frames whose root moves along +X while the first pose is held for frames 0-9; --in-place keeps the root
+    still; the JSON says where the camera and the floor are."""
+    from mbcli.rig.bvh_io import read_bvh
+
+    src = tmp_path / "walk.json"
+    _minimal_motion_json(src, 50)
+    doc = json.loads(src.read_text())
+    doc["num_frames"] = 60
+    doc["people"][0]["frame_indices"] = list(range(10, 60))
+    src.write_text(json.dumps(doc))
+    roots = {}
+    for in_place in (False, True):
+        out = tmp_path / f"out{in_place}"
+        r = _run(["lift", str(src), "--out", str(out), "--formats", "json,bvh", "--weights", str(tiny_weights),
+                  "--focal", "800", "--no-progress", *(["--in-place"] if in_place else [])])
+        assert r.exit_code == 0, r.output
+        m = read_bvh(out / "walk.person3.bvh")
+        assert m.num_frames == 60 and m.frame_time == pytest.approx(1 / 25)
+        roots[in_place] = m.frames[:, :3]
+    world = roots[False]
+    assert np.allclose(world[:10], world[10])  # held before the track starts
+    assert world[59, 0] - world[10, 0] > 0.02  # walked right (+X) in the world (an untrained tiny lifter here)
+    assert np.ptp(roots[True][:, [0, 2]], axis=0).max() < 1e-6  # in place: no horizontal root motion
+    w = json.loads((tmp_path / "outFalse" / "walk.motion.json").read_text())
+    assert w["version"] == 2 and w["world"]["camera"]["fx"] == 800 and w["world"]["camera"]["focal_source"] == "focal"
+    assert np.asarray(w["people"][0]["world"]["keypoints_3d"]).shape == (50, 17, 3)

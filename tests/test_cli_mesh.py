@@ -12,7 +12,6 @@ from cli_checks import assert_one_line_error
 from smpl_fixture import build_model, write_npz
 from typer.testing import CliRunner
 
-from mbcli.body.fit import Camera
 from mbcli.body.smpl import SMPLBody, axis_angle_to_matrix_torch
 from mbcli.body.smpl_file import load_smpl
 from mbcli.cli.main import app
@@ -20,6 +19,7 @@ from mbcli.export.json_motion import write_motion_json
 from mbcli.geometry import project
 from mbcli.skeletons import H36M17
 from mbcli.types import Keypoints2D, MotionResult, Pose3D
+from mbcli.world.camera import intrinsics
 
 runner = CliRunner()
 
@@ -43,7 +43,7 @@ def _motion_json(path: Path, smpl_file: Path, with_3d: bool = True, T: int = 40)
     with torch.no_grad():
         P = body.h36m_from_params(torch.zeros(10), axis_angle_to_matrix_torch(torch.tensor(aa, dtype=torch.float32)),
                                   torch.tensor(transl, dtype=torch.float32)).double().numpy()
-    cam = Camera.from_fov(640, 480, 60.0)
+    cam = intrinsics(640, 480)  # the 60 degree prior mbcli mesh uses
     xy = project(P, np.array([cam.fx, cam.fy]), np.array([cam.cx, cam.cy]))
     kp = Keypoints2D(xy, np.ones((T, 17)), np.arange(T), H36M17, (640, 480), 25.0)
     pose = Pose3D(P - P[:, :1], H36M17, np.arange(T), 25.0) if with_3d else None

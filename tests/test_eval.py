@@ -187,7 +187,7 @@ def test_cli_eval_action_task(h36m, tiny_weights, tmp_path, one_thread):
     bad = _run(["--task", "action", "--weights", str(tiny_weights), "--data", str(h36m)])
     assert_one_line_error(bad, "has no action head")
     bad = _run(["--task", "dance", "--weights", str(tiny_weights), "--data", str(h36m)])
-    assert_one_line_error(bad, "--task must be pose, action or zeroshot")
+    assert_one_line_error(bad, "--task must be pose, world, action or zeroshot")
     # zero-shot needs the text-space head (this checkpoint was trained without text alignment)
     assert_one_line_error(_run(["--task", "zeroshot", "--weights", str(ckpt)]), "no text-space embedding")
     assert_one_line_error(_run(["--task", "zeroshot", "--weights", str(tiny_weights)]), "has no action head")
