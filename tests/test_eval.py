@@ -191,3 +191,19 @@ def test_cli_eval_action_task(h36m, tiny_weights, tmp_path, one_thread):
     # zero-shot needs the text-space head (this checkpoint was trained without text alignment)
     assert_one_line_error(_run(["--task", "zeroshot", "--weights", str(ckpt)]), "no text-space embedding")
     assert_one_line_error(_run(["--task", "zeroshot", "--weights", str(tiny_weights)]), "has no action head")
+
+
+def test_cli_eval_world_task(h36m, tiny_weights, tmp_path):
+    """mbcli eval --task world on the synthetic Human3.6M folder: every figure is there and finite (the tiny lifter is
+    untrained, so the values themselves say nothing; tests/test_world.py checks the solver on known motion)."""
+    out = tmp_path / "world.json"
+    r = _run(["--task", "world", "--weights", str(tiny_weights), "--data", str(h36m), "--input", "gt", "--json",
+              str(out), "--device", "cpu", "--quick"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(out.read_text())
+    assert d["input"] == "gt" and d["quick"] and d["sequences"] > 0
+    for key in ("root_error_mm", "root_error_prior_mm", "abs_mpjpe_mm", "floor_angle_deg", "contact_precision",
+                "skate_mm_per_frame", "skate_after_mm_per_frame", "penetration_after_mm"):
+        assert np.isfinite(d[key]), key
+    assert d["penetration_after_mm"] == 0.0  # foot locking never leaves an ankle under the floor
+    assert "root position" in r.output and "floor" in r.output
