@@ -25,6 +25,20 @@ tracks whose median box height is under ``min_height_frac`` (10 %) of the image 
 An explicit id is never filtered. The people of an mbcli.motion file are chosen by the same rule, with the extent of
 their keypoints as the box (``keypoint_stats``) and nothing filtered.
 
+Stitching (``stitch_tracks``, run by ``track_people`` after the tracker): one person seen as two tracks (lost
+for longer than ``max_age`` behind an occluder or out of view, or lost in a fast flip) is joined back into one.
+Track b continues track a when b starts after a starts and ends after a ends, they overlap by at most
+``max_overlap`` frames, b's first observed frame comes at most ``max_gap_s`` seconds (default 2) after a's last,
+their median box heights agree within ``size_ratio`` (1.5),
+and b's first box centre lies within ``(reach + reach_per_s * gap seconds) * mean height`` (0.5 + 1.0 per second)
+of the path a would have taken: the segment from a's last box centre to that point moved on for the gap at a's
+recent velocity (least-squares over its last 0.5 s; the person may have kept going or stopped). Among the
+admissible pairs the Hungarian algorithm picks the assignment of least total cost, cost = distance / tolerance +
+log(height ratio) / log(size_ratio), so each track continues at most one and is continued by at most one (chains
+of pieces join). A joined track keeps the earlier id, the unseen frames between pieces become gap rows (-1),
+filled below, and ids are renumbered 0, 1, 2, ... in order of first appearance. Position and size are all it
+compares: two people who swap places out of view, or a cut in the video, are not told apart by appearance.
+
 Gap filling (``track_to_keypoints``): the output covers the track's span contiguously. Frames where the track was not
 observed get score 0 for every joint (the lifter treats score-0 joints as missing) and xy linearly interpolated, per
 joint, between the nearest frames where that joint was seen (held constant before the first / after the last such
@@ -243,9 +257,11 @@ def track_people(
     fps: float,
     *,
     given_ids: Sequence[np.ndarray] | None = None,
+    stitch_gap_s: float = 2.0,
     **tracker_options,
 ) -> list[Track]:
-    """Associate the people of ``frames`` (increasing frame order) into tracks, sorted by id.
+    """Associate the people of ``frames`` (increasing frame order) into tracks, sorted by id, then join the
+    pieces of one person with ``stitch_tracks`` (gaps up to ``stitch_gap_s`` seconds; 0 turns stitching off).
 
     given_ids: per frame, (N,) track ids the input file already carries (e.g. AlphaPose ``idx``), aligned with
     ``frames``; when given they are used as is (ids kept, negative ids ignored, a repeated id in one frame keeps the
@@ -254,9 +270,109 @@ def track_people(
     if given_ids is not None:
         return _tracks_from_ids(frames, given_ids)
     tracker = Tracker(fps, **tracker_options)
+    seen: dict[int, FramePoses] = {}
     for poses in frames:
         tracker.update(poses)
-    return tracker.finish()
+        seen[int(poses.frame_index)] = poses
+    return stitch_tracks(tracker.finish(), seen, fps, max_gap_s=stitch_gap_s)
+
+
+@dataclass(frozen=True)
+class _Ends:
+    """What stitching compares of a track: first / last observed frame; head, tail: centre (px) of the first / last
+    observed box; velocity (2,) px/frame of the box centre over the track's last observed ``window`` frames;
+    height: median box height (px)."""
+
+    first: int
+    last: int
+    head: np.ndarray
+    tail: np.ndarray
+    velocity: np.ndarray
+    height: float
+
+
+def _ends(track: Track, frames: Mapping[int, FramePoses], window: int) -> _Ends:
+    obs = track.rows >= 0
+    f = track.frame_indices[obs]
+    boxes = np.stack([frames[int(i)].boxes_xyxy[int(r)] for i, r in zip(f, track.rows[obs])]).astype(np.float64)
+    c = _xyxy_to_cxcywh(boxes)  # (n,4)
+    recent = f >= f[-1] - window
+    v = np.zeros(2)
+    if recent.sum() >= 2 and np.ptp(f[recent]) > 0:
+        v = np.polyfit(f[recent].astype(np.float64), c[recent, :2], 1)[0]  # slope per coordinate
+    return _Ends(int(f[0]), int(f[-1]), c[0, :2], c[-1, :2], v, float(np.median(c[:, 3])))
+
+
+def _segment_distance(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
+    """Distance from point p to the segment a-b (all (2,))."""
+    ab = b - a
+    t = float(np.clip(np.dot(p - a, ab) / max(float(np.dot(ab, ab)), 1e-9), 0.0, 1.0))
+    return float(np.linalg.norm(p - (a + t * ab)))
+
+
+def _stitch_cost(a: _Ends, b: _Ends, fps: float, max_gap: int, max_overlap: int, size_ratio: float,
+                 reach: float, reach_per_s: float) -> float:
+    """Cost of ``b`` continuing ``a`` (module docstring, Stitching); _BIG when it cannot."""
+    gap = b.first - a.last  # 1: consecutive frames; <= 0: overlap of 1 - gap frames
+    if b.first <= a.first or b.last <= a.last or gap > max_gap or 1 - gap > max_overlap:
+        return _BIG
+    ratio = max(a.height, b.height) / max(min(a.height, b.height), 1.0)
+    if ratio > size_ratio:
+        return _BIG
+    dt = max(gap, 0)
+    dist = _segment_distance(b.head, a.tail, a.tail + a.velocity * dt)
+    tol = 0.5 * (a.height + b.height) * (reach + reach_per_s * dt / fps)
+    if dist > tol:
+        return _BIG
+    return dist / tol + math.log(ratio) / math.log(size_ratio)
+
+
+def stitch_tracks(
+    tracks: Sequence[Track],
+    frames: Mapping[int, FramePoses],
+    fps: float,
+    *,
+    max_gap_s: float = 2.0,
+    max_overlap: int = 2,
+    size_ratio: float = 1.5,
+    reach: float = 0.5,
+    reach_per_s: float = 1.0,
+    velocity_window_s: float = 0.5,
+) -> list[Track]:
+    """Join tracks that are one person seen twice (module docstring, Stitching); ids renumbered 0, 1, 2, ... in
+    order of first appearance. ``frames`` maps a frame index to its FramePoses (the tracks' rows index them)."""
+    max_gap = round(max_gap_s * fps)
+    if max_gap < 1 or len(tracks) < 2:
+        return list(tracks)
+    tracks = sorted(tracks, key=lambda t: t.track_id)
+    ends = [_ends(t, frames, max(1, round(velocity_window_s * fps))) for t in tracks]
+    cost = np.array([[_stitch_cost(a, b, fps, max_gap, max_overlap, size_ratio, reach, reach_per_s) for b in ends]
+                     for a in ends])  # (M,M) row: the track that ends, column: the one that starts
+    nxt: dict[int, int] = {}
+    for i, j in zip(*linear_sum_assignment(cost)):
+        if cost[i, j] < _BIG:
+            nxt[int(i)] = int(j)
+            log.info("track %d continues as track %d after %d frames unseen", tracks[i].track_id,
+                     tracks[j].track_id, max(ends[j].first - ends[i].last - 1, 0))
+    heads = sorted(set(range(len(tracks))) - set(nxt.values()), key=lambda i: (ends[i].first, tracks[i].track_id))
+    out = []
+    for new_id, i in enumerate(heads):
+        chain = [i]
+        while chain[-1] in nxt:
+            chain.append(nxt[chain[-1]])
+        out.append(_join(new_id, [tracks[k] for k in chain]))
+    return out
+
+
+def _join(track_id: int, pieces: Sequence[Track]) -> Track:
+    """One track from ``pieces`` in time order; a frame two pieces both observe keeps the earlier piece's row."""
+    rows: dict[int, int] = {}
+    for t in pieces:
+        for f, r in zip(t.frame_indices.tolist(), t.rows.tolist()):
+            if r >= 0:
+                rows.setdefault(f, r)
+    fr = sorted(rows)
+    return _make_track(track_id, fr, [rows[f] for f in fr])
 
 
 def _tracks_from_ids(frames: Iterable[FramePoses], given_ids: Sequence[np.ndarray]) -> list[Track]:

@@ -12,7 +12,7 @@ from mbcli.detect.files import read_keypoint_file
 from mbcli.errors import ConfigError, NoPersonFound
 from mbcli.geometry import box_iou
 from mbcli.skeletons import COCO17
-from mbcli.track import Tracker, select_tracks, track_people, track_to_keypoints
+from mbcli.track import Tracker, select_tracks, stitch_tracks, track_people, track_to_keypoints
 from mbcli.types import FramePoses, Track
 
 ASSETS = Path(__file__).parent / "assets" / "keypoints"
@@ -109,10 +109,82 @@ def test_leaving_and_entering_people_get_new_ids():
             vis["D"] = person(100 + 5 * 39, 300, 200)
         truth[f] = vis
         frames.append(frame(f, list(vis.values())))
-    tracks = track_people(frames, fps=30)
+    tracks = track_people(frames, fps=30, stitch_gap_s=0)  # the tracker alone
     names = [set(owner(t, frames, truth).values()) for t in tracks]
     assert names == [{"A"}, {"C"}, {"D"}]
     assert tracks[0].frame_indices[[0, -1]].tolist() == [0, 39] and (tracks[0].rows[20:26] == -1).all()
+    # stitching takes D, of A's size where A was lost 1.2 s before, for A coming back; C stays apart
+    stitched = track_people(frames, fps=30)
+    assert [set(owner(t, frames, truth).values()) for t in stitched] == [{"A", "D"}, {"C"}]
+    assert stitched[0].frame_indices[[0, -1]].tolist() == [0, 99] and (stitched[0].rows[40:75] == -1).all()
+
+
+def _walk(spans: dict[str, tuple[range, float, float, float]]) -> tuple[list[FramePoses], dict]:
+    """Frames of people walking: name -> (frames where seen, x at frame 0, x px/frame, box height)."""
+    frames, truth = [], {}
+    n = max(r.stop for r, *_ in spans.values())
+    for f in range(n):
+        vis = {k: person(x0 + v * f, 300, h) for k, (r, x0, v, h) in spans.items() if f in r}
+        truth[f] = vis
+        frames.append(frame(f, list(vis.values())))
+    return frames, truth
+
+
+def test_person_lost_for_long_keeps_id_and_gap_is_filled(caplog):
+    # A walks right, is unseen for 45 frames (1.5 s, beyond max_age) and reappears where the walk leads
+    frames, truth = _walk({"A": (range(0, 30), 50, 4, 200), "B": (range(75, 120), 50, 4, 200),
+                           "C": (range(10, 120), 900, 0, 150)})
+    tracks = track_people(frames, fps=30)
+    assert [set(owner(t, frames, truth).values()) for t in tracks] == [{"A", "B"}, {"C"}]
+    a = tracks[0]
+    assert a.track_id == 0 and a.frame_indices.tolist() == list(range(120))
+    assert np.flatnonzero(a.rows < 0).tolist() == list(range(30, 75))
+    with caplog.at_level(logging.WARNING, logger="mbcli.track"):
+        kp = track_to_keypoints(a, frames, (1200, 600), 30)
+    assert (kp.scores[30:75] == 0).all() and (kp.scores[:30] > 0).all()
+    assert "45 frames unseen" in caplog.text
+
+
+def test_crossing_people_hidden_long_keep_ids():
+    # A and B walk towards each other; B is hidden for 40 frames (beyond max_age) while passing behind A
+    frames, truth = _walk({"A": (range(0, 90), 100, 6, 200), "B1": (range(0, 25), 640, -6, 210),
+                           "B2": (range(65, 90), 640, -6, 210)})
+    tracks = track_people(frames, fps=30)
+    assert [set(owner(t, frames, truth).values()) for t in tracks] == [{"A"}, {"B1", "B2"}]
+    assert np.flatnonzero(tracks[1].rows < 0).tolist() == list(range(25, 65))
+
+
+def test_new_person_far_away_or_of_another_size_gets_new_id():
+    frames, truth = _walk({"A": (range(0, 30), 100, 2, 200), "B": (range(40, 80), 1100, 0, 200),
+                           "C": (range(120, 150), 1100, 0, 400)})  # gap 40 > max_age
+    tracks = track_people(frames, fps=30)
+    assert [set(owner(t, frames, truth).values()) for t in tracks] == [{"A"}, {"B"}, {"C"}]
+    assert [t.track_id for t in tracks] == [0, 1, 2]
+
+
+def test_tracks_overlapping_in_time_are_not_joined():
+    # B appears next to A 10 frames before A is lost: two people, not one
+    frames, truth = _walk({"A": (range(0, 40), 100, 2, 200), "B": (range(30, 70), 180, 2, 200)})
+    tracks = track_people(frames, fps=30)
+    assert [set(owner(t, frames, truth).values()) for t in tracks] == [{"A"}, {"B"}]
+    by_idx = {f.frame_index: f for f in frames}
+    assert len(stitch_tracks(tracks, by_idx, 30, max_overlap=10)) == 1  # the overlap alone keeps them apart
+    # ... while an overlap of one frame (a late detection of A) is tolerated; the earlier track keeps that frame
+    frames, truth = _walk({"A": (range(0, 40), 100, 2, 200), "B": (range(39, 70), 160, 2, 200)})
+    tracks = track_people(frames, fps=30)
+    assert len(tracks) == 1 and tracks[0].frame_indices.tolist() == list(range(70))
+    assert set(owner(tracks[0], frames, truth).values()) == {"A", "B"} and owner(tracks[0], frames, truth)[39] == "A"
+
+
+def test_stitching_renumbers_in_order_of_first_appearance():
+    # A (id 0) comes back as track 2 of the tracker; C, born in between, becomes 1
+    frames, truth = _walk({"A": (range(0, 20), 100, 3, 200), "C": (range(10, 100), 900, 0, 200),
+                           "A2": (range(60, 100), 220, 3, 200)})
+    raw = track_people(frames, fps=30, stitch_gap_s=0)
+    assert [t.track_id for t in raw] == [0, 1, 2]
+    tracks = track_people(frames, fps=30)
+    assert [t.track_id for t in tracks] == [0, 1]
+    assert [set(owner(t, frames, truth).values()) for t in tracks] == [{"A", "A2"}, {"C"}]
 
 
 def test_streaming_tracker_update_returns_ids_and_same_frame_births_left_to_right():
