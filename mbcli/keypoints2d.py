@@ -5,9 +5,10 @@ person). ``reject_outliers`` finds such joints so that the lifter, which treats 
 them. Lengths are in units of the person's size ``s``: the median over frames of the torso length (shoulder midpoint
 to hip midpoint, joints found by name), or a third of the median keypoint-box height when the skeleton has no torso.
 
-Rules (defaults chosen on samples/pose2sim_single_360.mp4, samples/sports2d_640.mp4 and pose2sim_multi_cam01, run
-through the default detector and remapped to h36m17 (1-2 % of the joints go, mostly single wrist/ankle frames of
-flickering detections; sports2d's jumping jacks lose both wrists in one frame):
+Rules. Defaults were chosen on samples/pose2sim_single_360.mp4, samples/sports2d_640.mp4 and pose2sim_multi_cam01
+through the default detector, remapped to h36m17: about 1 % of the joints go, mostly single-frame wrist/ankle
+flickers and the athlete's head in frames 34, 54, 60, 64 of pose2sim_single; one false loss seen (sports2d's jumping
+jacks, both wrists in frame 48); rule 2 never fired there.
 1. Temporal: each joint is taken relative to the hip midpoint (all joints' median when the hips are unseen or the
    skeleton has none). Its reference is the median of that relative position over a centred window of
    ``2 * max_run + 1`` frames (``max_run`` = ``max_run_s`` seconds, at least 3 frames), so a run of up to ``max_run``
@@ -19,12 +20,15 @@ flickering detections; sports2d's jumping jacks lose both wrists in one frame):
 2. Bones: a bone (the skeleton's parent links) longer than ``bone_ratio`` times its median length over the sequence,
    and longer than ``bone_min`` s, rejects the end of it that has the larger rule-1 residual (2D projection only
    shortens bones, so a long one means a misplaced end).
+3. Occlusion (``reject_on_others``, given the other tracked people): a joint lying well inside another person's box
+   whose rule-1 residual exceeds lower thresholds (0.2 s, 3x the joint's median residual).
 Joints already at score 0 take no part in the medians and are never reported as rejected. A camera cut or a tracker
 hop moves every joint together and is not rejected (the body-relative positions do not change).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -79,10 +83,14 @@ def _relative(kp: Keypoints2D) -> np.ndarray:
 
 
 def temporal_residual(kp: Keypoints2D, max_run: int) -> np.ndarray:
-    """(T,J) distance (px) of each joint's body-relative position from its median over 2*max_run+1 frames."""
+    """(T,J) distance (px) of each joint's body-relative position from its median over 2*max_run+1 frames.
+
+    Beyond the ends the track is continued by point reflection about its first and last frames, so that steady
+    motion near an end keeps its reference on itself.
+    """
     rel = _relative(kp)  # (T,J,2)
     T = rel.shape[0]
-    pad = np.pad(rel, ((max_run, max_run), (0, 0), (0, 0)), constant_values=np.nan)
+    pad = np.pad(rel, ((max_run, max_run), (0, 0), (0, 0)), mode="reflect", reflect_type="odd")
     win = np.lib.stride_tricks.sliding_window_view(pad, 2 * max_run + 1, axis=0)[:T]  # (T,J,2,W)
     ref = _nanmedian(win, axis=-1)
     return np.linalg.norm(rel - ref, axis=-1)
@@ -102,18 +110,57 @@ def reject_outliers(
 
     Rules and thresholds: module docstring. ``jump`` and ``bone_min`` are in units of the person's size.
     """
-    seen = kp.scores > 0
     s = person_size(kp)
-    max_run = max(3, round(max_run_s * kp.fps))
-    res = temporal_residual(kp, max_run) / s  # (T,J), nan where unseen
+    res = _scaled_residual(kp, max_run_s, s)
     with np.errstate(invalid="ignore"):
         body = _nanmedian(res, axis=1)[:, None]  # (T,1)
         usual = _nanmedian(res, axis=0)[None, :]  # (1,J)
         bad = (res > jump) & (res > body_ratio * body) & (res > joint_ratio * usual)
         bad |= _long_bones(kp, res, s, bone_ratio, bone_min)
-    bad &= seen
-    scores = np.where(bad, 0.0, kp.scores).astype(np.float32)
-    return replace(kp, scores=scores), bad
+    return _drop(kp, bad)
+
+
+def reject_on_others(
+    kp: Keypoints2D,
+    others: Sequence[Keypoints2D],
+    *,
+    max_run_s: float = 0.25,
+    jump: float = 0.2,
+    joint_ratio: float = 3.0,
+    core: float = 0.8,
+) -> tuple[Keypoints2D, np.ndarray]:
+    """Occlusion rule (rule 3): a joint of ``kp`` that lies on another person and left its own temporal reference.
+
+    A joint is rejected in a frame where it lies inside the central ``core`` fraction (per axis) of the box around
+    another person's seen joints of the same frame (matched by frame index) and its rule-1 residual exceeds ``jump``
+    (in s) and ``joint_ratio`` times the joint's median residual: both lower than rule 1's, the other body being
+    evidence of its own. Returns what ``reject_outliers`` returns.
+    """
+    res = _scaled_residual(kp, max_run_s, person_size(kp))
+    row = {int(f): t for t, f in enumerate(kp.frame_indices)}
+    inside = np.zeros(kp.scores.shape, dtype=bool)
+    for other in others:
+        for f, oxy, osc in zip(other.frame_indices.tolist(), other.xy, other.scores):
+            t = row.get(f)
+            if t is None or (osc > 0).sum() < 3:
+                continue
+            lo, hi = oxy[osc > 0].min(0), oxy[osc > 0].max(0)
+            margin = (1.0 - core) / 2 * (hi - lo)
+            inside[t] |= np.all((kp.xy[t] >= lo + margin) & (kp.xy[t] <= hi - margin), axis=-1)
+    with np.errstate(invalid="ignore"):
+        usual = _nanmedian(res, axis=0)[None, :]  # (1,J)
+        return _drop(kp, inside & (res > jump) & (res > joint_ratio * usual))
+
+
+def _scaled_residual(kp: Keypoints2D, max_run_s: float, s: float) -> np.ndarray:
+    """(T,J) rule-1 residual in units of s; nan where unseen."""
+    return temporal_residual(kp, max(3, round(max_run_s * kp.fps))) / s
+
+
+def _drop(kp: Keypoints2D, bad: np.ndarray) -> tuple[Keypoints2D, np.ndarray]:
+    """kp with the seen joints of ``bad`` (T,J) at score 0, and that mask."""
+    bad = bad & (kp.scores > 0)
+    return replace(kp, scores=np.where(bad, 0.0, kp.scores).astype(np.float32)), bad
 
 
 def _long_bones(kp: Keypoints2D, res: np.ndarray, s: float, ratio: float, min_len: float) -> np.ndarray:

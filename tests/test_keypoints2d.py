@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mbcli.keypoints2d import person_size, reject_outliers
+from mbcli.keypoints2d import person_size, reject_on_others, reject_outliers
 from mbcli.skeletons import H36M17
 from mbcli.types import Keypoints2D
 
@@ -89,4 +89,23 @@ def test_unseen_joints_are_not_reported():
     scores = kp.scores.copy()
     scores[:, H36M17.idx("head_top")] = 0.0
     _, bad = reject_outliers(Keypoints2D(kp.xy, scores, kp.frame_indices, H36M17, kp.image_size, FPS))
+    assert not bad.any()
+
+
+def test_joint_drawn_on_another_person_is_rejected():
+    xy = _walker(speed_px=1.0)
+    other = _walker(seed=1) + np.array([150.0, 20.0])  # a second person standing 150 px to the right
+    knee = H36M17.idx("left_knee")
+    xy[30:36, knee] = other[30:36, H36M17.idx("spine")]  # the hidden knee is drawn on the other one's belly
+    out, bad = reject_on_others(_kp(xy), [_kp(other)])
+    expected = np.zeros(bad.shape, dtype=bool)
+    expected[30:36, knee] = True
+    np.testing.assert_array_equal(bad, expected)
+    assert np.all(out.scores[bad] == 0.0)
+
+
+def test_people_side_by_side_lose_nothing():
+    a = _walker(speed_px=3.0, swing=30.0)
+    b = _walker(speed_px=3.0, swing=30.0, seed=2) + np.array([60.0, 0.0])  # overlapping boxes, nothing misplaced
+    _, bad = reject_on_others(_kp(a), [_kp(b)])
     assert not bad.any()
