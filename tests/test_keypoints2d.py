@@ -1,0 +1,111 @@
+"""mbcli.keypoints2d: joints that jump onto something else or stretch a bone get score 0; normal motion keeps all."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mbcli.keypoints2d import person_size, reject_on_others, reject_outliers
+from mbcli.skeletons import H36M17
+from mbcli.types import Keypoints2D
+
+FPS = 30.0
+T = 60
+
+# A standing h36m17 figure, px relative to the pelvis (x right, y down): torso (hips to shoulders) 100 px.
+_STAND = {
+    "pelvis": (0, 0), "right_hip": (-20, 0), "right_knee": (-22, 90), "right_ankle": (-24, 180),
+    "left_hip": (20, 0), "left_knee": (22, 90), "left_ankle": (24, 180), "spine": (0, -50), "thorax": (0, -100),
+    "neck_nose": (0, -125), "head_top": (0, -150), "left_shoulder": (35, -100), "left_elbow": (40, -45),
+    "left_wrist": (42, 5), "right_shoulder": (-35, -100), "right_elbow": (-40, -45), "right_wrist": (-42, 5),
+}  # fmt: skip
+_BASE = np.array([_STAND[n] for n in H36M17.joints], dtype=np.float64)  # (17,2)
+
+
+def _walker(speed_px: float = 0.0, swing: float = 0.0, seed: int = 0) -> np.ndarray:
+    """(T,17,2) a figure moving right by ``speed_px`` per frame, arms and legs swinging by ``swing`` px (1 Hz)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(T)
+    xy = np.repeat(_BASE[None], T, axis=0) + np.array([200.0, 300.0])
+    xy[:, :, 0] += speed_px * t[:, None]
+    phase = np.sin(2 * np.pi * t / FPS)  # (T,)
+    for name, sign in (("left_wrist", 1), ("right_wrist", -1), ("left_ankle", -1), ("right_ankle", 1)):
+        xy[:, H36M17.idx(name), 0] += sign * swing * phase
+    for name, sign in (("left_elbow", 1), ("right_elbow", -1), ("left_knee", -1), ("right_knee", 1)):
+        xy[:, H36M17.idx(name), 0] += sign * swing / 2 * phase
+    return xy + rng.normal(0.0, 1.0, xy.shape)
+
+
+def _kp(xy: np.ndarray) -> Keypoints2D:
+    scores = np.full(xy.shape[:2], 0.9, dtype=np.float32)
+    return Keypoints2D(xy, scores, np.arange(len(xy)), H36M17, (1920, 1080), FPS)
+
+
+def test_person_size_is_the_torso_length():
+    assert person_size(_kp(_walker())) == pytest.approx(100.0, abs=2.0)
+
+
+def test_head_jump_run_is_rejected_there_and_nowhere_else():
+    xy = _walker(speed_px=2.0, swing=20.0)
+    head = [H36M17.idx("neck_nose"), H36M17.idx("head_top")]
+    xy[20:28, head] += np.array([200.0, 0.0])  # 8 frames on something 200 px to the right, then back
+    kp = _kp(xy)
+    out, bad = reject_outliers(kp)
+    expected = np.zeros(bad.shape, dtype=bool)
+    expected[20:28, head[0]] = expected[20:28, head[1]] = True
+    np.testing.assert_array_equal(bad, expected)
+    assert np.all(out.scores[bad] == 0.0)
+    np.testing.assert_array_equal(out.scores[~bad], kp.scores[~bad])
+    np.testing.assert_array_equal(out.xy, kp.xy)  # xy untouched
+
+
+def test_fast_walker_loses_nothing():
+    kp = _kp(_walker(speed_px=25.0, swing=40.0))  # 25 px/frame = 7.5 torso lengths per second
+    out, bad = reject_outliers(kp)
+    assert not bad.any()
+    np.testing.assert_array_equal(out.scores, kp.scores)
+
+
+def test_whole_body_jump_loses_nothing():
+    xy = _walker(speed_px=2.0)
+    xy[30:] += np.array([150.0, -40.0])  # the whole person jumps (a camera cut, a tracker hop): all joints agree
+    _, bad = reject_outliers(_kp(xy))
+    assert not bad.any()
+
+
+def test_overlong_bone_rejects_its_misplaced_end():
+    xy = _walker(speed_px=2.0)
+    w = H36M17.idx("left_wrist")
+    xy[40, w] += np.array([120.0, 60.0])  # forearm ~2.5x its usual 50 px
+    _, bad = reject_outliers(_kp(xy), jump=np.inf)  # the bone rule alone
+    assert bad[40, w]
+    assert bad.sum() == 1
+
+
+def test_unseen_joints_are_not_reported():
+    xy = _walker()
+    xy[20:28, H36M17.idx("head_top")] += 200.0
+    kp = _kp(xy)
+    scores = kp.scores.copy()
+    scores[:, H36M17.idx("head_top")] = 0.0
+    _, bad = reject_outliers(Keypoints2D(kp.xy, scores, kp.frame_indices, H36M17, kp.image_size, FPS))
+    assert not bad.any()
+
+
+def test_joint_drawn_on_another_person_is_rejected():
+    xy = _walker(speed_px=1.0)
+    other = _walker(seed=1) + np.array([150.0, 20.0])  # a second person standing 150 px to the right
+    knee = H36M17.idx("left_knee")
+    xy[30:36, knee] = other[30:36, H36M17.idx("spine")]  # the hidden knee is drawn on the other one's belly
+    out, bad = reject_on_others(_kp(xy), [_kp(other)])
+    expected = np.zeros(bad.shape, dtype=bool)
+    expected[30:36, knee] = True
+    np.testing.assert_array_equal(bad, expected)
+    assert np.all(out.scores[bad] == 0.0)
+
+
+def test_people_side_by_side_lose_nothing():
+    a = _walker(speed_px=3.0, swing=30.0)
+    b = _walker(speed_px=3.0, swing=30.0, seed=2) + np.array([60.0, 0.0])  # overlapping boxes, nothing misplaced
+    _, bad = reject_on_others(_kp(a), [_kp(b)])
+    assert not bad.any()
