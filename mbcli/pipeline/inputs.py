@@ -8,7 +8,8 @@ Input kinds (``input_kind``):
 - "keypoints": any other .json or a folder: a COCO/AlphaPose/OpenPose/MMPose keypoint file or an OpenPose folder,
   read, then tracked (or the file's own track ids are used).
 People are chosen by ``track.choose_people`` (``person``: "all", "largest" or a track id) and remapped by joint name
-to h36m17.
+to h36m17; in tracked input (videos, keypoint files) 2D joints that jump off the body for a moment are given score 0
+(keypoints2d.reject_outliers), so the lifter fills them instead of drawing the body on the wrong thing.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Literal
 import numpy as np
 
 from mbcli.errors import ConfigError, InputError, NoPersonFound, VideoReadError
+from mbcli.keypoints2d import reject_outliers
 from mbcli.skeletons import H36M17, remap
 from mbcli.types import FramePoses, Keypoints2D, Pose3D, VideoInfo
 
@@ -101,7 +103,8 @@ def _tracked(frames: list[FramePoses], person: str, fps: float, image_size: tupl
     if not tracks:
         raise NoPersonFound(f"no person could be tracked in {source}")
     chosen = select_tracks(tracks, frames, person, fps=fps, image_size=image_size)
-    return [(t.track_id, to_h36m(track_to_keypoints(t, frames, image_size, fps))) for t in chosen]
+    # joints that jump off the body for a moment (a head on a towel) get score 0: the lifter fills them
+    return [(t.track_id, reject_outliers(to_h36m(track_to_keypoints(t, frames, image_size, fps)))[0]) for t in chosen]
 
 
 def _from_motion_file(path: Path, person: str) -> People:
