@@ -37,7 +37,7 @@ from mbcli.world.camera import intrinsics
 from mbcli.world.contact import foot_contacts, foot_skate_mm_per_frame, penetration_mm
 from mbcli.world.floor import estimate_floor
 from mbcli.world.footlock import LEGS, lock_feet
-from mbcli.world.trajectory import adult_scale, root_trajectory
+from mbcli.world.scene import place_person
 
 FPS = 50.0
 
@@ -95,13 +95,6 @@ class _Sums:
     mpjpe_after: float = 0.0
 
 
-def _place(rel: np.ndarray, xy: np.ndarray, K: Intrinsics, image_size: tuple[int, int]) -> np.ndarray:
-    """(T,17,3) camera-frame joints: rel at adult size (world/trajectory.py) placed at the solved root trajectory."""
-    rel = rel * adult_scale(rel)
-    traj = root_trajectory(rel, xy, np.ones(xy.shape[:2]), K, image_size, FPS)
-    return rel + traj.root_cam[:, None, :]
-
-
 def _add_locked(acc: _Sums, world: np.ndarray, contacts: np.ndarray, floor: Floor, gt: np.ndarray) -> None:
     """Add one sequence's figures after foot locking: world (T,17,3) its world joints, contacts (T,2) their labels,
     floor the estimated floor and gt (T,17,3) the true camera-frame joints."""
@@ -128,13 +121,13 @@ def evaluate_world(lifter: Lifter, input: str = "sh", quick: bool = False, data_
         n = min(s.num_frames, QUICK_FRAMES) if quick else s.num_frames
         xy = s.xy_2d(input)[:n].astype(np.float64)
         kp = Keypoints2D(xy, np.ones((n, 17), np.float32), np.arange(n), H36M17, s.image_size, FPS)
-        rel = retarget(lifter.lift(kp)).pose.xyz.astype(np.float64)  # root-relative, the rig's skeleton
+        pose = retarget(lifter.lift(kp)).pose  # root-relative, the rig's skeleton, as mbcli lift makes it
         gt = s.xyz_camera[:n].astype(np.float64)
         assert s.focal_px is not None and s.principal_px is not None and s.up_camera is not None
         assert s.camera_height_m is not None
         K = Intrinsics(*s.focal_px, *s.principal_px, source="dataset")
-        est = _place(rel, xy, K, s.image_size)
-        est_prior = _place(rel, xy, intrinsics(*s.image_size), s.image_size)
+        est = place_person(pose, kp, K, s.image_size, FPS)[0]  # the world solver of mbcli lift
+        est_prior = place_person(pose, kp, intrinsics(*s.image_size), s.image_size, FPS)[0]
         acc.root += float(np.linalg.norm(est[:, 0] - gt[:, 0], axis=-1).sum())
         acc.root_prior += float(np.linalg.norm(est_prior[:, 0] - gt[:, 0], axis=-1).sum())
         acc.mpjpe += float(np.linalg.norm(est - gt, axis=-1).mean(axis=1).sum())

@@ -21,7 +21,7 @@ from mbcli.units import TO_METRES
 from mbcli.world.contact import foot_contacts
 from mbcli.world.floor import estimate_floor
 from mbcli.world.footlock import lock_feet
-from mbcli.world.trajectory import adult_scale, root_trajectory
+from mbcli.world.trajectory import RootTrajectory, adult_scale, root_trajectory
 
 
 def _aligned_2d(pose: Pose3D, kp: Keypoints2D) -> tuple[np.ndarray, np.ndarray]:
@@ -36,6 +36,21 @@ def _aligned_2d(pose: Pose3D, kp: Keypoints2D) -> tuple[np.ndarray, np.ndarray]:
     return np.nan_to_num(xy), sc
 
 
+def place_person(pose: Pose3D, kp: Keypoints2D, camera: Intrinsics, image_size: tuple[int, int],
+                 fps: float) -> tuple[np.ndarray, RootTrajectory, float]:
+    """One person resized to adult size and placed at their root trajectory: (joints (T,17,3) camera frame, metres;
+    the trajectory; the scale applied). pose: h36m17, camera frame, root-relative; kp: its 2D track."""
+    if pose.skeleton.name != "h36m17" or kp.skeleton.name != "h36m17":
+        raise ConfigError("placing people in the world needs h36m17 poses and keypoints")
+    rel = pose.xyz.astype(np.float64) * TO_METRES[pose.units]
+    rel = rel - rel[:, :1]
+    scale = adult_scale(rel)
+    rel = rel * scale
+    xy, sc = _aligned_2d(pose, kp)
+    traj = root_trajectory(rel, xy, sc, camera, image_size, fps)
+    return rel + traj.root_cam[:, None, :], traj, scale
+
+
 def place_people(poses: Sequence[Pose3D], keypoints: Sequence[Keypoints2D], camera: Intrinsics,
                  image_size: tuple[int, int], fps: float, foot_lock: bool = True) -> tuple[Scene, list[WorldPose]]:
     """The scene (camera, floor) and each person's WorldPose: poses are h36m17, camera frame, root-relative;
@@ -45,16 +60,9 @@ def place_people(poses: Sequence[Pose3D], keypoints: Sequence[Keypoints2D], came
         raise ConfigError(f"{len(poses)} 3D poses for {len(keypoints)} 2D tracks")
     placed, seen, tracks, scales = [], [], [], []
     for pose, kp in zip(poses, keypoints):
-        if pose.skeleton.name != "h36m17" or kp.skeleton.name != "h36m17":
-            raise ConfigError("placing people in the world needs h36m17 poses and keypoints")
-        rel = pose.xyz.astype(np.float64) * TO_METRES[pose.units]
-        rel = rel - rel[:, :1]
-        scale = adult_scale(rel)
-        rel = rel * scale
-        xy, sc = _aligned_2d(pose, kp)
-        traj = root_trajectory(rel, xy, sc, camera, image_size, fps)
-        placed.append(rel + traj.root_cam[:, None, :])
-        seen.append(sc > 0)
+        joints, traj, scale = place_person(pose, kp, camera, image_size, fps)
+        placed.append(joints)
+        seen.append(_aligned_2d(pose, kp)[1] > 0)
         tracks.append(traj)
         scales.append(scale)
     floor = estimate_floor(placed, seen, fps)
