@@ -27,7 +27,7 @@ from mbcli.errors import ConfigError
 from mbcli.inference.predictors import Lifter
 from mbcli.metrics import mpjpe, p_mpjpe
 from mbcli.skeletons import H36M17
-from mbcli.train.data import TEST_SUBJECTS, base_action, load_h36m
+from mbcli.train.data import TEST_SUBJECTS, Sequence, base_action, load_h36m
 from mbcli.types import Keypoints2D
 
 QUICK_CAMERA = "55011271"
@@ -51,19 +51,25 @@ class EvalResult:
                 "per_action": {a: {k: round(v, 2) for k, v in d.items()} for a, d in sorted(self.per_action.items())}}
 
 
-def evaluate(lifter: Lifter, input: str = "sh", quick: bool = False, data_dir: str | None = None,
-             on_progress: Callable[[int, int], None] | None = None) -> EvalResult:
+def evaluation_sequences(input: str, quick: bool, data_dir: str | None) -> list[tuple[Sequence, int]]:
+    """The evaluated (sequence, number of frames) pairs of S9 and S11 for input "sh" or "gt": every camera and frame,
+    or with ``quick`` camera QUICK_CAMERA and the first QUICK_FRAMES frames."""
     if input not in ("sh", "gt"):
         raise ConfigError(f"--input must be sh or gt, got {input!r}")
     # H36M lists every subject's cameras in the same order; the quick camera is the second (loaded alone)
     seqs = load_h36m(data_dir, TEST_SUBJECTS, with_sh=input == "sh", cameras=(1,) if quick else (0, 1, 2, 3))
     if quick:
         seqs = [s for s in seqs if s.camera == QUICK_CAMERA]
+    return [(s, min(s.num_frames, QUICK_FRAMES) if quick else s.num_frames) for s in seqs]
+
+
+def evaluate(lifter: Lifter, input: str = "sh", quick: bool = False, data_dir: str | None = None,
+             on_progress: Callable[[int, int], None] | None = None) -> EvalResult:
+    seqs = evaluation_sequences(input, quick, data_dir)
     errs1: dict[str, list[np.ndarray]] = defaultdict(list)
     errs2: dict[str, list[np.ndarray]] = defaultdict(list)
     frames = 0
-    for i, s in enumerate(seqs):
-        n = min(s.num_frames, QUICK_FRAMES) if quick else s.num_frames
+    for i, (s, n) in enumerate(seqs):
         xy = s.xy_2d(input)[:n]
         kp = Keypoints2D(xy, np.ones((n, 17), np.float32), np.arange(n), H36M17, s.image_size, 50.0)
         pred = lifter.lift(kp).xyz.astype(np.float64) * 1000.0

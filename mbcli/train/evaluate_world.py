@@ -26,12 +26,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from mbcli.errors import ConfigError
 from mbcli.inference.predictors import Lifter
 from mbcli.rig.h36m_rig import retarget
 from mbcli.skeletons import H36M17
-from mbcli.train.data import TEST_SUBJECTS, load_h36m
-from mbcli.train.evaluate import QUICK_CAMERA, QUICK_FRAMES
+from mbcli.train.evaluate import evaluation_sequences
 from mbcli.types import Floor, Intrinsics, Keypoints2D
 from mbcli.world.camera import intrinsics
 from mbcli.world.contact import foot_contacts, foot_skate_mm_per_frame, penetration_mm
@@ -111,14 +109,9 @@ def _add_locked(acc: _Sums, world: np.ndarray, contacts: np.ndarray, floor: Floo
 
 def evaluate_world(lifter: Lifter, input: str = "sh", quick: bool = False, data_dir: str | None = None,
                    on_progress: Callable[[int, int], None] | None = None) -> WorldEvalResult:
-    if input not in ("sh", "gt"):
-        raise ConfigError(f"--input must be sh or gt, got {input!r}")
-    seqs = load_h36m(data_dir, TEST_SUBJECTS, with_sh=input == "sh", cameras=(1,) if quick else (0, 1, 2, 3))
-    if quick:
-        seqs = [s for s in seqs if s.camera == QUICK_CAMERA]
+    seqs = evaluation_sequences(input, quick, data_dir)
     acc = _Sums()
-    for i, s in enumerate(seqs):
-        n = min(s.num_frames, QUICK_FRAMES) if quick else s.num_frames
+    for i, (s, n) in enumerate(seqs):
         xy = s.xy_2d(input)[:n].astype(np.float64)
         kp = Keypoints2D(xy, np.ones((n, 17), np.float32), np.arange(n), H36M17, s.image_size, FPS)
         pose = retarget(lifter.lift(kp)).pose  # root-relative, the rig's skeleton, as mbcli lift makes it
