@@ -487,7 +487,6 @@ def select_tracks(
     """Choose the tracks to lift with ``choose_people`` over their boxes: tracks seen in fewer than
     ``max(10, ceil(0.25 s * fps))`` frames (``min_frames``) or, when the image size is known, with a median height
     under ``min_height_frac`` of it are dropped first."""
-    check_person(person)
     by_idx = _by_index(frames)
     if min_frames is None:
         min_frames = max(10, math.ceil(0.25 * fps)) if fps else 10

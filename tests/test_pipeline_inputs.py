@@ -10,9 +10,10 @@ from cli_checks import assert_one_line_error
 from typer.testing import CliRunner
 
 from mbcli.cli.main import app
+from mbcli.detect import check_detector
 from mbcli.errors import ConfigError, InputError, NoPersonFound, VideoReadError
 from mbcli.export.json_motion import write_motion_json
-from mbcli.pipeline.inputs import check_detector, input_kind, read_people
+from mbcli.pipeline.inputs import input_kind, read_people
 from mbcli.skeletons import H36M17
 from mbcli.types import Keypoints2D, MotionResult
 

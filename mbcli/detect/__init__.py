@@ -47,12 +47,16 @@ DETECTORS: dict[str, Callable[..., PoseDetector]] = {
 }
 
 
+def check_detector(name: str) -> None:
+    """ConfigError naming the valid detectors when ``name`` is not one (flows call it before loading any model)."""
+    if not isinstance(name, str) or name not in DETECTORS:
+        raise ConfigError(f"unknown detector {name!r}; valid detectors: {', '.join(DETECTORS)}")
+
+
 def load_detector(name: str = "default", **kw) -> PoseDetector:
     """Build the detector called ``name`` with backend options ``kw``; unknown names raise ConfigError."""
-    try:
-        factory = DETECTORS[name]
-    except (KeyError, TypeError):
-        raise ConfigError(f"unknown detector {name!r}; valid detectors: {', '.join(DETECTORS)}") from None
+    check_detector(name)
+    factory = DETECTORS[name]
     try:
         return factory(**kw)
     except TypeError as e:  # an option the backend does not take
@@ -61,4 +65,4 @@ def load_detector(name: str = "default", **kw) -> PoseDetector:
         raise ConfigError(f"bad option for detector {name!r}: {e}") from None
 
 
-__all__ = ["DETECTORS", "PoseDetector", "load_detector", "weights_dir", "weights_path"]
+__all__ = ["DETECTORS", "PoseDetector", "check_detector", "load_detector", "weights_dir", "weights_path"]

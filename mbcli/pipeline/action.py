@@ -14,9 +14,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mbcli.detect import check_detector
 from mbcli.errors import ConfigError
 from mbcli.labels import resolve_labels
-from mbcli.pipeline.inputs import ProgressFn, check_detector, input_kind, read_people
+from mbcli.pipeline.inputs import ProgressFn, input_kind, read_people
 from mbcli.pipeline.lift import LiftConfig
 from mbcli.pipeline.outputs import Output, write_outputs
 from mbcli.track import check_person

@@ -21,7 +21,7 @@ from typing import Literal
 
 import numpy as np
 
-from mbcli.errors import ConfigError, InputError, NoPersonFound, VideoReadError
+from mbcli.errors import InputError, NoPersonFound, VideoReadError
 from mbcli.keypoints2d import reject_outliers
 from mbcli.skeletons import H36M17, remap
 from mbcli.types import FramePoses, Keypoints2D, Pose3D, VideoInfo
@@ -119,14 +119,6 @@ def _from_motion_file(path: Path, person: str) -> People:
     rows = [r for r, i in enumerate(ids) if i in chosen]  # the file's order
     return People(None, tuple(ids[r] for r in rows), tuple(to_h36m(kps[r]) for r in rows),
                   tuple(poses[r] for r in rows), int(meta.get("num_frames", 0)))
-
-
-def check_detector(name: str) -> None:
-    """ConfigError naming the valid detectors when ``name`` is not one (checked before any model loads)."""
-    from mbcli.detect import DETECTORS
-
-    if name not in DETECTORS:
-        raise ConfigError(f"unknown detector {name!r}; valid detectors: {', '.join(DETECTORS)}")
 
 
 def read_people(path: Path, kind: InputKind, *, person: str = "all", detector: str = "default",

@@ -25,10 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
+from mbcli.detect import check_detector
 from mbcli.errors import ConfigError
 from mbcli.inference.predictors import Lifter, LiftOptions, default_stride
 from mbcli.model import load_model, resolve_device
-from mbcli.pipeline.inputs import InputKind, People, ProgressFn, check_detector, input_kind, read_people
+from mbcli.pipeline.inputs import InputKind, People, ProgressFn, input_kind, read_people
 from mbcli.pipeline.outputs import Output, write_outputs
 from mbcli.rig.h36m_rig import pose_to_rig, retarget
 from mbcli.rig.kinematics import RigMotion, hold_timeline

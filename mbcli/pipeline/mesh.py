@@ -21,8 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+from mbcli.detect import check_detector
 from mbcli.errors import ConfigError, InputError, NoPersonFound
-from mbcli.pipeline.inputs import People, ProgressFn, check_detector, input_kind, read_people
+from mbcli.pipeline.inputs import People, ProgressFn, input_kind, read_people
 from mbcli.pipeline.lift import LiftConfig, lift_people
 from mbcli.pipeline.outputs import Output, write_outputs
 from mbcli.rig.h36m_rig import retarget
