@@ -63,3 +63,14 @@ def test_an_unknown_detector_fails_before_any_model_loads(tmp_path):
                                  "--weights", "does-not-exist.pt", "--no-progress"])
     assert_one_line_error(r, "unknown detector 'yolo'")  # not the missing weights: checked first
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("args, message", [(["--focal", "-5"], "--focal must be a positive"),
+                                           (["--focal", "800", "--fov", "60"], "not both"),
+                                           (["--fov", "500"], "between 1 and 179")])
+def test_bad_camera_options_fail_before_any_model_loads(tmp_path, args, message):
+    src = _motion_file(tmp_path / "m.json", [0], [100.0])
+    r = CliRunner().invoke(app, ["lift", str(src), "--out", str(tmp_path / "o"), "--weights", "does-not-exist.pt",
+                                 "--no-progress", *args])
+    assert_one_line_error(r, message)  # not the missing weights: checked first
+    assert not (tmp_path / "o").exists()

@@ -36,6 +36,7 @@ from mbcli.rig.kinematics import RigMotion, hold_timeline
 from mbcli.track import check_person
 from mbcli.types import MotionResult, Pose3D, Scene, VideoInfo, WorldPose
 from mbcli.weights import DEFAULT_LIFTER
+from mbcli.world.camera import check_camera_options
 from mbcli.world.trajectory import AT_EDGE
 
 FORMATS = ("json", "bvh", "npz", "video")
@@ -176,6 +177,7 @@ def run_lift(input_path: str | os.PathLike, out_dir: str | os.PathLike, cfg: Lif
             raise ConfigError(f"unknown output format {f!r}; choose from: {', '.join(FORMATS)}")
     check_person(cfg.person)
     check_detector(cfg.detector)
+    check_camera_options(cfg.focal, cfg.fov)
     path = Path(input_path)
     kind = input_kind(path)  # a missing input fails before anything is loaded
     timings: dict[str, float] = {}

@@ -31,7 +31,7 @@ from mbcli.rig.kinematics import fill_gaps
 from mbcli.track import check_person
 from mbcli.types import BodyMotion, Keypoints2D, Pose3D, VideoInfo
 from mbcli.units import TO_METRES
-from mbcli.world.camera import intrinsics
+from mbcli.world.camera import check_camera_options, intrinsics
 from mbcli.world.scene import place_people
 
 _RENDER_CHUNK = 64  # frames whose mesh is posed at once for the overlay
@@ -79,6 +79,7 @@ def _check(cfg: MeshConfig) -> None:
             raise ConfigError(f"{extra}: expected a {suffix} file")
     check_person(cfg.person)
     check_detector(cfg.lift.detector)
+    check_camera_options(cfg.focal, cfg.fov)
 
 
 def _person(path: Path, cfg: MeshConfig, on_progress: ProgressFn | None,

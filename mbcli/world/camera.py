@@ -30,15 +30,23 @@ def focal_from_fov(width: int, height: int, fov_deg: float) -> float:
     return math.hypot(width, height) / (2.0 * math.tan(math.radians(fov_deg) / 2.0))
 
 
+def check_camera_options(focal_px: float | None, fov_deg: float | None) -> None:
+    """ConfigError for a focal length or field of view that cannot be used, or both given (flows call it before
+    loading anything)."""
+    if focal_px is not None and fov_deg is not None:
+        raise ConfigError("give --focal or --fov, not both")
+    if focal_px is not None and not focal_px > 0:
+        raise ConfigError(f"--focal must be a positive number of pixels, got {focal_px}")
+    if fov_deg is not None and not 1.0 < fov_deg < 179.0:
+        raise ConfigError(f"field of view must be between 1 and 179 degrees, got {fov_deg}")
+
+
 def intrinsics(width: int, height: int, focal_px: float | None = None, fov_deg: float | None = None) -> Intrinsics:
     """The camera of a width x height video (module docstring: given focal, given field of view, else the prior)."""
     if width <= 0 or height <= 0:
         raise ConfigError(f"the image size must be positive to place people in 3D, got {width}x{height}")
-    if focal_px is not None and fov_deg is not None:
-        raise ConfigError("give --focal or --fov, not both")
+    check_camera_options(focal_px, fov_deg)
     if focal_px is not None:
-        if not focal_px > 0:
-            raise ConfigError(f"--focal must be a positive number of pixels, got {focal_px}")
         f, source = float(focal_px), "focal"
     elif fov_deg is not None:
         f, source = focal_from_fov(width, height, fov_deg), "fov"
