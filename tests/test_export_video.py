@@ -11,6 +11,8 @@ import pytest
 from mbcli.errors import ConfigError, ExportError, VideoReadError
 from mbcli.export.video import (
     View3D,
+    _ground,
+    _prepare,
     camera_to_view,
     drawing_edges,
     person_colors,
@@ -18,7 +20,7 @@ from mbcli.export.video import (
     render_side_by_side,
 )
 from mbcli.skeletons import get_skeleton
-from mbcli.types import Keypoints2D, MotionResult, Pose3D
+from mbcli.types import Keypoints2D, MotionResult, Pose3D, WorldPose
 from mbcli.video import VideoWriter, iter_frames
 
 H36 = get_skeleton("h36m17")
@@ -187,6 +189,41 @@ def test_overlay_only_and_missing_3d(grey_video, tmp_path):
     out3 = tmp_path / "pairs.mp4"
     render_side_by_side(grey_video, [(r.keypoints_2d, r.pose_3d)], out3, height=60)  # plain pairs work too
     assert sum(_coloured(rgb[:, :80]).sum() > 0 for _, rgb in iter_frames(out3)) == 2
+
+
+def _walker(frames, track_id, start_x, step_x, lift_y=0.0):
+    """A person whose world joints stand at x = start_x + step_x * i (metres), feet at y = 0.08 + lift_y."""
+    r = _result(frames, track_id=track_id)
+    T = len(frames)
+    offset = np.stack([start_x + step_x * np.arange(T), np.full(T, lift_y), np.full(T, -4.0)], -1)  # (T,3)
+    joints = POSE_UP[None] + offset[:, None]
+    w = WorldPose(joints, offset, np.zeros(T, np.uint8), np.zeros((T, 2), bool))
+    return MotionResult(video=None, track_id=track_id, keypoints_2d=r.keypoints_2d, pose_3d=r.pose_3d, world=w)
+
+
+def test_world_view_keeps_people_where_they_are_on_the_floor():
+    a, b = _walker(range(8), 0, -2.0, 0.1), _walker(range(8), 1, 2.0, 0.0, lift_y=1.0)
+    people = _prepare([a, b], (160, 120))
+    assert _ground(people) == 0.0  # the grid is the floor
+    pa, pb = people
+    # one common horizontal shift (the median root), heights untouched: b still stands 1 m higher, 4 m to the right
+    np.testing.assert_allclose(pb.xyz_up[0] - pa.xyz_up[0], [[4.0, 1.0, 0.0]] * 17, atol=1e-6)
+    np.testing.assert_allclose(pa.xyz_up[:, :, 1], np.repeat(POSE_UP[None, :, 1], 8, 0), atol=1e-6)
+    assert pa.trail is not None and np.allclose(pa.trail[:, 1], 0.0)  # the path is traced on the floor
+    assert pa.trail[-1, 0] - pa.trail[0, 0] == pytest.approx(0.7)  # and follows the walk
+    mixed = _prepare([a, _result(range(8), track_id=2)], (160, 120))  # one person without a world pose:
+    assert all(p.trail is None for p in mixed)  # everybody falls back to the root-centred view
+    np.testing.assert_allclose(mixed[0].xyz_up[:, H36.idx("pelvis"), 1:], 0.0, atol=1e-6)  # root-centred
+
+
+def test_world_view_render_moves_the_walker_across_the_panel(grey_video, tmp_path):
+    out = tmp_path / "world.mp4"
+    render_side_by_side(grey_video, [_walker(range(8), 0, -1.0, 0.3)], out, height=120, azimuth=0.0, elevation=0.0)
+    xs = {}
+    for f, rgb in iter_frames(out):
+        cols = np.flatnonzero(_coloured(rgb[:, 160:]).any(axis=0))
+        xs[f] = cols.mean()
+    assert xs[7] - xs[0] > 20  # 2.1 m to the right, seen from the camera (azimuth 0)
 
 
 def test_errors_leave_no_output(grey_video, tmp_path):

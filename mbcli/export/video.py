@@ -13,11 +13,18 @@ Layout follows FORMATS.md section 5 (VideoPose3D's "Input | Reconstruction" figu
   rotation about x: (x, y, z) -> (x, -y, -z), so the head is up and azimuth 0 looks from the input camera.
   "world" poses are taken as Y-up already (the mbcli.motion convention, FORMATS.md section 3).
   The view is R = Rx(elevation) @ Ry(azimuth) (geometry.euler_to_matrix, order "XYZ"); positive azimuth orbits
-  the camera towards the subject's right side, positive elevation looks down. Every person is root-centred in every
-  frame; with several people they are spread along x by where their 2D root is in the image (pixels converted to
-  3D units with the median ratio of 3D to 2D body height), so the panel keeps the people's left-to-right order.
-  Scale, centre and the ground grid (at the feet: the 5th percentile of each frame's lowest joint) are fixed for
-  the whole video, so the skeleton does not breathe; bones are drawn far to near.
+  the camera towards the subject's right side, positive elevation looks down.
+  - **World view** (every person with a 3D pose has ``MotionResult.world``, as ``mbcli lift`` gives): the people
+    are drawn where they are in the clip's world frame (Y up, the floor at y = 0, the grid on the floor), so a
+    walker crosses the panel, a jump leaves the grid, and people keep their places; the world frame's -Z is the
+    camera's horizontal viewing direction, so azimuth 0 still looks from the input camera. Each root's path over
+    the last seconds is traced on the floor. The panel is centred on the median root position of the clip.
+  - **Root-centred view** (otherwise): every person is root-centred in every frame; with several people they are
+    spread along x by where their 2D root is in the image (pixels converted to 3D units with the median ratio of
+    3D to 2D body height), so the panel keeps the people's left-to-right order; the ground grid is at the feet
+    (the 5th percentile of each frame's lowest joint).
+  Scale, centre and the grid are fixed for the whole video, so the skeleton does not breathe; bones are drawn far
+  to near.
 - Output: H.264 yuv420p at the source fps through mbcli.video.VideoWriter (atomic: nothing is left on error).
   Decoding runs in a helper thread a few frames ahead (bounded queue), overlapping drawing and encoding.
   Frame f of the output is frame f of the input; a person is drawn on frame f only where their Keypoints2D /
@@ -61,6 +68,7 @@ _PANEL_BG = (24, 24, 28)
 _GRID = (70, 72, 80)
 _SHIFT = 4  # cv2 sub-pixel bits: coordinates are drawn at 1/16 px
 _ONE = 1 << _SHIFT
+_TRAIL_S = 3.0  # seconds of root path traced on the floor in the world view
 
 
 def person_colors(track_id: int) -> tuple[tuple[int, int, int], tuple[int, int, int], tuple[int, int, int]]:
@@ -324,7 +332,8 @@ class _Person:
     scores: np.ndarray  # (T2,J)
     sk3d: Skeleton | None = None
     rows3d: dict[int, int] | None = None
-    xyz_up: np.ndarray | None = None  # (T3,J,3) root-centred, Y-up, plus the layout offset along x
+    xyz_up: np.ndarray | None = None  # (T3,J,3) Y-up: world joints (world view) or root-centred + layout offset
+    trail: np.ndarray | None = None  # (T3,3) the root's path on the floor (world view only)
 
 
 def _pose3d(p: _Person) -> tuple[dict[int, int], np.ndarray, Skeleton] | None:
@@ -348,9 +357,12 @@ def _as_result(i: int, r) -> MotionResult:
 
 
 def _prepare(results: Sequence, image_size: tuple[int, int]) -> list[_Person]:
+    """Per person: 2D rows and, where lifted, the 3D pose in the panel's Y-up frame (world or root-centred)."""
+    rs = [_as_result(n, r) for n, r in enumerate(results)]
+    lifted = [r for r in rs if r.pose_3d is not None and r.pose_3d.num_frames > 0]
+    world = bool(lifted) and all(r.world is not None for r in lifted)
     people = []
-    for n, r in enumerate(results):
-        r = _as_result(n, r)
+    for r in rs:
         k = r.keypoints_2d
         p = _Person(
             track_id=int(r.track_id),
@@ -362,15 +374,37 @@ def _prepare(results: Sequence, image_size: tuple[int, int]) -> list[_Person]:
         )
         if r.pose_3d is not None and r.pose_3d.num_frames > 0:
             P = r.pose_3d
-            up = camera_to_view(P.xyz, P.frame)
-            up = up - up[:, _root_index(P.skeleton) : _root_index(P.skeleton) + 1, :]  # (T3,J,3) root-centred
+            root = _root_index(P.skeleton)
+            if world:
+                assert r.world is not None
+                up = r.world.joints_world.astype(np.float64)  # (T3,J,3) world frame: Y up, floor y = 0
+                p.trail = up[:, root] * np.array([1.0, 0.0, 1.0])  # (T3,3) the root dropped onto the floor
+            else:
+                up = camera_to_view(P.xyz, P.frame)
+                up = up - up[:, root : root + 1, :]  # (T3,J,3) root-centred
             p.sk3d, p.xyz_up = P.skeleton, up
             p.rows3d = {int(f): i for i, f in enumerate(P.frame_indices)}
         people.append(p)
     with3d = [p for p in people if p.xyz_up is not None]
-    if len(with3d) > 1:
+    if world:
+        _centre(with3d)
+    elif len(with3d) > 1:
         _layout(with3d, image_size)
     return people
+
+
+def _centre(people: list[_Person]) -> None:
+    """Shift world-view people horizontally by one common offset: the median root position of the clip goes to the
+    panel's centre (the floor stays at y = 0)."""
+    trails = [p.trail for p in people if p.trail is not None]
+    if not trails:
+        return
+    c = np.median(np.concatenate(trails), axis=0) * np.array([1.0, 0.0, 1.0])  # (3,)
+    for p in people:
+        if p.xyz_up is not None:
+            p.xyz_up = p.xyz_up - c
+        if p.trail is not None:
+            p.trail = p.trail - c
 
 
 def _layout(people: list[_Person], image_size: tuple[int, int]) -> None:
@@ -523,13 +557,9 @@ def render_side_by_side(
         allpts = np.concatenate(pts) if pts else np.zeros((0, 3))
         if len(allpts) > 200_000:
             allpts = allpts[:: len(allpts) // 200_000 + 1]
-        ys = [p.xyz_up[..., 1] for p in people if p.xyz_up is not None]
-        lows = [np.where(np.isfinite(y), y, np.inf).min(axis=1) for y in ys]  # (T3,) each: a frame's lowest joint
-        lowest = np.concatenate(lows) if lows else np.zeros(0)
-        lowest = lowest[np.isfinite(lowest)]
-        ground = float(np.percentile(lowest, 5)) if len(lowest) else None
-        view = View3D.fit(allpts, H, azimuth, elevation, ground=ground)
+        view = View3D.fit(allpts, H, azimuth, elevation, ground=_ground(people))
         bg = view.background()
+        trail_len = max(2, int(round(_TRAIL_S * src.fps)))
 
     def draw(f: int, rgb: np.ndarray) -> np.ndarray:
         for p in people:
@@ -540,6 +570,7 @@ def render_side_by_side(
             render_overlay_frame(rgb, xy, p.scores[i], p.sk2d, [p.track_id], score_threshold, labels=labels)
         if view is not None:
             panel = bg.copy()
+            _draw_trails(panel, view, people, f, trail_len)
             shown = []
             for p in people:
                 pose = _pose3d(p)
@@ -551,6 +582,35 @@ def render_side_by_side(
         return rgb
 
     return encode_drawn(video_path, src, out, W, H, draw, crf, on_progress)
+
+
+def _ground(people: list[_Person]) -> float | None:
+    """The grid's height: the floor (0) in the world view, else the feet (5th percentile of each frame's lowest
+    joint); None when nobody has a 3D pose."""
+    if any(p.trail is not None for p in people):
+        return 0.0
+    ys = [p.xyz_up[..., 1] for p in people if p.xyz_up is not None]
+    lows = [np.where(np.isfinite(y), y, np.inf).min(axis=1) for y in ys]  # (T3,) each: a frame's lowest joint
+    lowest = np.concatenate(lows) if lows else np.zeros(0)
+    lowest = lowest[np.isfinite(lowest)]
+    return float(np.percentile(lowest, 5)) if len(lowest) else None
+
+
+def _draw_trails(panel: np.ndarray, view: View3D, people: list[_Person], f: int, length: int) -> None:
+    """Trace each world-view person's root on the floor over their last ``length`` frames up to frame ``f``."""
+    t = max(1, int(round(view.size / 400)))
+    for p in people:
+        if p.trail is None or p.rows3d is None:
+            continue
+        i = p.rows3d.get(f)
+        if i is None:
+            continue
+        path = p.trail[max(0, i - length + 1) : i + 1]  # (n,3)
+        if len(path) < 2:
+            continue
+        uv, _ = view.project(path)
+        cv2.polylines(panel, [_fix(uv).reshape(-1, 1, 2)], False, person_colors(p.track_id)[2], t, cv2.LINE_AA,
+                      _SHIFT)
 
 
 def encode_drawn(video_path: str | os.PathLike, src: VideoInfo, out: Path, W: int, H: int,
