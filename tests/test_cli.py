@@ -195,3 +195,31 @@ def test_bvh_moves_through_the_world_on_the_video_timeline(tmp_path, tiny_weight
     w = json.loads((tmp_path / "outFalse" / "walk.motion.json").read_text())
     assert w["version"] == 2 and w["world"]["camera"]["fx"] == 800 and w["world"]["camera"]["focal_source"] == "focal"
     assert np.asarray(w["people"][0]["world"]["keypoints_3d"]).shape == (50, 17, 3)
+
+
+@pytest.mark.parametrize("case", ["close-up", "single-frame"])
+def test_world_placement_degrades_with_a_note_on_real_video(tmp_path, case):
+    """A close-up whose feet are below the frame (the detector's guessed ankles sit at the edge with low scores) and a
+    one-frame clip: the real detector and lifter run, the floor falls back to a level camera and says so, nothing is
+    NaN, and the BVH is on the video's timeline."""
+    from mbcli.rig.bvh_io import read_bvh
+    from mbcli.video import iter_frames
+
+    clip = tmp_path / f"{case}.mp4"
+    with VideoWriter(clip, 60.0) as w:
+        for f, rgb in iter_frames(ROOT / "samples" / "pose2sim_single_360.mp4"):
+            if case == "close-up" and f < 60:
+                w.write(np.ascontiguousarray(rgb[60:360, 120:360]))  # chest up: the athlete's legs are cut
+            elif case == "single-frame" and f == 30:
+                w.write(rgb)
+    out = tmp_path / "out"
+    r = _run(["lift", str(clip), "--out", str(out), "--formats", "json,bvh", "--no-progress"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads((out / f"{case}.motion.json").read_text())
+    floor = doc["world"]["floor"]
+    assert floor["method"] == "level-camera" and "assumed level" in floor["note"]
+    assert "assumed level" in " ".join(r.output.split())  # the summary says it too
+    for person in doc["people"]:
+        k3 = np.asarray(person["world"]["keypoints_3d"], dtype=np.float64)
+        assert np.isfinite(k3).all() and k3.shape[1:] == (17, 3)
+        assert read_bvh(out / f"{case}.person{person['track_id']}.bvh").num_frames == doc["num_frames"]

@@ -13,7 +13,7 @@ from mbcli.skeletons import H36M17
 from mbcli.types import Floor, Intrinsics, Keypoints2D, Pose3D
 from mbcli.world.camera import diagonal_fov_deg, intrinsics
 from mbcli.world.contact import foot_contacts, foot_skate_mm_per_frame, penetration_mm
-from mbcli.world.floor import ANKLE_HEIGHT, estimate_floor
+from mbcli.world.floor import ANKLE_HEIGHT, estimate_floor, joints_seen
 from mbcli.world.scene import place_people
 from mbcli.world.trajectory import AT_EDGE, FEW_JOINTS, adult_scale, root_trajectory
 
@@ -122,6 +122,13 @@ def test_floor_from_walking_feet_and_the_level_fallback():
     hidden = estimate_floor([cam], [np.zeros((T, 17), bool)], 10.0)  # feet never seen: a close-up
     assert hidden.method == "level-camera" and "assumed level" in hidden.note
     assert np.allclose(hidden.up, [0.0, -1.0, 0.0])
+
+
+def test_feet_guessed_at_the_frame_edge_or_with_low_scores_are_not_seen():
+    xy = np.array([[[100.0, 200.0], [100.0, SIZE[1] - 2.0], [-5.0, 200.0], [100.0, 200.0], [np.nan, 1.0]]])  # (1,5,2)
+    sc = np.array([[0.9, 0.9, 0.9, 0.2, 0.9]])
+    # inside and confident | at the bottom edge (a close-up's guessed foot) | outside | a low score | not finite
+    assert joints_seen(xy, sc, SIZE).tolist() == [[True, False, False, False, False]]
 
 
 def test_contacts_skate_and_penetration():

@@ -1,7 +1,9 @@
 """The floor under a static camera, from the feet of everyone in the clip; gravity and the world frame follow.
 
-Samples: the ankles of every person in every frame where the 2D detector saw that ankle and the ankle moves slower
-than ``SLOW_MPS`` (a planted or slowly moving foot), in the camera frame (root trajectory + lifted joints).
+Samples: the ankles of every person in every frame where the 2D detector saw that ankle (``joints_seen``: a score of
+at least ``MIN_SCORE``, inside the image by ``EDGE_MARGIN``: a detector guesses feet below the frame's edge of a
+close-up with low scores, and those say nothing about the floor) and the ankle moves slower than ``SLOW_MPS`` (a
+planted or slowly moving foot), in the camera frame (root trajectory + lifted joints).
 Prior: "up" is the median direction from the pelvis to the thorax over all frames (people mostly stand upright).
 
 Fit (``estimate_floor``): the ankle plane u . X + d = 0 (u unit, pointing up) minimises
@@ -32,6 +34,8 @@ from mbcli.skeletons import H36M17
 from mbcli.types import Floor
 
 ANKLE_HEIGHT = 0.08  # m: height of the ankle joint above the sole when standing
+MIN_SCORE = 0.5  # 2D score for a foot to count as seen
+EDGE_MARGIN = 0.02  # of the image size: a foot this close to the frame's edge may be cut by it
 SLOW_MPS = 0.5
 INLIER_M = 0.05
 MIN_SAMPLES = 30
@@ -79,6 +83,15 @@ def body_up(people: Sequence[np.ndarray]) -> np.ndarray:
         if t @ _CAMERA_UP > np.cos(np.radians(MAX_TILT_DEG)):
             return t
     return _CAMERA_UP.copy()
+
+
+def joints_seen(xy: np.ndarray, scores: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
+    """(T,J) bool: joints detected with a score of at least MIN_SCORE, inside the image by EDGE_MARGIN.
+    xy (T,J,2) pixels, scores (T,J), image_size (W, H)."""
+    size = np.asarray(image_size, dtype=np.float64)
+    lo, hi = EDGE_MARGIN * size, (1.0 - EDGE_MARGIN) * size
+    inside = ((xy >= lo) & (xy <= hi)).all(axis=-1)
+    return (scores >= MIN_SCORE) & inside & np.isfinite(xy).all(axis=-1)
 
 
 def foot_samples(people: Sequence[np.ndarray], seen: Sequence[np.ndarray], fps: float) -> np.ndarray:

@@ -19,7 +19,7 @@ from mbcli.errors import ConfigError
 from mbcli.types import Intrinsics, Keypoints2D, Pose3D, Scene, WorldPose
 from mbcli.units import TO_METRES
 from mbcli.world.contact import foot_contacts
-from mbcli.world.floor import estimate_floor
+from mbcli.world.floor import estimate_floor, joints_seen
 from mbcli.world.footlock import lock_feet
 from mbcli.world.trajectory import RootTrajectory, adult_scale, root_trajectory
 
@@ -62,7 +62,7 @@ def place_people(poses: Sequence[Pose3D], keypoints: Sequence[Keypoints2D], came
     for pose, kp in zip(poses, keypoints):
         joints, traj, scale = place_person(pose, kp, camera, image_size, fps)
         placed.append(joints)
-        seen.append(_aligned_2d(pose, kp)[1] > 0)
+        seen.append(joints_seen(*_aligned_2d(pose, kp), image_size))
         tracks.append(traj)
         scales.append(scale)
     floor = estimate_floor(placed, seen, fps)
