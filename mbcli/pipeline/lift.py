@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from mbcli.inference.predictors import Lifter, LiftOptions, default_stride
 from mbcli.model import load_model, resolve_device
 from mbcli.pipeline.inputs import InputKind, People, ProgressFn, input_kind, read_people
 from mbcli.pipeline.outputs import Output, write_outputs
+from mbcli.rig.bvh_io import BVH_UNITS
 from mbcli.rig.h36m_rig import pose_to_rig, retarget
 from mbcli.rig.kinematics import RigMotion, hold_timeline
 from mbcli.track import check_person
@@ -69,6 +71,36 @@ class LiftConfig:
     foot_lock: bool = True  # pin planted feet (world/footlock.py)
     overlay_height: int = 720
     azimuth: float = 30.0
+
+    def check(self) -> None:
+        """Preflight: every setting is valid before anything is loaded or decoded (ConfigError, one line naming the
+        option)."""
+        for f in self.formats:
+            if f not in FORMATS:
+                raise ConfigError(f"unknown output format {f!r}; choose from: {', '.join(FORMATS)}")
+        check_person(self.person)
+        check_detector(self.detector)
+        check_camera_options(self.focal, self.fov)
+        _at_least("--window", self.window, 1)
+        if self.stride is not None:
+            _at_least("--stride", self.stride, 1)
+        _at_least("--batch-size", self.batch_size, 1)
+        if self.detect_max_width is not None:
+            _at_least("--detect-max-width", self.detect_max_width, 32)
+        _at_least("overlay_height", self.overlay_height, 16)
+        if self.fps is not None and not (math.isfinite(self.fps) and self.fps > 0):
+            raise ConfigError(f"--fps must be a positive number, got {self.fps}")
+        if not math.isfinite(self.azimuth):
+            raise ConfigError(f"--azimuth must be a number of degrees, got {self.azimuth}")
+        if self.bvh_units not in BVH_UNITS:
+            raise ConfigError(f"--bvh-units must be one of {', '.join(BVH_UNITS)}, got {self.bvh_units!r}")
+        LiftOptions(window=self.window, stride=self.stride or self.window, precision=self.precision,
+                    runtime=self.runtime)  # precision and runtime
+
+
+def _at_least(option: str, value: int, low: int) -> None:
+    if value < low:
+        raise ConfigError(f"{option} must be at least {low}, got {value}")
 
 
 @dataclass
@@ -172,12 +204,7 @@ def run_lift(input_path: str | os.PathLike, out_dir: str | os.PathLike, cfg: Lif
              on_progress: ProgressFn | None = None, lifter: Lifter | None = None) -> LiftResult:
     """Lift every chosen person of ``input_path`` and write the files of ``cfg.formats`` into ``out_dir``."""
     cfg = cfg or LiftConfig()
-    for f in cfg.formats:
-        if f not in FORMATS:
-            raise ConfigError(f"unknown output format {f!r}; choose from: {', '.join(FORMATS)}")
-    check_person(cfg.person)
-    check_detector(cfg.detector)
-    check_camera_options(cfg.focal, cfg.fov)
+    cfg.check()
     path = Path(input_path)
     kind = input_kind(path)  # a missing input fails before anything is loaded
     timings: dict[str, float] = {}
