@@ -118,7 +118,7 @@ def test_minimal_keypoint_json_to_all_formats(tmp_path, tiny_weights):
     r = _run(["lift", str(src), "--out", str(out), "--weights", str(tiny_weights), "--no-progress"])
     assert r.exit_code == 0, r.output
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["walk.motion.json", "walk.motion.npz", "walk.person3.bvh"]  # no video: no overlay
+    assert names == ["walk.manifest.json", "walk.motion.json", "walk.motion.npz", "walk.person3.bvh"]  # no overlay
     doc = json.loads((out / "walk.motion.json").read_text())
     assert doc["video"] is None and doc["image_size"] == [640, 480] and doc["fps"] == 25
     k3 = np.asarray(doc["people"][0]["keypoints_3d"])
@@ -223,3 +223,26 @@ def test_world_placement_degrades_with_a_note_on_real_video(tmp_path, case):
         k3 = np.asarray(person["world"]["keypoints_3d"], dtype=np.float64)
         assert np.isfinite(k3).all() and k3.shape[1:] == (17, 3)
         assert read_bvh(out / f"{case}.person{person['track_id']}.bvh").num_frames == doc["num_frames"]
+
+
+def test_lift_never_writes_over_its_input_and_a_rerun_replaces_the_set(tmp_path, tiny_weights):
+    out = tmp_path / "out"
+    src = out / "walk.motion.json"
+    out.mkdir()
+    _minimal_motion_json(src)
+    before = src.read_text()
+    r = _run(["lift", str(src), "--out", str(out), "--weights", str(tiny_weights), "--no-progress"])
+    assert_one_line_error(r, "would overwrite the input")
+    assert src.read_text() == before and sorted(p.name for p in out.iterdir()) == ["walk.motion.json"]
+    moved = tmp_path / "walk.json"
+    src.rename(moved)
+    r = _run(["lift", str(moved), "--out", str(out), "--weights", str(tiny_weights), "--no-progress"])
+    assert r.exit_code == 0, r.output
+    r = _run(["lift", str(moved), "--out", str(out), "--weights", str(tiny_weights), "--no-progress", "--formats",
+              "json"])
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in out.iterdir()) == ["walk.manifest.json", "walk.motion.json"]  # no stale BVH/NPZ
+    blocker = tmp_path / "afile"
+    blocker.write_text("")
+    r = _run(["lift", str(moved), "--out", str(blocker), "--weights", str(tiny_weights), "--no-progress"])
+    assert_one_line_error(r, "is a file, not a folder")

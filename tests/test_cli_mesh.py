@@ -110,6 +110,18 @@ def test_bad_output_names(tmp_path, smpl_file):
     r = _run(["mesh", str(src), "--out", str(tmp_path / "s.npz"), "--smpl-model", str(smpl_file), "--body-model",
               "star"])
     _assert_clean_failure(r, tmp_path, "unknown body model")
+    r = _run(["mesh", str(src), "--out", str(tmp_path / "s.npz"), "--smpl-model", str(smpl_file), "--iterations",
+              "0"])
+    _assert_clean_failure(r, tmp_path, "--iterations must be at least 1")
+
+
+def test_mesh_never_writes_over_its_input(tmp_path, smpl_file):
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"the user's video")
+    r = _run(["mesh", str(video), "--out", str(tmp_path / "s.npz"), "--overlay", str(video), "--smpl-model",
+              str(smpl_file), "--no-progress"])
+    assert_one_line_error(r, "would overwrite the input")
+    assert video.read_bytes() == b"the user's video" and sorted(tmp_path.iterdir()) == [video]
 
 
 def test_failing_second_output_leaves_nothing(tmp_path, smpl_file, monkeypatch):

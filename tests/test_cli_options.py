@@ -79,21 +79,21 @@ def test_every_lift_option_reaches_the_config(monkeypatch, tmp_path):
 def test_every_mesh_option_reaches_the_config(monkeypatch, tmp_path):
     rec: dict = {}
     monkeypatch.setattr(cli_mesh, "run_mesh", _record(rec))
-    given = {"out": "b.npz", "body_model": "anny", "smpl_model": "m.pkl", "video": "o.mp4", "no_video": False,
+    given = {"out": "b.npz", "body_model": "anny", "smpl_model": "m.pkl", "overlay": "o.mp4", "no_overlay": False,
              "glb": "g.glb", "person": "2", "fov": "70", "focal": "900", "iterations": "5", "device": "cpu", "weights": "w.pt",
              "detector": "blazepose-lite", "fps": "24", "progress": False}
     _covered("mesh", given)
-    _invoke(["mesh", "in.mp4", "--out", "b.npz", "--body-model", "anny", "--smpl-model", "m.pkl", "--video",
+    _invoke(["mesh", "in.mp4", "--out", "b.npz", "--body-model", "anny", "--smpl-model", "m.pkl", "--overlay",
              "o.mp4", "--glb", "g.glb", "--person", "2", "--fov", "70", "--focal", "900", "--iterations", "5",
              "--device", "cpu",
              "--weights", "w.pt", "--detector", "blazepose-lite", "--fps", "24", "--no-progress"])
     (inp, cfg), kw = rec["args"], rec["kwargs"]
     assert Path(inp) == Path("in.mp4") and kw["on_progress"] is None
-    assert cfg == MeshConfig(out="b.npz", body_model="anny", smpl_model="m.pkl", person="2", video="o.mp4",
+    assert cfg == MeshConfig(out="b.npz", body_model="anny", smpl_model="m.pkl", person="2", overlay="o.mp4",
                              glb="g.glb", fov=70.0, focal=900.0, iterations=5,
                              lift=LiftConfig(device="cpu", weights="w.pt", fps=24.0, detector="blazepose-lite"))
-    _invoke(["mesh", "in.mp4", "--out", "b.npz", "--no-video", "--no-progress"])
-    assert rec["args"][1].video is None and rec["args"][1].glb is None
+    _invoke(["mesh", "in.mp4", "--out", "b.npz", "--no-overlay", "--no-progress"])
+    assert rec["args"][1].overlay is None and rec["args"][1].glb is None
 
 
 def test_every_action_option_reaches_the_config(monkeypatch, tmp_path):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import pytest
 
-from mbcli.errors import ExportError
-from mbcli.pipeline.outputs import Output, staged_path, write_outputs
+from mbcli.errors import ConfigError, ExportError
+from mbcli.pipeline.outputs import Output, check_destinations, staged_path, write_outputs
 
 
 def _text(content: str):
@@ -57,3 +58,49 @@ def test_a_file_in_the_way_of_a_folder_is_one_export_error(tmp_path):
     (tmp_path / "out").write_text("a file, not a folder")
     with pytest.raises(ExportError, match="cannot create the folder"):
         write_outputs([Output(tmp_path / "out" / "x.json", _text("1"))])
+
+
+def test_check_destinations_refuses_inputs_folders_and_unwritable_places(tmp_path):
+    src = tmp_path / "clip.motion.json"
+    src.write_text("{}")
+    with pytest.raises(ConfigError, match="would overwrite the input"):
+        check_destinations([tmp_path / "x" / ".." / "clip.motion.json"], [src])
+    (tmp_path / "d.npz").mkdir()
+    with pytest.raises(ConfigError, match="is a folder"):
+        check_destinations([tmp_path / "d.npz"])
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(ConfigError, match="is a file, not a folder"):
+        check_destinations([blocker / "new" / "a.json"])
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if not os.access(locked, os.W_OK):  # root ignores the mode bits
+            with pytest.raises(ConfigError, match="not writable"):
+                check_destinations([locked / "sub" / "a.json"])
+    finally:
+        locked.chmod(0o700)
+    check_destinations([tmp_path / "new" / "deeper" / "a.json"], [src, None])  # a folder to be made is fine
+
+
+def test_manifest_owns_the_output_set(tmp_path):
+    def out(name: str, text: str) -> Output:
+        return Output(tmp_path / name, lambda p: p.write_text(text))
+
+    manifest = tmp_path / "clip.manifest.json"
+    first = write_outputs([out("clip.motion.json", "1"), out("clip.person0.bvh", "a"), out("clip.person1.bvh", "b")],
+                          manifest=manifest, about={"command": "test"})
+    assert first[-1] == manifest and json.loads(manifest.read_text())["files"][-1] == "clip.manifest.json"
+    (tmp_path / "notes.txt").write_text("the user's")  # never listed, never touched
+    manifest_doc = json.loads(manifest.read_text())
+    manifest.write_text(json.dumps({**manifest_doc, "files": [*manifest_doc["files"], "../escape.txt"]}))
+    (tmp_path.parent / "escape.txt").write_text("outside")
+    write_outputs([out("clip.motion.json", "2"), out("clip.person0.bvh", "c")], manifest=manifest)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["clip.manifest.json", "clip.motion.json", "clip.person0.bvh", "notes.txt"]  # person1 is stale
+    assert (tmp_path.parent / "escape.txt").exists()  # only plain names in the manifest's folder are removed
+    assert json.loads(manifest.read_text())["files"] == ["clip.motion.json", "clip.person0.bvh", "clip.manifest.json"]
+    with pytest.raises(ExportError):  # a failed run removes nothing and keeps the earlier manifest
+        write_outputs([out("clip.motion.json", "3"), Output(tmp_path / "bad", _fail)], manifest=manifest)
+    assert (tmp_path / "clip.person0.bvh").exists() and (tmp_path / "clip.motion.json").read_text() == "2"

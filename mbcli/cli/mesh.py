@@ -43,9 +43,9 @@ def mesh(
                                             "optional extra, see the README).")] = "smpl",
     smpl_model: Annotated[str | None, typer.Option("--smpl-model", help="SMPL model file (.pkl or .npz) from "
                                                    "https://smpl.is.tue.mpg.de; default $MBCLI_SMPL_MODEL.")] = None,
-    video: Annotated[Path | None, typer.Option("--video", help="Write a mesh overlay video here (.mp4; video input "
-                                               "only). Default: OUT with .mp4 for video input.")] = None,
-    no_video: Annotated[bool, typer.Option("--no-video", help="Do not render the overlay video.")] = False,
+    overlay: Annotated[Path | None, typer.Option("--overlay", help="Write a mesh overlay video here (.mp4; video "
+                                                 "input only). Default: OUT with .mp4 for video input.")] = None,
+    no_overlay: Annotated[bool, typer.Option("--no-overlay", help="Do not render the overlay video.")] = False,
     glb: Annotated[Path | None, typer.Option("--glb", help="Write an animated skinned mesh here (.glb). Default: OUT "
                                              "with .glb for anny.")] = None,
     person: Annotated[str, typer.Option("--person", "-p", help="largest, or a track id.")] = "largest",
@@ -61,10 +61,10 @@ def mesh(
     """Fit SMPL (or anny) to one person: parameters for every frame, a mesh overlay video and a GLB."""
     out = out or Path("smpl.npz" if body_model == "smpl" else "body.npz")
     is_video = input.is_file() and input.suffix.lower() not in (".json",)
-    video_out = None if no_video else (video or (out.with_suffix(".mp4") if is_video else None))
+    overlay_out = None if no_overlay else (overlay or (out.with_suffix(".mp4") if is_video else None))
     glb_out = glb or (out.with_suffix(".glb") if body_model == "anny" else None)
     cfg = MeshConfig(out=str(out), body_model=body_model, smpl_model=smpl_model, person=person,
-                     video=str(video_out) if video_out else None, glb=str(glb_out) if glb_out else None, fov=fov,
+                     overlay=str(overlay_out) if overlay_out else None, glb=str(glb_out) if glb_out else None, fov=fov,
                      focal=focal,
                      iterations=iterations,
                      lift=LiftConfig(device=device, weights=weights, fps=fps, detector=detector))

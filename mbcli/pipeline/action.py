@@ -19,7 +19,7 @@ from mbcli.errors import ConfigError
 from mbcli.labels import resolve_labels
 from mbcli.pipeline.inputs import ProgressFn, input_kind, read_people
 from mbcli.pipeline.lift import LiftConfig
-from mbcli.pipeline.outputs import Output, write_outputs
+from mbcli.pipeline.outputs import Output, check_destinations, write_outputs
 from mbcli.track import check_person
 from mbcli.types import PersonActions
 from mbcli.weights import DEFAULT_ACTION
@@ -75,6 +75,8 @@ def run_action(input_path: str | os.PathLike, cfg: ActionConfig | None = None,
     _check(cfg)
     path = Path(input_path)
     kind = input_kind(path)
+    if cfg.json is not None:
+        check_destinations([Path(cfg.json)], [path])
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     model, meta = load_action_model(cfg.weights)

@@ -31,7 +31,7 @@ from mbcli.errors import ConfigError
 from mbcli.inference.predictors import Lifter, LiftOptions, default_stride
 from mbcli.model import load_model, resolve_device
 from mbcli.pipeline.inputs import InputKind, People, ProgressFn, input_kind, read_people
-from mbcli.pipeline.outputs import Output, write_outputs
+from mbcli.pipeline.outputs import Output, check_destinations, write_outputs
 from mbcli.rig.bvh_io import BVH_UNITS
 from mbcli.rig.h36m_rig import pose_to_rig, retarget
 from mbcli.rig.kinematics import RigMotion, hold_timeline
@@ -42,6 +42,17 @@ from mbcli.world.camera import check_camera_options
 from mbcli.world.trajectory import AT_EDGE
 
 FORMATS = ("json", "bvh", "npz", "video")
+_NAMES = {"json": "{stem}.motion.json", "npz": "{stem}.motion.npz", "video": "{stem}.overlay.mp4",
+          "manifest": "{stem}.manifest.json"}  # the files of a run (and one BVH per person: {stem}.person{id}.bvh)
+
+
+def _dest(out_dir: Path, stem: str, what: str) -> Path:
+    return out_dir / _NAMES[what].format(stem=stem)
+
+
+def output_stem(path: Path) -> str:
+    """The name a lift's files start with: the input's name without its extension (and without ".motion")."""
+    return path.stem.replace(".motion", "") if path.is_file() else path.name
 
 
 @dataclass(frozen=True)
@@ -179,10 +190,10 @@ def _outputs(stem: str, out_dir: Path, results: list[MotionResult], bvh: list[Ri
 
     outs: list[Output] = []
     if "json" in cfg.formats:
-        outs.append(Output(out_dir / f"{stem}.motion.json",
+        outs.append(Output(_dest(out_dir, stem, "json"),
                            lambda p: write_motion_json(results, video, p, weights=weights, scene=scene)))
     if "npz" in cfg.formats:
-        outs.append(Output(out_dir / f"{stem}.motion.npz",
+        outs.append(Output(_dest(out_dir, stem, "npz"),
                            lambda p: write_npz(results, video, p, weights=weights, scene=scene)))
     if "bvh" in cfg.formats:
         for r, m in zip(results, bvh):
@@ -193,7 +204,7 @@ def _outputs(stem: str, out_dir: Path, results: list[MotionResult], bvh: list[Ri
         if src:
             from mbcli.export.video import render_side_by_side
 
-            outs.append(Output(out_dir / f"{stem}.overlay.mp4", lambda p: render_side_by_side(
+            outs.append(Output(_dest(out_dir, stem, "video"), lambda p: render_side_by_side(
                 src, results, p, height=cfg.overlay_height, azimuth=cfg.azimuth, on_progress=on_progress)))
         else:
             notes.append("no overlay video: the input was a keypoint file (pass --video to draw on a video)")
@@ -207,6 +218,9 @@ def run_lift(input_path: str | os.PathLike, out_dir: str | os.PathLike, cfg: Lif
     cfg.check()
     path = Path(input_path)
     kind = input_kind(path)  # a missing input fails before anything is loaded
+    stem, out_dir = output_stem(path), Path(out_dir)
+    planned = [_dest(out_dir, stem, f) for f in (*cfg.formats, "manifest") if f != "bvh"]
+    check_destinations(planned, [path, Path(cfg.video) if cfg.video else None])
     timings: dict[str, float] = {}
     lifted = lift_people(path, kind, cfg, on_progress, timings, lifter)
     people = lifted.people
@@ -232,9 +246,9 @@ def run_lift(input_path: str | os.PathLike, out_dir: str | os.PathLike, cfg: Lif
     t0 = time.perf_counter()
     bvh = [_bvh_motion(r, rigs[i] if rigs else None, world_rigs[i], cfg, frames) for i, r in enumerate(results)] \
         if "bvh" in cfg.formats else []
-    stem = path.stem.replace(".motion", "") if path.is_file() else path.name
-    outs = _outputs(stem, Path(out_dir), results, bvh, scene, people.video, cfg, lifted.weights, on_progress, notes)
-    files = write_outputs(outs, on_progress)
+    outs = _outputs(stem, out_dir, results, bvh, scene, people.video, cfg, lifted.weights, on_progress, notes)
+    files = write_outputs(outs, on_progress, manifest=_dest(out_dir, stem, "manifest"),
+                          about={"command": "mbcli lift", "input": str(path)})
     timings["export"] = time.perf_counter() - t0
     return LiftResult(results, people.video, files, lifted.weights, timings, frames, notes, scene)
 

@@ -25,7 +25,7 @@ from mbcli.detect import check_detector
 from mbcli.errors import ConfigError, InputError, NoPersonFound
 from mbcli.pipeline.inputs import People, ProgressFn, input_kind, read_people
 from mbcli.pipeline.lift import LiftConfig, lift_people
-from mbcli.pipeline.outputs import Output, write_outputs
+from mbcli.pipeline.outputs import Output, check_destinations, write_outputs
 from mbcli.rig.h36m_rig import retarget
 from mbcli.rig.kinematics import fill_gaps
 from mbcli.track import check_person
@@ -39,7 +39,7 @@ _RENDER_CHUNK = 64  # frames whose mesh is posed at once for the overlay
 
 @dataclass(frozen=True)
 class MeshConfig:
-    """``mbcli mesh`` settings. out: the parameter file (.npz); video: the overlay video to write (None: none);
+    """``mbcli mesh`` settings. out: the parameter file (.npz); overlay: the mesh overlay video to write (None: none);
     glb: the animated mesh (None: none); person: "largest" or a track id; focal / fov: the camera's focal length in
     pixels or diagonal field of view in degrees when known (else world/camera.py's prior); iterations: of the fit's
     optimiser; lift: how to lift when the input is not a motion.json with 3D."""
@@ -48,7 +48,7 @@ class MeshConfig:
     body_model: str = "smpl"
     smpl_model: str | None = None
     person: str = "largest"
-    video: str | None = None
+    overlay: str | None = None
     glb: str | None = None
     fov: float | None = None
     focal: float | None = None
@@ -74,9 +74,11 @@ class MeshResult:
 def _check(cfg: MeshConfig) -> None:
     if Path(cfg.out).suffix.lower() != ".npz":
         raise ConfigError(f"--out must be a .npz file, got {cfg.out}")
-    for extra, suffix in ((cfg.video, ".mp4"), (cfg.glb, ".glb")):
+    for extra, suffix in ((cfg.overlay, ".mp4"), (cfg.glb, ".glb")):
         if extra is not None and Path(extra).suffix.lower() != suffix:
             raise ConfigError(f"{extra}: expected a {suffix} file")
+    if cfg.iterations < 1:
+        raise ConfigError(f"--iterations must be at least 1, got {cfg.iterations}")
     check_person(cfg.person)
     check_detector(cfg.lift.detector)
     check_camera_options(cfg.focal, cfg.fov)
@@ -157,6 +159,7 @@ def run_mesh(input_path: str | os.PathLike, cfg: MeshConfig | None = None,
     _check(cfg)
     path = Path(input_path)
     input_kind(path)  # a missing input fails before anything is loaded
+    check_destinations([Path(f) for f in (cfg.out, cfg.overlay, cfg.glb) if f], [path])  # (their suffixes differ)
     timings: dict[str, float] = {}
     notes: list[str] = []
     t0 = time.perf_counter()
@@ -197,14 +200,14 @@ def run_mesh(input_path: str | os.PathLike, cfg: MeshConfig | None = None,
 
         mesh = skinned_mesh(body, fit.shape)
         outs.append(Output(Path(cfg.glb), lambda p: write_skinned_glb(p, fps=fps, **glb_inputs(motion, mesh))))
-    if cfg.video:
+    if cfg.overlay:
         if video is None or camera is None:
             notes.append("no mesh overlay video: the input was not a video")
         else:
             from mbcli.export.mesh_video import render_mesh_video
 
             src, cam = video.path, camera
-            outs.append(Output(Path(cfg.video), lambda p: render_mesh_video(
+            outs.append(Output(Path(cfg.overlay), lambda p: render_mesh_video(
                 src, _mesh_frames(fit, frames, tid), p, (cam.fx, cam.fy, cam.cx, cam.cy),
                 height=cfg.overlay_height, on_progress=on_progress)))
     files = write_outputs(outs)
