@@ -5,10 +5,11 @@ person). ``reject_outliers`` finds such joints so that the lifter, which treats 
 them. Lengths are in units of the person's size ``s``: the median over frames of the torso length (shoulder midpoint
 to hip midpoint, joints found by name), or a third of the median keypoint-box height when the skeleton has no torso.
 
-Rules. Defaults were chosen on samples/pose2sim_single_360.mp4, samples/sports2d_640.mp4 and pose2sim_multi_cam01
-through the default detector, remapped to h36m17: about 1 % of the joints go, mostly single-frame wrist/ankle
-flickers and the athlete's head in frames 34, 54, 60, 64 of pose2sim_single; one false loss seen (sports2d's jumping
-jacks, both wrists in frame 48); rule 2 never fired there.
+Rules. Defaults were chosen on samples/pose2sim_single_360.mp4, samples/sports2d_640.mp4, pose2sim_single_cam01
+and pose2sim_multi_cam01 through the default detector, remapped to h36m17. Share of seen joints rejected (rules
+1-3, then 4 over everyone tracked; rules 1-2 alone in brackets): sports2d_640 0.55 % and 0.22 % (0.51, 0.14),
+pose2sim_single_360 1.1 %, 1.8 % (0.65, 1.2), pose2sim_single_cam01 0 %, 1.8 % (0, 0.47), pose2sim_multi 1.1 %,
+4.7 %, 2.5 % (1.0, 1.3, 0.71); the multi man's own detection flickers in frames 31-59.
 1. Temporal: each joint is taken relative to the hip midpoint (all joints' median when the hips are unseen or the
    skeleton has none). Its reference is the median of that relative position over a centred window of
    ``2 * max_run + 1`` frames (``max_run`` = ``max_run_s`` seconds, at least 3 frames), so a run of up to ``max_run``
@@ -20,8 +21,20 @@ jacks, both wrists in frame 48); rule 2 never fired there.
 2. Bones: a bone (the skeleton's parent links) longer than ``bone_ratio`` times its median length over the sequence,
    and longer than ``bone_min`` s, rejects the end of it that has the larger rule-1 residual (2D projection only
    shortens bones, so a long one means a misplaced end).
-3. Occlusion (``reject_on_others``, given the other tracked people): a joint lying well inside another person's box
-   whose rule-1 residual exceeds lower thresholds (0.2 s, 3x the joint's median residual).
+3. Flicker: a joint that alternates between two places on successive frames (A, B, A, B: the detector reading the
+   same body two ways, which a temporal median cannot settle when the run is half of each). Frame t is a spike when
+   the body-relative joint lies more than ``flicker`` s from the midpoint of frames t-1 and t+1, which agree with each
+   other (their distance is under half that); it is rejected when frame t-2 or t+2 is a spike too (an alternation, not
+   the single turning point of a kick) and it lies at least ``flicker_margin`` s farther than that midpoint from the
+   joint's longer reference (the median over ``ref_s`` seconds either side): of the two places, the one the body
+   does not keep elsewhere goes.
+4. Occlusion (``reject_on_others``, given the other tracked people of the clip): a joint lying on another person's
+   body (within ``reach`` of that person's size from one of their bones or torso diagonals) and off its own torso,
+   that disagrees with its own body: a bone at it is longer than ``bone_ratio`` times the bone's typical length (the
+   median over frames of that bone and its left/right partner). The other body is taken where the detector drew it
+   (less its own stretched bones) and where the median of its neighbouring frames puts it. A hand resting on the
+   other person keeps its bone lengths and stays; so does an arm that really moved (a temporal test here rejected
+   pose2sim_multi's lowered arm).
 Joints already at score 0 take no part in the medians and are never reported as rejected. A camera cut or a tracker
 hop moves every joint together and is not rejected (the body-relative positions do not change).
 """
@@ -33,6 +46,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from mbcli.skeletons import Skeleton
 from mbcli.types import Keypoints2D
 
 _TORSO = ("left_shoulder", "right_shoulder", "left_hip", "right_hip")
@@ -89,11 +103,15 @@ def temporal_residual(kp: Keypoints2D, max_run: int) -> np.ndarray:
     motion near an end keeps its reference on itself.
     """
     rel = _relative(kp)  # (T,J,2)
+    return np.linalg.norm(rel - _window_median(rel, max_run), axis=-1)
+
+
+def _window_median(rel: np.ndarray, half: int) -> np.ndarray:
+    """(T,J,2) median of ``rel`` (T,J,2) over a centred window of 2*half+1 frames, ends continued by point reflection."""
     T = rel.shape[0]
-    pad = np.pad(rel, ((max_run, max_run), (0, 0), (0, 0)), mode="reflect", reflect_type="odd")
-    win = np.lib.stride_tricks.sliding_window_view(pad, 2 * max_run + 1, axis=0)[:T]  # (T,J,2,W)
-    ref = _nanmedian(win, axis=-1)
-    return np.linalg.norm(rel - ref, axis=-1)
+    pad = np.pad(rel, ((half, half), (0, 0), (0, 0)), mode="reflect", reflect_type="odd")
+    win = np.lib.stride_tricks.sliding_window_view(pad, 2 * half + 1, axis=0)[:T]  # (T,J,2,W)
+    return _nanmedian(win, axis=-1)
 
 
 def reject_outliers(
@@ -105,10 +123,14 @@ def reject_outliers(
     joint_ratio: float = 6.0,
     bone_ratio: float = 1.8,
     bone_min: float = 0.4,
+    flicker: float = 0.15,
+    flicker_margin: float = 0.1,
+    ref_s: float = 0.5,
 ) -> tuple[Keypoints2D, np.ndarray]:
     """The sequence with implausible joints at score 0 (xy untouched), and the (T,J) bool mask of those rejected.
 
-    Rules and thresholds: module docstring. ``jump`` and ``bone_min`` are in units of the person's size.
+    Rules 1-3 and thresholds: module docstring. ``jump``, ``bone_min``, ``flicker`` and ``flicker_margin`` are in
+    units of the person's size.
     """
     s = person_size(kp)
     res = _scaled_residual(kp, max_run_s, s)
@@ -117,39 +139,114 @@ def reject_outliers(
         usual = _nanmedian(res, axis=0)[None, :]  # (1,J)
         bad = (res > jump) & (res > body_ratio * body) & (res > joint_ratio * usual)
         bad |= _long_bones(kp, res, s, bone_ratio, bone_min)
+    bad |= flickers(kp, s, flicker, flicker_margin, max(3, round(ref_s * kp.fps)))
     return _drop(kp, bad)
+
+
+def flickers(kp: Keypoints2D, s: float, spike: float, margin: float, ref_half: int) -> np.ndarray:
+    """(T,J) joints at the wrong place of an A, B, A, B alternation (rule 3); ``spike`` and ``margin`` in units of s,
+    ``ref_half`` frames either side for the longer reference."""
+    rel = _relative(kp) / s  # (T,J,2), nan where unseen
+    nan = np.full_like(rel[:1], np.nan)
+    prev = np.concatenate([nan, rel[:-1]])
+    nxt = np.concatenate([rel[1:], nan])
+    mid = (prev + nxt) / 2  # (T,J,2) where the neighbours put the joint
+    off = np.linalg.norm(rel - mid, axis=-1)  # (T,J)
+    with np.errstate(invalid="ignore"):
+        spikes = (off > spike) & (np.linalg.norm(prev - nxt, axis=-1) < off / 2)
+        ref = _window_median(rel, ref_half)
+        worse = np.linalg.norm(rel - ref, axis=-1) > np.linalg.norm(mid - ref, axis=-1) + margin
+    again = np.zeros_like(spikes)
+    again[2:] |= spikes[:-2]
+    again[:-2] |= spikes[2:]
+    return spikes & again & worse & (kp.scores > 0)
 
 
 def reject_on_others(
     kp: Keypoints2D,
     others: Sequence[Keypoints2D],
     *,
+    reach: float = 0.2,
+    bone_ratio: float = 1.25,
     max_run_s: float = 0.25,
-    jump: float = 0.2,
-    joint_ratio: float = 3.0,
-    core: float = 0.8,
 ) -> tuple[Keypoints2D, np.ndarray]:
-    """Occlusion rule (rule 3): a joint of ``kp`` that lies on another person and left its own temporal reference.
+    """Occlusion rule (rule 4): joints of ``kp`` drawn on another person that disagree with ``kp``'s own body.
 
-    A joint is rejected in a frame where it lies inside the central ``core`` fraction (per axis) of the box around
-    another person's seen joints of the same frame (matched by frame index) and its rule-1 residual exceeds ``jump``
-    (in s) and ``joint_ratio`` times the joint's median residual: both lower than rule 1's, the other body being
-    evidence of its own. Returns what ``reject_outliers`` returns.
+    ``others``: the other people of the same clip (frames matched by frame index; their xy is used where their
+    score is 0 too, as track_to_keypoints interpolates it). ``reach`` is in units of the other person's size;
+    ``max_run_s`` is the half window of the median that steadies the other body. Rule: module docstring. Returns what ``reject_outliers`` returns.
     """
-    res = _scaled_residual(kp, max_run_s, person_size(kp))
+    on_other = np.zeros(kp.scores.shape, dtype=bool)  # (T,J)
     row = {int(f): t for t, f in enumerate(kp.frame_indices)}
-    inside = np.zeros(kp.scores.shape, dtype=bool)
     for other in others:
-        for f, oxy, osc in zip(other.frame_indices.tolist(), other.xy, other.scores):
-            t = row.get(f)
-            if t is None or (osc > 0).sum() < 3:
-                continue
-            lo, hi = oxy[osc > 0].min(0), oxy[osc > 0].max(0)
-            margin = (1.0 - core) / 2 * (hi - lo)
-            inside[t] |= np.all((kp.xy[t] >= lo + margin) & (kp.xy[t] <= hi - margin), axis=-1)
-    with np.errstate(invalid="ignore"):
-        usual = _nanmedian(res, axis=0)[None, :]  # (1,J)
-        return _drop(kp, inside & (res > jump) & (res > joint_ratio * usual))
+        rows = np.array([row.get(int(f), -1) for f in other.frame_indices])  # other's frame -> kp's row
+        mine = rows >= 0
+        if not mine.any():
+            continue
+        # the other body where the detector drew it, and where its neighbouring frames put it (a glitch in one frame
+        # of theirs does not hide them); their stretched bones are no evidence of where they are
+        steady = _window_median(other.xy.astype(np.float64), max(3, round(max_run_s * other.fps)))
+        ok = ~_stretched(other, bone_ratio)
+        near = np.minimum(_distance_to_body(kp.xy[rows[mine]], other.xy[mine], other.skeleton, ok[mine]),
+                          _distance_to_body(kp.xy[rows[mine]], steady[mine], other.skeleton))  # (n,J) px
+        on_other[rows[mine]] |= near < reach * person_size(other)
+    own_torso = _distance_to_body(kp.xy, kp.xy, kp.skeleton, torso_only=True) < reach * person_size(kp)
+    return _drop(kp, on_other & ~own_torso & _stretched(kp, bone_ratio))
+
+
+def _segments(skeleton: Skeleton, torso_only: bool = False) -> list[tuple[int, int]]:
+    """The joint pairs that outline a body: its bones (unless ``torso_only``) and the torso's sides and diagonals."""
+    pairs = [] if torso_only else list(skeleton.bones)
+    names = skeleton.index
+    if all(n in names for n in _TORSO):
+        ls, rs, lh, rh = (names[n] for n in _TORSO)
+        pairs += [(ls, rs), (lh, rh), (ls, lh), (rs, rh), (ls, rh), (rs, lh)]
+    return pairs
+
+
+def _distance_to_body(points: np.ndarray, body: np.ndarray, skeleton: Skeleton, usable: np.ndarray | None = None,
+                      torso_only: bool = False) -> np.ndarray:
+    """(T,P) distance (px) of points (T,P,2) to the nearest segment of ``body`` (T,J,2) (``_segments``); a segment
+    with an end that is not ``usable`` (T,J) in a frame does not count there (inf when none counts)."""
+    pairs = _segments(skeleton, torso_only)
+    if not pairs:
+        return np.full(points.shape[:2], np.inf)
+    i, k = [p for p, _ in pairs], [c for _, c in pairs]
+    a, b = body[:, i][:, None], body[:, k][:, None]  # (T,1,S,2)
+    p = points[:, :, None]  # (T,P,1,2)
+    ab = b - a
+    u = np.clip(((p - a) * ab).sum(-1) / np.maximum((ab**2).sum(-1), 1e-9), 0.0, 1.0)  # (T,P,S)
+    dist = np.linalg.norm(p - (a + u[..., None] * ab), axis=-1)
+    if usable is not None:
+        dist = np.where((usable[:, i] & usable[:, k])[:, None], dist, np.inf)
+    return dist.min(-1)
+
+
+def typical_bones(kp: Keypoints2D) -> np.ndarray:
+    """(J,) typical length (px) of the bone from each joint's parent: the median over frames where both ends are
+    seen, pooled with the left/right partner bone; nan for the root and for bones never seen."""
+    seen = kp.scores > 0
+    flip = kp.skeleton.flip_permutation
+    out = np.full(kp.skeleton.num_joints, np.nan)
+    for p, j in kp.skeleton.bones:
+        lengths = [np.linalg.norm(kp.xy[:, a] - kp.xy[:, b], axis=-1)[seen[:, a] & seen[:, b]]
+                   for a, b in {(p, j), (int(flip[p]), int(flip[j]))}]
+        pooled = np.concatenate(lengths)
+        if len(pooled):
+            out[j] = float(np.median(pooled))
+    return out
+
+
+def _stretched(kp: Keypoints2D, ratio: float) -> np.ndarray:
+    """(T,J) joints at either end of a bone longer than ``ratio`` times its typical length (``typical_bones``)."""
+    typical = typical_bones(kp)
+    out = np.zeros(kp.scores.shape, dtype=bool)
+    for p, j in kp.skeleton.bones:
+        if np.isfinite(typical[j]):
+            long = np.linalg.norm(kp.xy[:, p] - kp.xy[:, j], axis=-1) > ratio * typical[j]
+            out[:, p] |= long
+            out[:, j] |= long
+    return out
 
 
 def _scaled_residual(kp: Keypoints2D, max_run_s: float, s: float) -> np.ndarray:

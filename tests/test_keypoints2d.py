@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mbcli.keypoints2d import person_size, reject_on_others, reject_outliers
+from mbcli.keypoints2d import flickers, person_size, reject_on_others, reject_outliers, typical_bones
 from mbcli.skeletons import H36M17
 from mbcli.types import Keypoints2D
 
@@ -107,5 +107,56 @@ def test_joint_drawn_on_another_person_is_rejected():
 def test_people_side_by_side_lose_nothing():
     a = _walker(speed_px=3.0, swing=30.0)
     b = _walker(speed_px=3.0, swing=30.0, seed=2) + np.array([60.0, 0.0])  # overlapping boxes, nothing misplaced
+    _, bad = reject_on_others(_kp(a), [_kp(b)])
+    assert not bad.any()
+
+
+def test_head_flickering_every_other_frame_loses_the_off_body_frames():
+    xy = _walker(speed_px=2.0, swing=20.0)
+    head = [H36M17.idx("neck_nose"), H36M17.idx("head_top")]
+    xy[20:32:2, head] += np.array([-40.0, -30.0])  # every other frame of 20-31 the head is read 50 px off (A,B,A,B)
+    _, bad = reject_outliers(_kp(xy), jump=np.inf, bone_ratio=np.inf)  # the flicker rule alone
+    expected = np.zeros(bad.shape, dtype=bool)
+    expected[20:32:2, head[0]] = expected[20:32:2, head[1]] = True
+    np.testing.assert_array_equal(bad, expected)
+
+
+def test_single_fast_kick_is_not_a_flicker():
+    xy = _walker(speed_px=2.0)
+    t = np.arange(T)
+    kick = 120.0 * np.exp(-(((t - 30) / 1.2) ** 2))  # ankle out and back within ~5 frames, 120 px at the apex
+    xy[:, H36M17.idx("right_ankle"), 0] -= kick
+    xy[:, H36M17.idx("right_knee"), 0] -= kick / 2
+    kp = _kp(xy)
+    assert not flickers(kp, person_size(kp), 0.15, 0.1, 15).any()
+
+
+def test_typical_bones_pool_left_and_right():
+    xy = _walker()
+    xy[:, H36M17.idx("left_wrist"), 1] += 30.0  # left forearm 80 px, right 50 px
+    typical = typical_bones(_kp(xy))
+    lw, rw = H36M17.idx("left_wrist"), H36M17.idx("right_wrist")
+    assert typical[lw] == typical[rw]
+    assert 50.0 < typical[lw] < 80.0
+    assert np.isnan(typical[H36M17.idx("pelvis")])
+
+
+def test_hidden_wrist_held_on_the_other_person_for_a_long_run_is_rejected():
+    a = _walker(speed_px=0.5)
+    b = _walker(seed=3) + np.array([40.0, -120.0])  # someone behind, up and to the right, chest about a's head height
+    w = H36M17.idx("right_wrist")
+    a[10:40, w] = b[10:40, H36M17.idx("spine")] + np.array([5.0, 0.0])  # 30 frames (1 s) on their belly
+    out, bad = reject_on_others(_kp(a), [_kp(b)])
+    expected = np.zeros(bad.shape, dtype=bool)
+    expected[10:40, w] = True
+    np.testing.assert_array_equal(bad, expected)
+    assert np.all(out.scores[10:40, w] == 0.0)
+
+
+def test_hand_resting_on_the_other_person_stays():
+    a = _walker(speed_px=0.5)
+    b = _walker(seed=4) + np.array([75.0, 0.0])  # overlapping: a's left wrist rests on b's right hip
+    lw = H36M17.idx("left_wrist")
+    a[:, lw] = b[:, H36M17.idx("right_hip")] + np.array([0.0, -5.0])  # the forearm stays about its usual length
     _, bad = reject_on_others(_kp(a), [_kp(b)])
     assert not bad.any()

@@ -8,8 +8,9 @@ Input kinds (``input_kind``):
 - "keypoints": any other .json or a folder: a COCO/AlphaPose/OpenPose/MMPose keypoint file or an OpenPose folder,
   read, then tracked (or the file's own track ids are used).
 People are chosen by ``track.choose_people`` (``person``: "all", "largest" or a track id) and remapped by joint name
-to h36m17; in tracked input (videos, keypoint files) 2D joints that jump off the body for a moment are given score 0
-(keypoints2d.reject_outliers), so the lifter fills them instead of drawing the body on the wrong thing.
+to h36m17; in tracked input (videos, keypoint files) 2D joints that jump off the body for a moment, flicker between
+two places, or lie on another tracked person while stretching a bone are given score 0 (keypoints2d.reject_outliers,
+then reject_on_others over everyone tracked), so the lifter fills them instead of drawing the body on the wrong thing.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Literal
 import numpy as np
 
 from mbcli.errors import InputError, NoPersonFound, VideoReadError
-from mbcli.keypoints2d import reject_outliers
+from mbcli.keypoints2d import reject_on_others, reject_outliers
 from mbcli.skeletons import H36M17, remap
 from mbcli.types import FramePoses, Keypoints2D, Pose3D, VideoInfo
 
@@ -103,8 +104,16 @@ def _tracked(frames: list[FramePoses], person: str, fps: float, image_size: tupl
     if not tracks:
         raise NoPersonFound(f"no person could be tracked in {source}")
     chosen = select_tracks(tracks, frames, person, fps=fps, image_size=image_size)
-    # joints that jump off the body for a moment (a head on a towel) get score 0: the lifter fills them
-    return [(t.track_id, reject_outliers(to_h36m(track_to_keypoints(t, frames, image_size, fps)))[0]) for t in chosen]
+    # everyone in view, chosen or not, can hide a chosen person's joints
+    people = {t.track_id: t for t in [*select_tracks(tracks, frames, "all", fps=fps, image_size=image_size), *chosen]}
+    kps = {i: to_h36m(track_to_keypoints(t, frames, image_size, fps)) for i, t in people.items()}
+    # joints that jump off the body (a head on a towel), flicker, or are drawn on someone else get score 0: the
+    # lifter fills them
+    out = []
+    for t in chosen:
+        own = reject_outliers(kps[t.track_id])[0]
+        out.append((t.track_id, reject_on_others(own, [k for i, k in kps.items() if i != t.track_id])[0]))
+    return out
 
 
 def _from_motion_file(path: Path, person: str) -> People:
