@@ -37,7 +37,28 @@ admissible pairs the Hungarian algorithm picks the assignment of least total cos
 log(height ratio) / log(size_ratio), so each track continues at most one and is continued by at most one (chains
 of pieces join). A joined track keeps the earlier id, the unseen frames between pieces become gap rows (-1),
 filled below, and ids are renumbered 0, 1, 2, ... in order of first appearance. Position and size are all it
-compares: two people who swap places out of view, or a cut in the video, are not told apart by appearance.
+compares: two people who swap places out of view, or a cut in the video, are not told apart by appearance here
+(re-identification, below, does that).
+
+Re-identification (``reidentify``, which ``track_people`` runs in place of stitching when the frames carry
+appearance, i.e. for videos): one person seen as several tracks at any distance in time and place (who left and
+came back, or jumped across a cut) becomes one track by appearance. A track's look is the per-part mean of its
+per-frame colour descriptors (mbcli.appearance), over the frames where no other box covers more than ``max_cover``
+(30 %) of its box (an occluder would colour it). Two tracks may be one person when each has at least ``min_seen`` (5)
+such frames with the torso seen, their spans share at most ``max_overlap`` (2) frames, their median box heights agree
+within ``size_ratio`` (1.5), and their appearance distance is at most ``max_distance`` (0.12; Hellinger-Bhattacharyya,
+0 same colours, 1 disjoint); gap and position are not compared. Pairs join greedily from the closest, and two groups
+join only when every track of one may be one person with every track of the other (complete linkage), so a group
+never holds two tracks that overlap in time and never drifts from one person to another through a chain of near
+looks. Then the motion links of stitching (``stitch_links``, above) join groups too, but only where no track of one
+group overlaps a track of the other in time: the appearance groups come first because they are the stronger
+evidence (a motion link that makes a person continue as someone who plainly looks like a person seen at the same
+time elsewhere is refused), while motion still joins one person across a change of light that changes the colours
+(sports2d: the jumper, backlit on the roof and sunlit on the grass, is 0.6 apart from himself). The distance bound is
+calibrated on real clips: the two people of sports2d (both in grey-green) are 0.18-0.20 apart, the people of the
+pose2sim clips 0.64-0.69; one person's pieces in a constant light 0.02-0.10. Joined tracks keep the unseen frames
+between pieces as gap rows (-1), and ids are renumbered in order of first appearance. Keypoint files carry no
+appearance, so they are stitched by motion alone.
 
 Gap filling (``track_to_keypoints``): the output covers the track's span contiguously. Frames where the track was not
 observed get score 0 for every joint (the lifter treats score-0 joints as missing) and xy linearly interpolated, per
@@ -57,6 +78,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from mbcli.appearance import DIM, PART_DIM, appearance_distance, mean_descriptor
 from mbcli.errors import ConfigError, NoPersonFound
 from mbcli.geometry import box_iou
 from mbcli.types import FramePoses, Keypoints2D, Track
@@ -258,10 +280,13 @@ def track_people(
     *,
     given_ids: Sequence[np.ndarray] | None = None,
     stitch_gap_s: float = 2.0,
+    reid_distance: float = 0.12,
     **tracker_options,
 ) -> list[Track]:
     """Associate the people of ``frames`` (increasing frame order) into tracks, sorted by id, then join the
-    pieces of one person with ``stitch_tracks`` (gaps up to ``stitch_gap_s`` seconds; 0 turns stitching off).
+    pieces of one person with ``stitch_tracks`` (gaps up to ``stitch_gap_s`` seconds; 0 turns stitching off) and,
+    when the frames carry appearance, with ``reidentify`` (appearance distance up to ``reid_distance``; 0 turns
+    it off).
 
     given_ids: per frame, (N,) track ids the input file already carries (e.g. AlphaPose ``idx``), aligned with
     ``frames``; when given they are used as is (ids kept, negative ids ignored, a repeated id in one frame keeps the
@@ -274,6 +299,8 @@ def track_people(
     for poses in frames:
         tracker.update(poses)
         seen[int(poses.frame_index)] = poses
+    if reid_distance > 0:
+        return reidentify(tracker.finish(), seen, fps, max_distance=reid_distance, max_gap_s=stitch_gap_s)
     return stitch_tracks(tracker.finish(), seen, fps, max_gap_s=stitch_gap_s)
 
 
@@ -333,35 +360,59 @@ def stitch_tracks(
     fps: float,
     *,
     max_gap_s: float = 2.0,
+    **options,
+) -> list[Track]:
+    """Join tracks that are one person seen twice (module docstring, Stitching); ids renumbered 0, 1, 2, ... in
+    order of first appearance. ``frames`` maps a frame index to its FramePoses (the tracks' rows index them);
+    options go to ``stitch_links`` (max_overlap, size_ratio, reach, reach_per_s, velocity_window_s)."""
+    tracks = sorted(tracks, key=lambda t: t.track_id)
+    nxt = dict(stitch_links(tracks, frames, fps, max_gap_s=max_gap_s, **options))
+    if not nxt:
+        return list(tracks)
+    chains = []
+    for i in sorted(set(range(len(tracks))) - set(nxt.values())):
+        chain = [i]
+        while chain[-1] in nxt:
+            chain.append(nxt[chain[-1]])
+        chains.append([tracks[k] for k in chain])
+    return _join_groups(chains)
+
+
+def stitch_links(
+    tracks: Sequence[Track],
+    frames: Mapping[int, FramePoses],
+    fps: float,
+    *,
+    max_gap_s: float = 2.0,
     max_overlap: int = 2,
     size_ratio: float = 1.5,
     reach: float = 0.5,
     reach_per_s: float = 1.0,
     velocity_window_s: float = 0.5,
-) -> list[Track]:
-    """Join tracks that are one person seen twice (module docstring, Stitching); ids renumbered 0, 1, 2, ... in
-    order of first appearance. ``frames`` maps a frame index to its FramePoses (the tracks' rows index them)."""
+) -> list[tuple[int, int]]:
+    """The motion links of stitching (module docstring): pairs (i, j) of positions in ``tracks``, track j
+    continuing track i, each track in at most one pair on each side; in increasing order of cost."""
     max_gap = round(max_gap_s * fps)
     if max_gap < 1 or len(tracks) < 2:
-        return list(tracks)
-    tracks = sorted(tracks, key=lambda t: t.track_id)
+        return []
     ends = [_ends(t, frames, max(1, round(velocity_window_s * fps))) for t in tracks]
     cost = np.array([[_stitch_cost(a, b, fps, max_gap, max_overlap, size_ratio, reach, reach_per_s) for b in ends]
                      for a in ends])  # (M,M) row: the track that ends, column: the one that starts
-    nxt: dict[int, int] = {}
+    links = []
     for i, j in zip(*linear_sum_assignment(cost)):
         if cost[i, j] < _BIG:
-            nxt[int(i)] = int(j)
+            links.append((int(i), int(j)))
             log.info("track %d continues as track %d after %d frames unseen", tracks[i].track_id,
                      tracks[j].track_id, max(ends[j].first - ends[i].last - 1, 0))
-    heads = sorted(set(range(len(tracks))) - set(nxt.values()), key=lambda i: (ends[i].first, tracks[i].track_id))
-    out = []
-    for new_id, i in enumerate(heads):
-        chain = [i]
-        while chain[-1] in nxt:
-            chain.append(nxt[chain[-1]])
-        out.append(_join(new_id, [tracks[k] for k in chain]))
-    return out
+    return sorted(links, key=lambda ij: cost[ij])
+
+
+def _join_groups(groups: Sequence[Sequence[Track]]) -> list[Track]:
+    """One track per group of pieces (``_join``), numbered 0, 1, 2, ... in order of first observed frame (ties: the
+    lower old id)."""
+    key = [min((int(t.frame_indices[t.rows >= 0][0]), t.track_id) for t in g) for g in groups]
+    order = sorted(range(len(groups)), key=lambda g: key[g])
+    return [_join(new_id, sorted(groups[g], key=lambda t: int(t.frame_indices[0]))) for new_id, g in enumerate(order)]
 
 
 def _join(track_id: int, pieces: Sequence[Track]) -> Track:
@@ -373,6 +424,112 @@ def _join(track_id: int, pieces: Sequence[Track]) -> Track:
                 rows.setdefault(f, r)
     fr = sorted(rows)
     return _make_track(track_id, fr, [rows[f] for f in fr])
+
+
+# ------------------------------------------------------------------------------------------- re-identification
+
+
+@dataclass(frozen=True)
+class _Look:
+    """What re-identification compares of a track: first / last frame of its span; descriptor (D,) its mean
+    appearance (mbcli.appearance.mean_descriptor); seen: frames that descriptor averages; height: median box
+    height (px)."""
+
+    first: int
+    last: int
+    descriptor: np.ndarray
+    seen: int
+    height: float
+
+
+def _look(track: Track, frames: Mapping[int, FramePoses], max_cover: float) -> _Look:
+    rows, heights = [], []
+    for f, r in zip(track.frame_indices.tolist(), track.rows.tolist()):
+        if r < 0:
+            continue
+        fp = frames[f]
+        heights.append(float(fp.boxes_xyxy[r, 3] - fp.boxes_xyxy[r, 1]))
+        if fp.appearance is not None and _covered(fp.boxes_xyxy, r) <= max_cover:
+            rows.append(fp.appearance[r])
+    desc = mean_descriptor(np.array(rows)) if rows else np.full(DIM, np.nan)
+    seen = sum(bool(np.isfinite(d[:PART_DIM]).all()) for d in rows)  # frames whose torso was seen
+    return _Look(int(track.frame_indices[0]), int(track.frame_indices[-1]), desc, seen, float(np.median(heights)))
+
+
+def _covered(boxes_xyxy: np.ndarray, row: int) -> float:
+    """The largest fraction of box ``row``'s area that one other box of the frame covers (0 when alone)."""
+    b = boxes_xyxy.astype(np.float64)
+    others = np.delete(b, row, axis=0)  # (N-1,4)
+    if not len(others):
+        return 0.0
+    w = np.clip(np.minimum(others[:, 2], b[row, 2]) - np.maximum(others[:, 0], b[row, 0]), 0, None)
+    h = np.clip(np.minimum(others[:, 3], b[row, 3]) - np.maximum(others[:, 1], b[row, 1]), 0, None)
+    area = max(float((b[row, 2] - b[row, 0]) * (b[row, 3] - b[row, 1])), 1e-9)
+    return float((w * h).max() / area)
+
+
+def _may_be_one(a: _Look, b: _Look, max_overlap: int, size_ratio: float) -> bool:
+    """Whether tracks ``a`` and ``b`` can be one person by time and size: their spans share at most ``max_overlap``
+    frames and their median heights agree within ``size_ratio``."""
+    overlap = min(a.last, b.last) - max(a.first, b.first) + 1
+    ratio = max(a.height, b.height) / max(min(a.height, b.height), 1.0)
+    return overlap <= max_overlap and ratio <= size_ratio
+
+
+def reidentify(
+    tracks: Sequence[Track],
+    frames: Mapping[int, FramePoses],
+    fps: float,
+    *,
+    max_distance: float = 0.12,
+    size_ratio: float = 1.5,
+    max_overlap: int = 2,
+    min_seen: int = 5,
+    max_cover: float = 0.3,
+    max_gap_s: float = 2.0,
+) -> list[Track]:
+    """One track per person from the tracker's ``tracks`` (module docstring, Re-identification): group them by
+    appearance, then join groups along the motion links of stitching (gaps up to ``max_gap_s``; 0: none) where no
+    two tracks of the union overlap in time; ids renumbered 0, 1, 2, ... in order of first appearance. Without
+    appearance in any frame this is ``stitch_tracks``."""
+    if all(fp.appearance is None for fp in frames.values()):
+        return stitch_tracks(tracks, frames, fps, max_gap_s=max_gap_s, max_overlap=max_overlap,
+                             size_ratio=size_ratio)
+    tracks = sorted(tracks, key=lambda t: t.track_id)
+    looks = [_look(t, frames, max_cover) for t in tracks]
+    M = len(tracks)
+    apart = np.array([[i != j and not _may_be_one(a, b, max_overlap, np.inf) for j, b in enumerate(looks)]
+                      for i, a in enumerate(looks)]).reshape(M, M)  # (M,M) spans overlap: never one person
+    dist = np.full((M, M), np.inf)
+    for i in range(M):
+        for j in range(i + 1, M):
+            a, b = looks[i], looks[j]
+            if min(a.seen, b.seen) >= min_seen and _may_be_one(a, b, max_overlap, size_ratio):
+                d = appearance_distance(a.descriptor, b.descriptor)
+                dist[i, j] = dist[j, i] = d if np.isfinite(d) else np.inf
+    group = list(range(M))  # group[i]: the group track i is in
+    members: dict[int, list[int]] = {i: [i] for i in range(M)}
+
+    def merge(i: int, j: int, allowed: np.ndarray) -> bool:
+        gi, gj = group[i], group[j]
+        if gi == gj or not allowed[np.ix_(members[gi], members[gj])].all():
+            return False
+        for k in members.pop(gj):
+            group[k] = gi
+            members[gi].append(k)
+        return True
+
+    close = dist <= max_distance
+    for i, j in sorted(zip(*np.nonzero(np.triu(close, 1))), key=lambda p: dist[p]):
+        if merge(int(i), int(j), close):  # complete linkage: every pair of the union looks alike
+            log.info("track %d is track %d again (appearance distance %.3f, %d frames apart)", tracks[i].track_id,
+                     tracks[j].track_id, dist[i, j], max(looks[j].first - looks[i].last - 1, 0))
+    for i, j in stitch_links(tracks, frames, fps, max_gap_s=max_gap_s, max_overlap=max_overlap,
+                             size_ratio=size_ratio):
+        if not merge(i, j, ~apart) and group[i] != group[j]:
+            log.info("track %d does not continue as track %d: their people overlap in time", tracks[i].track_id,
+                     tracks[j].track_id)
+    return _join_groups([[tracks[k] for k in m] for m in members.values()])
 
 
 def _tracks_from_ids(frames: Iterable[FramePoses], given_ids: Sequence[np.ndarray]) -> list[Track]:

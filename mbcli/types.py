@@ -63,7 +63,9 @@ class VideoInfo:
 class FramePoses:
     """All people a detector found in one frame.
 
-    boxes_xyxy (N,4) px; box_scores (N,); keypoints_xy (N,K,2) px; keypoint_scores (N,K) in [0,1].
+    boxes_xyxy (N,4) px; box_scores (N,); keypoints_xy (N,K,2) px; keypoint_scores (N,K) in [0,1]; appearance
+    (N,D) float32, what each person looks like (mbcli.appearance; NaN for a part not seen), or None when the
+    frame's pixels were not seen (keypoint files).
     """
 
     frame_index: int
@@ -72,6 +74,7 @@ class FramePoses:
     keypoints_xy: np.ndarray
     keypoint_scores: np.ndarray
     skeleton: Skeleton
+    appearance: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         _set(self, "skeleton", _skel(self.skeleton))
@@ -81,6 +84,8 @@ class FramePoses:
         _set(self, "box_scores", _f32(self.box_scores, "box_scores", (N,)))
         _set(self, "keypoints_xy", _f32(self.keypoints_xy, "keypoints_xy", (N, K, 2)))
         _set(self, "keypoint_scores", _f32(self.keypoint_scores, "keypoint_scores", (N, K)))
+        if self.appearance is not None:
+            _set(self, "appearance", _f32(self.appearance, "appearance", (N, None)))
 
     @property
     def num_people(self) -> int:

@@ -74,3 +74,30 @@ def test_bad_camera_options_fail_before_any_model_loads(tmp_path, args, message)
                                  "--no-progress", *args])
     assert_one_line_error(r, message)  # not the missing weights: checked first
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+def test_a_person_who_jumps_across_a_cut_keeps_one_id(tmp_path):
+    """Real footage: frames 60-119 of sports2d_640 played twice. At the cut the walker jumps back 200 px (motion
+    cannot follow); the colours of the frames' people (computed while detecting) join the pieces: 2 people, 2 ids."""
+    from mbcli.pipeline.inputs import _detect_video
+    from mbcli.track import select_tracks, track_people
+    from mbcli.video import VideoWriter, iter_frames
+
+    clip = [rgb for _, rgb in iter_frames("samples/sports2d_640.mp4", start=60, stop=120)]
+    video = tmp_path / "looped.mp4"
+    with VideoWriter(video, 30) as w:
+        for rgb in clip + clip:
+            w.write(rgb)
+    info, frames = _detect_video(video, "default", None, None)
+    assert all(f.appearance is not None and f.appearance.shape[0] == f.num_people for f in frames)
+
+    def people(**options) -> list[tuple[int, int]]:
+        tracks = select_tracks(track_people(frames, info.fps, **options), frames, "all", fps=info.fps,
+                               image_size=(info.width, info.height))
+        return [(int(t.frame_indices[0]), int(t.frame_indices[-1])) for t in tracks]
+
+    by_motion = people(reid_distance=0)
+    assert len(by_motion) == 3 and (0, 59) in by_motion  # the walker, cut in two at the loop
+    together = people()
+    assert len(together) == 2 and (0, 119) in together

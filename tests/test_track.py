@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mbcli.appearance import colour_histogram
 from mbcli.detect.files import read_keypoint_file
 from mbcli.errors import ConfigError, NoPersonFound
 from mbcli.geometry import box_iou
@@ -306,3 +307,76 @@ def test_alphapose_file_ids_end_to_end():
     assert k2d.skeleton.name == "halpe26" and k2d.num_frames == 3 and (k2d.scores[1] == 0).all()
     # the tracker finds the same two people without the ids
     assert len(track_people(kf.frames, fps=30)) == 2
+
+
+# ------------------------------------------------------------------------------------------- re-identification
+
+_COLOURS = {"red": (200, 30, 40), "blue": (30, 50, 190), "green": (40, 160, 50), "grey": (120, 120, 120)}
+
+
+def _look(shirt: str, trousers: str = "grey", rng=None) -> np.ndarray:
+    """(DIM,) descriptor of a person in ``shirt`` and ``trousers``, with pixel noise from ``rng``."""
+    out = []
+    for colour in (shirt, trousers):
+        px = np.tile(np.array(_COLOURS[colour], dtype=np.float64), (60, 1))
+        if rng is not None:
+            px = px + rng.normal(0, 12, px.shape)
+        out.append(colour_histogram(np.clip(px, 0, 255).astype(np.uint8)))
+    return np.concatenate(out)
+
+
+def _scene(spans: dict[str, tuple[range, float, float, float, str]], looks: bool = True):
+    """Frames of people: name -> (frames where seen, x at its first frame, x px/frame, box height, shirt colour);
+    with ``looks``, each frame carries every person's appearance."""
+    rng = np.random.default_rng(1)
+    frames, truth = [], {}
+    for f in range(max(r.stop for r, *_ in spans.values())):
+        vis = {k: (person(x0 + v * (f - r.start), 300, h), shirt) for k, (r, x0, v, h, shirt) in spans.items()
+               if f in r}
+        truth[f] = {k: xy for k, (xy, _) in vis.items()}
+        fp = frame(f, [xy for xy, _ in vis.values()])
+        if looks and vis:
+            fp = FramePoses(f, fp.boxes_xyxy, fp.box_scores, fp.keypoints_xy, fp.keypoint_scores, fp.skeleton,
+                            np.stack([_look(shirt, rng=rng) for _, shirt in vis.values()]))
+        frames.append(fp)
+    return frames, truth
+
+
+def _people(tracks, frames, truth) -> list[set[str]]:
+    return [set(owner(t, frames, truth).values()) for t in tracks]
+
+
+def test_one_person_across_a_cut_keeps_one_id_by_appearance():
+    # A (red) walks; at the cut (frame 60) it is back at the far right, B (blue) stays put all along
+    spans = {"A": (range(0, 60), 100, 4, 200, "red"), "A2": (range(60, 120), 1100, -4, 200, "red"),
+             "B": (range(0, 120), 600, 0, 180, "blue")}
+    frames, truth = _scene(spans)
+    tracks = track_people(frames, fps=30)
+    assert _people(tracks, frames, truth) == [{"A", "A2"}, {"B"}]
+    assert [t.track_id for t in tracks] == [0, 1] and tracks[0].frame_indices.tolist() == list(range(120))
+    assert _people(track_people(frames, fps=30, reid_distance=0), frames, truth) == [{"A"}, {"B"}, {"A2"}]
+    # keypoint files carry no appearance: motion alone, as before
+    frames, truth = _scene(spans, looks=False)
+    assert _people(track_people(frames, fps=30), frames, truth) == [{"A"}, {"B"}, {"A2"}]
+
+
+def test_people_in_other_colours_or_sizes_are_never_joined():
+    frames, truth = _scene({"A": (range(0, 60), 100, 4, 200, "red"), "C": (range(60, 120), 1100, -4, 200, "green"),
+                            "D": (range(130, 190), 1100, -4, 400, "red")})  # D: A's colours, twice A's height
+    assert _people(track_people(frames, fps=30), frames, truth) == [{"A"}, {"C"}, {"D"}]
+
+
+def test_tracks_overlapping_in_time_are_never_joined_by_appearance():
+    # two people dressed alike at the same time are two people, however alike they look
+    frames, truth = _scene({"A": (range(0, 80), 100, 2, 200, "red"), "A2": (range(40, 120), 1100, -2, 200, "red")})
+    assert _people(track_people(frames, fps=30), frames, truth) == [{"A"}, {"A2"}]
+
+
+def test_appearance_overrules_a_motion_link_to_someone_else():
+    # both are unseen for 40 frames (beyond the tracker's memory); then B (blue) appears exactly where A's (red)
+    # walk leads and A where B stood: motion alone swaps them
+    spans = {"A": (range(0, 60), 100, 4, 200, "red"), "B": (range(0, 60), 900, 0, 200, "blue"),
+             "B2": (range(100, 160), 500, 4, 200, "blue"), "A2": (range(100, 160), 900, 0, 200, "red")}
+    frames, truth = _scene(spans)
+    assert _people(track_people(frames, fps=30), frames, truth) == [{"A", "A2"}, {"B", "B2"}]
+    assert _people(track_people(frames, fps=30, reid_distance=0), frames, truth) == [{"A", "B2"}, {"B", "A2"}]

@@ -2,7 +2,8 @@
 
 Input kinds (``input_kind``):
 - "video": anything else that is a non-empty file (PyAV opens it or says why): frames are streamed once through the
-  2D detector and the tracker; only the per-frame detections (a few KB per frame) are kept;
+  2D detector and the tracker; only the per-frame detections and each person's colour descriptor
+  (mbcli.appearance; a few KB per frame) are kept;
 - "motion": a .json whose first 4 KB name ``"mbcli.motion"`` (ours, or a minimal one with h36m17/coco17
   ``keypoints_2d``): people are taken as they are, with their 3D when the file has it;
 - "keypoints": any other .json or a folder: a COCO/AlphaPose/OpenPose/MMPose keypoint file or an OpenPose folder,
@@ -72,6 +73,7 @@ def to_h36m(kp: Keypoints2D) -> Keypoints2D:
 
 def _detect_video(path: Path, detector_name: str, max_width: int | None,
                   on_progress: ProgressFn | None) -> tuple[VideoInfo, list[FramePoses]]:
+    from mbcli.appearance import describe_people
     from mbcli.detect import load_detector
     from mbcli.video import iter_frames, probe
 
@@ -80,10 +82,11 @@ def _detect_video(path: Path, detector_name: str, max_width: int | None,
     frames: list[FramePoses] = []
     for idx, rgb in iter_frames(path, max_width=max_width):
         fp = detector(rgb, idx)
-        if rgb.shape[1] != info.width:
-            scale = info.width / rgb.shape[1]
-            fp = FramePoses(idx, fp.boxes_xyxy * scale, fp.box_scores, fp.keypoints_xy * scale, fp.keypoint_scores,
-                            fp.skeleton)
+        # what each person looks like, for telling people apart across cuts and exits (track.reidentify)
+        looks = describe_people(rgb, fp.keypoints_xy, fp.keypoint_scores, fp.skeleton)
+        scale = info.width / rgb.shape[1]
+        fp = FramePoses(idx, fp.boxes_xyxy * scale, fp.box_scores, fp.keypoints_xy * scale, fp.keypoint_scores,
+                        fp.skeleton, looks)
         frames.append(fp)
         if on_progress:
             on_progress("detect", idx + 1, max(info.num_frames, idx + 1))
