@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -132,9 +131,7 @@ def test_load_anny_reads_the_cache_without_anny(arrays, tmp_path, monkeypatch):
         raise AssertionError("anny must not be imported when the cache exists")
 
     monkeypatch.setattr(ac, "_import_anny", no_anny)
-    t0 = time.perf_counter()
-    body = load_anny(tmp_path)
-    assert time.perf_counter() - t0 < 5.0  # a 25 MB npz (about 0.05 s warm)
+    body = load_anny(tmp_path)  # from the cache alone
     assert body.num_vertices == arrays["template_vertices"].shape[0] and body.dtype == torch.float32
     monkeypatch.setenv(ac.MBCLI_CACHE_ENV, str(tmp_path))
     assert load_anny().num_joints == body.num_joints
@@ -306,8 +303,9 @@ def test_params_arrays_layout(body32):
         body32.params_arrays(shape[:5], R.numpy(), t.numpy())
 
 
-def test_speed_pose_selected_vertices(body32, one_thread):
-    """The fitter's step: h36m17 joints for 300 frames, forward and backward, without posing the mesh."""
+def test_pose_selected_vertices_backward(body32, one_thread):
+    """The fitter's step: h36m17 joints for 300 frames, forward and backward, without posing the mesh (its speed is
+    a row of ``mbcli bench``, not a timed assert)."""
     R, t = _random_pose(body32, 300, seed=3)
     R.requires_grad_(True)
     shape = body32.default_shape().requires_grad_(True)
@@ -316,11 +314,8 @@ def test_speed_pose_selected_vertices(body32, one_thread):
         body32.h36m_from_params(shape, R, t).square().sum().backward()
 
     step()
-    t0 = time.perf_counter()
-    for _ in range(5):
-        step()
-    per_step = (time.perf_counter() - t0) / 5
-    assert per_step < 0.15, f"{per_step * 1000:.0f} ms per step (measured ~12 ms on the 2-core dev box)"
+    assert R.grad is not None and shape.grad is not None
+    assert torch.isfinite(R.grad).all() and torch.isfinite(shape.grad).all() and R.grad.abs().sum() > 0
 
 
 # ------------------------------------------------------------------------------------------ mbcli mesh, real clip
