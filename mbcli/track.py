@@ -698,12 +698,13 @@ def track_to_keypoints(
     miss = track.rows < 0
     if miss.any():
         edges = np.flatnonzero(np.diff(np.concatenate([[0], miss.astype(np.int8), [0]])))
-        for start, stop in zip(edges[::2], edges[1::2]):
-            if stop - start > max_gap:
-                log.warning(
-                    "track %d: %d frames unseen (frames %d-%d), longer than max_gap=%d; filled with score 0",
-                    track.track_id, stop - start, track.frame_indices[start], track.frame_indices[stop - 1], max_gap,
-                )  # fmt: skip
+        long = [(a, b) for a, b in zip(edges[::2], edges[1::2]) if b - a > max_gap]
+        if long:  # one line per track: "frames 133-190", or the first stretch and how many more
+            a, b = long[0]
+            where = f"frames {track.frame_indices[a]}-{track.frame_indices[b - 1]}" + (
+                f" and {len(long) - 1} more stretches" if len(long) > 1 else "")
+            log.warning("track %d: %d frames unseen (%s), each longer than max_gap=%d; filled with score 0",
+                        track.track_id, sum(int(b - a) for a, b in long), where, max_gap)
 
     # interpolate every missing joint in time
     tt = np.arange(T, dtype=np.float64)
