@@ -121,11 +121,25 @@ def test_our_checkpoint_round_trip_in_half_precision(tmp_path):
         assert all(p.dtype == torch.float32 for p in loaded.parameters())
 
 
-@pytest.mark.parametrize("content", [b"", b"not a checkpoint at all", b"PK\x03\x04garbage"])
-def test_corrupt_checkpoint_is_a_weights_error(tmp_path, content):
+@pytest.mark.parametrize(("content", "why"), [(b"", "cannot read checkpoint"),
+                                             (b"not a checkpoint at all", "not a PyTorch checkpoint"),
+                                             (b"PK\x03\x04garbage", "truncated or corrupt")])
+def test_corrupt_checkpoint_is_a_weights_error(tmp_path, content, why):
     path = tmp_path / "bad.pt"
     path.write_bytes(content)
-    with pytest.raises(WeightsError, match="cannot read checkpoint"):
+    with pytest.raises(WeightsError, match=why) as e:
+        load_model(path)
+    assert "weights_only" not in str(e.value) and len(str(e.value).splitlines()) == 1
+
+
+class _Custom:  # a pickled object that a weights-only load refuses
+    pass
+
+
+def test_checkpoint_with_python_objects_is_refused_in_our_words(tmp_path):
+    path = tmp_path / "objects.pt"
+    torch.save({"model": {"w": torch.zeros(2)}, "extra": _Custom()}, path)
+    with pytest.raises(WeightsError, match="never runs a checkpoint's code"):
         load_model(path)
 
 
@@ -134,7 +148,7 @@ def test_truncated_checkpoint_is_a_weights_error(tmp_path):
     torch.save({"format": "mbcli.checkpoint"}, buf)
     path = tmp_path / "trunc.pt"
     path.write_bytes(buf.getvalue()[:-20])
-    with pytest.raises(WeightsError):
+    with pytest.raises(WeightsError, match="truncated or corrupt"):
         load_model(path)
 
 

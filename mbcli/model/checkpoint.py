@@ -58,14 +58,32 @@ def _infer_config(sd: dict[str, torch.Tensor], output_units: str) -> DSTformerCo
     )
 
 
+def _why_unreadable(path: Path, e: Exception) -> str:
+    """Our own sentence for torch.load's failure (its messages are pages of advice about weights_only)."""
+    text = str(e)
+    try:
+        with path.open("rb") as f:
+            zipped = f.read(2) == b"PK"
+    except OSError:
+        zipped = False
+    if "central directory" in text or "PytorchStreamReader" in text:
+        return "the file is truncated or corrupt (an incomplete PyTorch archive)"
+    if "Weights only load failed" in text or "UnpicklingError" in type(e).__name__:
+        if zipped:
+            return ("it stores Python objects besides tensors and plain values, and mbcli never runs a checkpoint's "
+                    "code (torch.load weights_only); save the state dict alone")
+        return "it is not a PyTorch checkpoint (corrupt, or another format)"
+    first = text.strip().splitlines()[0] if text.strip() else type(e).__name__
+    return first[:200]
+
+
 def _read(path: Path, merge: bool = True) -> Any:
     if not path.is_file():
         raise WeightsError(f"checkpoint not found: {path}")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for truncated/corrupt/pickled files
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise WeightsError(f"cannot read checkpoint {path}: {first[:200]}") from None
+        raise WeightsError(f"cannot read checkpoint {path}: {_why_unreadable(path, e)}") from None
     return _merge_shards(obj, path) if merge else obj
 
 
