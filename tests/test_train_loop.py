@@ -339,3 +339,24 @@ def test_guard_verdicts_on_known_sequences():
     pose = torch.randn(2, 5, 17, 3)
     assert float(bone_ratio(pose, pose)) == pytest.approx(1.0)
     assert float(bone_ratio(0.1 * pose, pose)) == pytest.approx(0.1)
+
+
+def test_runs_refused_before_any_data_loads(tmp_path):
+    """A step limit under 1, a run folder that is a file, --resume with nothing to resume."""
+    r = load_recipe("smoke")  # its data folder is never read: each refusal comes first
+    for max_steps in (0, -1):
+        with pytest.raises(ConfigError, match="--max-steps must be at least 1"):
+            train(r, tmp_path / "a", device="cpu", max_steps=max_steps)
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(ConfigError, match="is a file, not a run folder"):
+        train(r, blocker, device="cpu")
+    with pytest.raises(ConfigError, match="no .*last.pt to continue"):
+        train(r, tmp_path / "fresh", device="cpu", resume=True)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "fresh").exists()
+
+
+def test_resuming_a_finished_run_says_so(h36m, tmp_path):
+    train(_recipe(h36m, steps=2, eval_every=2), tmp_path / "run", device="cpu")
+    with pytest.raises(ConfigError, match="already reached step 2 of 2"):
+        train(_recipe(h36m, steps=2, eval_every=2), tmp_path / "run", device="cpu", resume=True)

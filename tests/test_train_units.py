@@ -408,9 +408,10 @@ def test_values_lists_become_tuples_and_name_defaults_to_stem(tmp_path):
     assert not any(isinstance(v, list) for v in (*r.__dict__.values(), *r.corruption.__dict__.values()))
 
 
-def test_empty_recipe_is_all_defaults(tmp_path):
-    r = load_recipe(str(_recipe(tmp_path, "# nothing\n", "empty.yaml")))
-    assert r == Recipe(name="empty")
+def test_an_empty_recipe_is_refused_and_an_empty_mapping_is_all_defaults(tmp_path):
+    with pytest.raises(ConfigError, match="is empty"):  # it used to start a 10,000-step default run without a word
+        load_recipe(str(_recipe(tmp_path, "# nothing\n", "empty.yaml")))
+    assert load_recipe(str(_recipe(tmp_path, "{}\n", "defaults.yaml"))) == Recipe(name="defaults")
 
 
 def test_lr_schedule_must_be_exp_or_cosine(tmp_path):

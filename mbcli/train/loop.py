@@ -507,10 +507,15 @@ def train(recipe: Recipe, out_dir: str | Path, device: str = "auto", resume: boo
     keeping the last good checkpoint) when the run diverges, collapses or stalls (train/health.py). ``on_save(path)``
     is called on rank 0 after every checkpoint (the campaign exports fp16 weights from it)."""
     out = Path(out_dir)
+    _preflight(out, resume, max_steps)
     ctx = _Dist(device)
     local_batch = _set_up_process(recipe, out, ctx)
     run = _open_run(recipe, out, ctx, local_batch, resume, on_save)
     total = recipe.steps if max_steps is None else min(recipe.steps, max_steps)
+    if resume and run.step >= total:
+        run.close()
+        raise ConfigError(f"--resume: the run in {out} already reached step {run.step} of {total}; nothing to train "
+                          f"(raise the recipe's steps, e.g. --set steps=N, to continue it)")
     try:
         loss = _train_steps(run, total, on_progress)
         if run.saved_step != run.step:
@@ -520,6 +525,20 @@ def train(recipe: Recipe, out_dir: str | Path, device: str = "auto", resume: boo
     if ctx.world > 1:
         dist.barrier()
     return run.ckpt
+
+
+def _preflight(out: Path, resume: bool, max_steps: int | None) -> None:
+    """What can be refused before any data loads: a step limit under 1, a run folder that is a file or not
+    writable, --resume without a checkpoint to continue."""
+    if max_steps is not None and max_steps < 1:
+        raise ConfigError(f"--max-steps must be at least 1, got {max_steps}")
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: is a file, not a run folder")
+    folder = next((p for p in [out, *out.parents] if p.exists()), Path("."))
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"--out {out}: {folder} is not writable")
+    if resume and not (out / "last.pt").is_file():
+        raise ConfigError(f"--resume: there is no {out / 'last.pt'} to continue (leave out --resume to start a run)")
 
 
 def _set_up_process(recipe: Recipe, out: Path, ctx: _Dist) -> int:

@@ -166,9 +166,11 @@ def load_recipe(name_or_path: str) -> Recipe:
         known = ", ".join(sorted(f.stem for f in RECIPE_DIR.glob("*.yaml")))
         raise ConfigError(f"no recipe {name_or_path!r}: not a file and not a built-in recipe ({known})")
     try:
-        data = yaml.safe_load(p.read_text()) or {}
+        data = yaml.safe_load(p.read_text())
     except yaml.YAMLError as e:
         raise ConfigError(f"recipe {p} is not valid YAML: {str(e).splitlines()[0]}") from None
+    if data is None:  # an empty file would silently be the 10,000-step default recipe
+        raise ConfigError(f"recipe {p} is empty: name at least the values that differ from the defaults")
     if not isinstance(data, dict):
         raise ConfigError(f"recipe {p} must be a mapping of keys to values, got {type(data).__name__}")
     data.setdefault("name", p.stem)
