@@ -37,3 +37,13 @@ def test_lift_rejects_bad_options_before_any_work(monkeypatch, tmp_path, args, m
     result = runner.invoke(app, ["lift", SAMPLE, "--out", str(out), "--no-progress", *args], catch_exceptions=False)
     assert_one_line_error(result, message)
     assert not out.exists()
+
+
+@pytest.mark.parametrize("command", [["eval", "--quick"], ["bench", "--no-e2e"]])
+def test_json_destination_checked_before_the_work(tmp_path, command):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = runner.invoke(app, [*command, "--json", str(blocker / "x.json")], catch_exceptions=False)
+    assert_one_line_error(result, "is a file, not a folder")
+    result = runner.invoke(app, [*command, "--json", str(tmp_path / "x.txt")], catch_exceptions=False)
+    assert_one_line_error(result, "--json must name a .json file")

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from mbcli.cli import console as con
 from mbcli.cli.app import app, handle_errors
-from mbcli.cli.options import JsonOut, RecipeSets
+from mbcli.cli.options import JsonOut, RecipeSets, check_json_out
 from mbcli.weights import DEFAULT_LIFTER
 
 DEFAULT_CLIP = Path("samples/sports2d_640.mp4")
@@ -64,6 +64,7 @@ def bench(
     from mbcli.bench.training import run_training_bench, set_threads
     from mbcli.export import write_atomic
 
+    check_json_out(json_out)
     set_threads(threads)
     if train is not None:
         with con.console.status("timing training (data load, warm-up, timed steps)"):

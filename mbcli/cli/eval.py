@@ -14,7 +14,7 @@ from rich.table import Table
 
 from mbcli.cli import console as con
 from mbcli.cli.app import app, handle_errors
-from mbcli.cli.options import Device, Flip, JsonOut, WeightsConfig
+from mbcli.cli.options import Device, Flip, JsonOut, WeightsConfig, check_json_out
 from mbcli.errors import ConfigError
 from mbcli.labels import ZERO_SHOT_HOLDOUT
 from mbcli.weights import DEFAULT_ACTION, DEFAULT_LIFTER
@@ -79,6 +79,7 @@ def eval_(
     """Evaluate a lifter on Human3.6M S9 and S11 (59 of the 60 sequences exist in the shared data)."""
     from mbcli.train import eval_tasks as T
 
+    check_json_out(json_out)
     if task not in T.TASKS:
         raise ConfigError(f"--task must be pose, world, action or zeroshot, got {task!r}")
     if (ntu is not None or protocol is not None) and task != "action":
