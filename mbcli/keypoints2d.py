@@ -35,6 +35,24 @@ pose2sim_single_360 1.1 %, 1.8 % (0.65, 1.2), pose2sim_single_cam01 0 %, 1.8 % (
    (less its own stretched bones) and where the median of its neighbouring frames puts it. A hand resting on the
    other person keeps its bone lengths and stays; so does an arm that really moved (a temporal test here rejected
    pose2sim_multi's lowered arm).
+5. Glitch frames (``reject_glitches``, run last, on what rules 1-4 left): the detector sometimes draws the whole body
+   wrong for a frame or a few (hips at the thigh, the upper body squashed, the legs drawn at the torso); every joint
+   moves with the others, so rules 1-4 do not see it. The shape distance of two frames is the median over the joints
+   both show (at least ``min_joints``) of their distance, in s, once one pose is turned and moved onto the other
+   (rotation about the centroid, no scaling: a flip or a fall that turns the body costs nothing). A run of at most
+   ``max_run_s`` seconds of seen frames is a glitch when, with ``context`` seen frames either side of it:
+   every frame of the run lies, by the median of its distances to those 2 * ``context`` frames, more than ``jump`` s
+   away and more than ``ratio`` times farther than the frames before lie from the frames after (the body came back
+   to where it was: a smooth move, however fast, leaves before and after far apart), and the frames next to the run
+   lie at least ``abrupt`` times as far from each run frame as that median (the run was entered and left in one
+   step: the turning point of a swing, approached and left smoothly, is close to its neighbours). All joints of
+   those frames get score 0. Left/right swapped frames among unswapped ones are glitches too (rotation does not
+   mirror). Frames rejected (share of seen frames): pose2sim_multi man 39, 55, 66-67, 75-76, 80 (7.5 %), woman 70
+   (1 %), bystander none; sports2d_640 jumper 26, 53, 64-65, 91-92, 116, 127 (5.4 %: swapped or drawn-wrong frames),
+   walker none; the same jumper in sports2d_demo (the original) 16, 21, 27, 37, 60-62 (4.4 %; 16 is a right frame
+   among left/right swapped ones); pose2sim_single_360 and pose2sim_single_cam01 none. The back flip of sports2d
+   (frames 133-190) is not detected (one frame of those in the original); the landing after it (187-198, fast and
+   smooth) keeps all.
 Joints already at score 0 take no part in the medians and are never reported as rejected. A camera cut or a tracker
 hop moves every joint together and is not rejected (the body-relative positions do not change).
 """
@@ -192,6 +210,86 @@ def reject_on_others(
         on_other[rows[mine]] |= near < reach * person_size(other)
     own_torso = _distance_to_body(kp.xy, kp.xy, kp.skeleton, torso_only=True) < reach * person_size(kp)
     return _drop(kp, on_other & ~own_torso & _stretched(kp, bone_ratio))
+
+
+def reject_glitches(
+    kp: Keypoints2D,
+    *,
+    max_run_s: float = 0.13,
+    context: int = 3,
+    jump: float = 0.18,
+    ratio: float = 1.6,
+    abrupt: float = 0.7,
+    min_joints: int = 8,
+) -> tuple[Keypoints2D, np.ndarray]:
+    """Whole-frame glitch rule (rule 5): every joint of a short run of frames whose body shape leaves the shape of the
+    frames around it and comes back gets score 0. ``max_run_s`` seconds (at least 1 frame) is the longest run;
+    ``context`` seen frames either side are its reference; ``jump`` is in units of the person's size. Rule: module
+    docstring. Returns what ``reject_outliers`` returns."""
+    s = person_size(kp)
+    seen = kp.scores > 0
+    pose = np.where(seen[..., None], kp.xy.astype(np.float64), np.nan) / s  # (T,J,2) in units of s
+    idx = np.flatnonzero(seen.sum(1) >= min(min_joints, kp.skeleton.num_joints))  # (n,) rows that can be compared
+    longest = max(1, round(max_run_s * kp.fps))
+    dist = _near_distances(pose[idx], longest + 2 * context - 1, min(min_joints, kp.skeleton.num_joints))
+    bad = np.zeros(seen.shape, dtype=bool)
+    for length in range(1, longest + 1):
+        for a in _glitch_runs(dist, idx, length, context, longest, jump, ratio, abrupt):
+            bad[idx[a:a + length]] = True
+    return _drop(kp, bad)
+
+
+def _shape_distance(a: np.ndarray, b: np.ndarray, min_joints: int) -> np.ndarray:
+    """(N,) median joint distance between poses a and b (N,J,2; nan where unseen) once b is turned and moved onto a
+    (about the centroid of the joints both show, no scaling); nan where they share fewer than ``min_joints``."""
+    both = np.isfinite(a).all(-1) & np.isfinite(b).all(-1)  # (N,J)
+    count = both.sum(1)
+
+    def centred(x: np.ndarray) -> np.ndarray:  # (N,J,2) about the centroid of the shared joints, 0 elsewhere
+        x = np.where(both[..., None], x, 0.0)
+        return np.where(both[..., None], x - (x.sum(1) / np.maximum(count, 1)[:, None])[:, None], 0.0)
+
+    pa, pb = centred(a), centred(b)
+    # the angle that turns b onto a best: atan2 of the summed cross and dot products
+    angle = np.arctan2((pb[..., 0] * pa[..., 1] - pb[..., 1] * pa[..., 0]).sum(1), (pa * pb).sum((1, 2)))
+    c, sn = np.cos(angle)[:, None], np.sin(angle)[:, None]
+    turned = np.stack([c * pb[..., 0] - sn * pb[..., 1], sn * pb[..., 0] + c * pb[..., 1]], axis=-1)
+    gap = np.where(both, np.linalg.norm(turned - pa, axis=-1), np.nan)
+    return np.where(count >= min_joints, _nanmedian(gap, axis=1), np.nan)
+
+
+def _near_distances(pose: np.ndarray, width: int, min_joints: int) -> np.ndarray:
+    """(n, width+1) shape distance between pose i and pose i+k (pose (n,J,2)) in column k; nan beyond the end."""
+    n = len(pose)
+    out = np.full((n, width + 1), np.nan)
+    for k in range(1, min(width, n - 1) + 1):
+        out[:n - k, k] = _shape_distance(pose[:n - k], pose[k:], min_joints)
+    return out
+
+
+def _glitch_runs(dist: np.ndarray, idx: np.ndarray, length: int, context: int, longest: int, jump: float,
+                 ratio: float, abrupt: float) -> np.ndarray:
+    """First positions a (into idx) of the glitch runs a..a+length-1 (rule 5); ``dist`` from ``_near_distances``."""
+    n = len(idx)
+    a = np.arange(context, n - context - length + 1)
+    if not len(a):
+        return a
+
+    def d(i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        return dist[np.minimum(i, j), np.abs(i - j)]
+
+    run = a[:, None] + np.arange(length)  # (N,L)
+    before = a[:, None] - np.arange(1, context + 1)  # (N,C)
+    after = a[:, None] + length + np.arange(context)  # (N,C)
+    around = np.concatenate([before, after], axis=1)  # (N,2C)
+    with np.errstate(invalid="ignore"):
+        away = _nanmedian(d(run[..., None], around[:, None, :]), axis=-1).min(1)  # (N,) nan if any is unknown
+        settled = _nanmedian(d(before[..., None], after[:, None, :]).reshape(len(a), -1), axis=1)  # (N,)
+        step = np.minimum(d(run, (a - 1)[:, None]), d(run, (a + length)[:, None])).min(1)  # (N,)
+        short = (idx[a + length - 1] - idx[a] < longest) & (idx[a + length + context - 1] - idx[a - context]
+                                                             <= 2 * (longest + context))
+        hit = short & (away > jump) & (away > ratio * settled) & (step > abrupt * away)
+    return a[hit]
 
 
 def _segments(skeleton: Skeleton, torso_only: bool = False) -> list[tuple[int, int]]:

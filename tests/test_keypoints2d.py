@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mbcli.keypoints2d import flickers, person_size, reject_on_others, reject_outliers, typical_bones
+from mbcli.keypoints2d import (
+    flickers,
+    person_size,
+    reject_glitches,
+    reject_on_others,
+    reject_outliers,
+    typical_bones,
+)
 from mbcli.skeletons import H36M17
 from mbcli.types import Keypoints2D
 
@@ -160,3 +167,57 @@ def test_hand_resting_on_the_other_person_stays():
     a[:, lw] = b[:, H36M17.idx("right_hip")] + np.array([0.0, -5.0])  # the forearm stays about its usual length
     _, bad = reject_on_others(_kp(a), [_kp(b)])
     assert not bad.any()
+
+
+def test_three_squashed_frames_lose_all_their_joints():
+    xy = _walker(speed_px=2.0, swing=20.0)
+    pelvis = xy[:, H36M17.idx("pelvis")].copy()
+    xy[40:43] = pelvis[40:43, None] + (xy[40:43] - pelvis[40:43, None]) * np.array([1.0, 0.4])  # body squashed
+    xy[40:43, :, 1] -= 60.0  # and drawn 60 px up: hips at the chest, legs at the torso
+    kp = _kp(xy)
+    out, bad = reject_glitches(kp)
+    expected = np.zeros(bad.shape, dtype=bool)
+    expected[40:43] = True
+    np.testing.assert_array_equal(bad, expected)
+    assert np.all(out.scores[40:43] == 0.0)
+    np.testing.assert_array_equal(out.xy, kp.xy)
+
+
+def test_flip_turning_fast_and_tucking_smoothly_keeps_all():
+    xy = _walker(speed_px=4.0)
+    t = np.arange(T)
+    turn = np.clip((t - 20) / 20, 0.0, 1.0) * 2 * np.pi  # a full turn in 20 frames (18 degrees a frame) from frame 20
+    tuck = np.sin(np.clip((t - 20) / 20, 0.0, 1.0) * np.pi)  # knees up to the chest and back out over the turn
+    legs = [H36M17.idx(n) for n in ("right_knee", "right_ankle", "left_knee", "left_ankle")]
+    xy[:, legs, 1] -= 150.0 * tuck[:, None] * np.array([0.6, 1.0, 0.6, 1.0])
+    centre = xy[:, H36M17.idx("spine")][:, None]
+    c, s = np.cos(turn)[:, None], np.sin(turn)[:, None]
+    d = xy - centre
+    xy = centre + np.stack([c * d[..., 0] - s * d[..., 1], s * d[..., 0] + c * d[..., 1]], axis=-1)
+    out, bad = reject_glitches(_kp(xy))
+    assert not bad.any()
+
+
+def test_one_wrong_joint_does_not_reject_its_frame():
+    xy = _walker(speed_px=2.0, swing=20.0)
+    xy[30, H36M17.idx("left_wrist")] += np.array([150.0, -80.0])
+    _, bad = reject_glitches(_kp(xy))
+    assert not bad.any()
+
+
+def test_long_change_of_shape_is_not_a_glitch():
+    xy = _walker(speed_px=2.0)
+    arms = [H36M17.idx(n) for n in ("left_elbow", "left_wrist", "right_elbow", "right_wrist")]
+    xy[30:, arms, 1] -= 150.0  # the arms go up in one frame and stay up: abrupt, but the body does not come back
+    _, bad = reject_glitches(_kp(xy))
+    assert not bad.any()
+
+
+def test_quick_squat_and_back_keeps_all():
+    xy = _walker(speed_px=2.0)
+    t = np.arange(T)
+    squat = 0.5 * np.exp(-0.5 * ((t - 30) / 1.5) ** 2)  # half height at frame 30, down and up within ~0.3 s
+    pelvis = xy[:, H36M17.idx("pelvis")][:, None]
+    xy = pelvis + (xy - pelvis) * np.stack([np.ones(T), 1.0 - squat], axis=-1)[:, None, :]
+    _, bad = reject_glitches(_kp(xy))
+    assert not bad.any()  # smooth: frames 29 and 31 are on the way (the same 3 frames squashed at once are a glitch)

@@ -11,7 +11,8 @@ Input kinds (``input_kind``):
 People are chosen by ``track.choose_people`` (``person``: "all", "largest" or a track id) and remapped by joint name
 to h36m17; in tracked input (videos, keypoint files) 2D joints that jump off the body for a moment, flicker between
 two places, or lie on another tracked person while stretching a bone are given score 0 (keypoints2d.reject_outliers,
-then reject_on_others over everyone tracked), so the lifter fills them instead of drawing the body on the wrong thing.
+then reject_on_others over everyone tracked), and so are all joints of a short run of frames whose whole body shape
+is drawn wrong (reject_glitches, last), so the lifter fills them instead of drawing the body on the wrong thing.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Literal
 import numpy as np
 
 from mbcli.errors import InputError, NoPersonFound, VideoReadError
-from mbcli.keypoints2d import reject_on_others, reject_outliers
+from mbcli.keypoints2d import reject_glitches, reject_on_others, reject_outliers
 from mbcli.skeletons import H36M17, remap
 from mbcli.types import FramePoses, Keypoints2D, Pose3D, VideoInfo
 
@@ -110,12 +111,13 @@ def _tracked(frames: list[FramePoses], person: str, fps: float, image_size: tupl
     # everyone in view, chosen or not, can hide a chosen person's joints
     people = {t.track_id: t for t in [*select_tracks(tracks, frames, "all", fps=fps, image_size=image_size), *chosen]}
     kps = {i: to_h36m(track_to_keypoints(t, frames, image_size, fps)) for i, t in people.items()}
-    # joints that jump off the body (a head on a towel), flicker, or are drawn on someone else get score 0: the
-    # lifter fills them
+    # joints that jump off the body (a head on a towel), flicker, or are drawn on someone else get score 0, then whole
+    # frames whose body shape is drawn wrong (judged on the joints left): the lifter fills them
     out = []
     for t in chosen:
         own = reject_outliers(kps[t.track_id])[0]
-        out.append((t.track_id, reject_on_others(own, [k for i, k in kps.items() if i != t.track_id])[0]))
+        own = reject_on_others(own, [k for i, k in kps.items() if i != t.track_id])[0]
+        out.append((t.track_id, reject_glitches(own)[0]))
     return out
 
 
