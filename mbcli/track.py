@@ -11,9 +11,11 @@ where OKS is an object-keypoint-similarity (COCO's, with one kappa for every joi
 track's last keypoints shifted by the predicted box motion, over the joints both score above ``kp_score_min``
 (the IoU term alone when fewer than 3 joints are shared). A pair needs IoU >= ``min_iou`` to match at all.
 
-Matching runs in two rounds, tracks seen in the previous frame first (as DeepSORT's matching cascade does), so a
-lost track cannot take the detection of a person who is plainly visible. Lost tracks then match the remaining
-detections by the better IoU of their predicted and last-seen box (the person may have stopped behind the occluder).
+Matching runs as a cascade by age, as DeepSORT's does: tracks seen in the previous frame first, so a lost track
+cannot take the detection of a person who is plainly visible, then lost tracks from the most recently seen to the
+longest unseen, so a track that re-spawned on a body whose old track is still coasting keeps that body. Lost tracks
+match the remaining detections by the better IoU of their predicted and last-seen box (the person may have stopped
+behind the occluder).
 A track survives ``max_age`` frames unseen (default: one second, ``round(fps)``); a detection left unmatched starts a
 new track when its box score is at least ``birth_score``. Track ids are 0, 1, 2, ... in order of first appearance;
 people appearing in the same frame are numbered left to right by box centre.
@@ -44,17 +46,24 @@ Re-identification (``reidentify``, which ``track_people`` runs in place of stitc
 appearance, i.e. for videos): one person seen as several tracks at any distance in time and place (who left and
 came back, or jumped across a cut) becomes one track by appearance. A track's look is the per-part mean of its
 per-frame colour descriptors (mbcli.appearance), over the frames where no other box covers more than ``max_cover``
-(30 %) of its box (an occluder would colour it). Two tracks may be one person when each has at least ``min_seen`` (5)
-such frames with the torso seen, their spans share at most ``max_overlap`` (2) frames, their median box heights agree
-within ``size_ratio`` (1.5), and their appearance distance is at most ``max_distance`` (0.12; Hellinger-Bhattacharyya,
-0 same colours, 1 disjoint); gap and position are not compared. Pairs join greedily from the closest, and two groups
-join only when every track of one may be one person with every track of the other (complete linkage), so a group
-never holds two tracks that overlap in time and never drifts from one person to another through a chain of near
-looks. Then the motion links of stitching (``stitch_links``, above) join groups too, but only where no track of one
+(30 %) of its box (an occluder would colour it). Two tracks are comparable when each has at least ``min_seen`` (5)
+such frames with the torso seen and their median box heights agree within ``size_ratio`` (1.5); their appearance
+distance is Hellinger-Bhattacharyya (0 same colours, 1 disjoint); gap and position are not compared. Groups are
+made by average linkage: the two groups whose mean distance over their comparable pairs is least join while it is
+at most ``max_distance`` (0.12), and two groups never join when a track of one and a track of the other share more
+than ``max_overlap`` (2) frames of their spans. The mean, unlike the closest pair, does not drift from one person to
+another through a chain of near looks, and, unlike the farthest pair, it keeps one look whose pieces vary (sports2d
+looped: the jumper's grass pieces are 0.05-0.2 apart, 0.10 on average). Then the motion links of stitching (``stitch_costs``, above) join groups too, but only where no track of one
 group overlaps a track of the other in time: the appearance groups come first because they are the stronger
 evidence (a motion link that makes a person continue as someone who plainly looks like a person seen at the same
 time elsewhere is refused), while motion still joins one person across a change of light that changes the colours
-(sports2d: the jumper, backlit on the roof and sunlit on the grass, is 0.6 apart from himself). The distance bound is
+(sports2d: the jumper, backlit on the roof and sunlit on the grass, is 0.6 apart from himself). The links are
+taken greedily in increasing order of motion cost plus appearance distance of the two tracks (``unknown_distance``,
+0.5, when either has too few frames with the torso seen), so of two rival links the one that also agrees in look
+goes first, and a link refused for a time overlap does not use up either track's one continuation (each track
+continues at most one and is continued by at most one). Joins are transitive: a motion link into one track of a
+look group joins the whole group (sports2d looped: one roof piece continues as one grass piece, and every roof and
+grass piece follows). The distance bound is
 calibrated on real clips: the two people of sports2d (both in grey-green) are 0.18-0.20 apart, the people of the
 pose2sim clips 0.64-0.69; one person's pieces in a constant light 0.02-0.10. Joined tracks keep the unseen frames
 between pieces as gap rows (-1), and ids are renumbered in order of first appearance. Keypoint files carry no
@@ -187,9 +196,9 @@ class Tracker:
         out = np.full(N, -1, dtype=np.int64)
         free = list(range(N))
         if N and self._active:
-            recent = [t for t in self._active if t.last_frame == f - 1]
-            lost = [t for t in self._active if t.last_frame < f - 1]
-            for group, use_last in ((recent, False), (lost, True)):
+            ages = sorted({t.last_frame for t in self._active}, reverse=True)  # most recently seen first
+            levels = [([t for t in self._active if t.last_frame == seen], seen < f - 1) for seen in ages]
+            for group, use_last in levels:
                 if not group or not free:
                     continue
                 cost = self._cost(group, poses, free, f, use_last)
@@ -382,6 +391,25 @@ def stitch_links(
     tracks: Sequence[Track],
     frames: Mapping[int, FramePoses],
     fps: float,
+    **options,
+) -> list[tuple[int, int]]:
+    """The motion links of stitching (module docstring): pairs (i, j) of positions in ``tracks``, track j
+    continuing track i, each track in at most one pair on each side; in increasing order of cost. options go to
+    ``stitch_costs``."""
+    cost = stitch_costs(tracks, frames, fps, **options)
+    links = []
+    for i, j in zip(*linear_sum_assignment(cost)):
+        if cost[i, j] < _BIG:
+            links.append((int(i), int(j)))
+            log.info("track %d continues as track %d after %d frames unseen", tracks[i].track_id,
+                     tracks[j].track_id, max(int(tracks[j].frame_indices[0] - tracks[i].frame_indices[-1]) - 1, 0))
+    return sorted(links, key=lambda ij: cost[ij])
+
+
+def stitch_costs(
+    tracks: Sequence[Track],
+    frames: Mapping[int, FramePoses],
+    fps: float,
     *,
     max_gap_s: float = 2.0,
     max_overlap: int = 2,
@@ -389,22 +417,16 @@ def stitch_links(
     reach: float = 0.5,
     reach_per_s: float = 1.0,
     velocity_window_s: float = 0.5,
-) -> list[tuple[int, int]]:
-    """The motion links of stitching (module docstring): pairs (i, j) of positions in ``tracks``, track j
-    continuing track i, each track in at most one pair on each side; in increasing order of cost."""
+) -> np.ndarray:
+    """(M,M) cost of track j continuing track i (row i: the track that ends, column j: the one that starts; module
+    docstring, Stitching); _BIG where it cannot."""
+    M = len(tracks)
     max_gap = round(max_gap_s * fps)
-    if max_gap < 1 or len(tracks) < 2:
-        return []
+    if max_gap < 1 or M < 2:
+        return np.full((M, M), _BIG)
     ends = [_ends(t, frames, max(1, round(velocity_window_s * fps))) for t in tracks]
-    cost = np.array([[_stitch_cost(a, b, fps, max_gap, max_overlap, size_ratio, reach, reach_per_s) for b in ends]
-                     for a in ends])  # (M,M) row: the track that ends, column: the one that starts
-    links = []
-    for i, j in zip(*linear_sum_assignment(cost)):
-        if cost[i, j] < _BIG:
-            links.append((int(i), int(j)))
-            log.info("track %d continues as track %d after %d frames unseen", tracks[i].track_id,
-                     tracks[j].track_id, max(ends[j].first - ends[i].last - 1, 0))
-    return sorted(links, key=lambda ij: cost[ij])
+    return np.array([[_stitch_cost(a, b, fps, max_gap, max_overlap, size_ratio, reach, reach_per_s) for b in ends]
+                     for a in ends]).reshape(M, M)
 
 
 def _join_groups(groups: Sequence[Sequence[Track]]) -> list[Track]:
@@ -487,6 +509,7 @@ def reidentify(
     min_seen: int = 5,
     max_cover: float = 0.3,
     max_gap_s: float = 2.0,
+    unknown_distance: float = 0.5,
 ) -> list[Track]:
     """One track per person from the tracker's ``tracks`` (module docstring, Re-identification): group them by
     appearance, then join groups along the motion links of stitching (gaps up to ``max_gap_s``; 0: none) where no
@@ -510,26 +533,69 @@ def reidentify(
     group = list(range(M))  # group[i]: the group track i is in
     members: dict[int, list[int]] = {i: [i] for i in range(M)}
 
-    def merge(i: int, j: int, allowed: np.ndarray) -> bool:
+    def merge(i: int, j: int) -> bool:
         gi, gj = group[i], group[j]
-        if gi == gj or not allowed[np.ix_(members[gi], members[gj])].all():
+        if gi == gj or apart[np.ix_(members[gi], members[gj])].any():
             return False
         for k in members.pop(gj):
             group[k] = gi
             members[gi].append(k)
         return True
 
-    close = dist <= max_distance
-    for i, j in sorted(zip(*np.nonzero(np.triu(close, 1))), key=lambda p: dist[p]):
-        if merge(int(i), int(j), close):  # complete linkage: every pair of the union looks alike
-            log.info("track %d is track %d again (appearance distance %.3f, %d frames apart)", tracks[i].track_id,
-                     tracks[j].track_id, dist[i, j], max(looks[j].first - looks[i].last - 1, 0))
-    for i, j in stitch_links(tracks, frames, fps, max_gap_s=max_gap_s, max_overlap=max_overlap,
-                             size_ratio=size_ratio):
-        if not merge(i, j, ~apart) and group[i] != group[j]:
+    for i, j, d in _average_linkage(dist, apart, max_distance):
+        merge(i, j)
+        log.info("track %d is track %d again (mean appearance distance %.3f)", tracks[i].track_id, tracks[j].track_id,
+                 d)
+    cost = stitch_costs(tracks, frames, fps, max_gap_s=max_gap_s, max_overlap=max_overlap, size_ratio=size_ratio)
+    ended, started = set(), set()  # tracks already continued / already continuing one
+    looked = np.array([lk.seen >= min_seen for lk in looks])
+    order = [(float(cost[i, j]) + _link_distance(looks[i], looks[j], looked[i] and looked[j], unknown_distance),
+              int(i), int(j)) for i, j in zip(*np.nonzero(cost < _BIG))]
+    for _, i, j in sorted(order):
+        if i in ended or j in started:
+            continue
+        if group[i] != group[j] and not merge(i, j):
             log.info("track %d does not continue as track %d: their people overlap in time", tracks[i].track_id,
                      tracks[j].track_id)
+            continue
+        ended.add(i)
+        started.add(j)
+        log.info("track %d continues as track %d after %d frames unseen", tracks[i].track_id, tracks[j].track_id,
+                 max(int(tracks[j].frame_indices[0] - tracks[i].frame_indices[-1]) - 1, 0))
     return _join_groups([[tracks[k] for k in m] for m in members.values()])
+
+
+def _link_distance(a: _Look, b: _Look, known: bool, unknown: float) -> float:
+    """Appearance distance of two tracks for ordering motion links; ``unknown`` when either look is not known."""
+    d = appearance_distance(a.descriptor, b.descriptor) if known else np.nan
+    return float(d) if np.isfinite(d) else unknown
+
+
+def _average_linkage(dist: np.ndarray, apart: np.ndarray, max_distance: float) -> list[tuple[int, int, float]]:
+    """Agglomerate by average linkage: repeatedly join the two groups whose mean distance over their comparable
+    pairs (finite ``dist``) is least, while it is at most ``max_distance``; groups with a pair ``apart`` never join.
+    Returns the joins as (a track of one group, a track of the other, mean distance), in order."""
+    M = len(dist)
+    fin = np.isfinite(dist)
+    S = np.where(fin, dist, 0.0)  # (M,M) sum of distances between groups
+    N = fin.astype(np.float64)  # (M,M) number of comparable pairs
+    V = apart.copy()  # (M,M) groups that may never join
+    alive = np.ones(M, dtype=bool)
+    joins: list[tuple[int, int, float]] = []
+    while True:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where((N > 0) & ~V & alive[:, None] & alive[None, :], S / N, np.inf)
+        np.fill_diagonal(mean, np.inf)
+        g, h = np.unravel_index(int(np.argmin(mean)), mean.shape)
+        if not mean[g, h] <= max_distance:
+            return joins
+        joins.append((int(g), int(h), float(mean[g, h])))
+        for A in (S, N):
+            A[g] += A[h]
+            A[:, g] += A[:, h]
+        V[g] |= V[h]
+        V[:, g] |= V[:, h]
+        alive[h] = False
 
 
 def _tracks_from_ids(frames: Iterable[FramePoses], given_ids: Sequence[np.ndarray]) -> list[Track]:

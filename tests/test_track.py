@@ -315,10 +315,14 @@ _COLOURS = {"red": (200, 30, 40), "blue": (30, 50, 190), "green": (40, 160, 50),
 
 
 def _look(shirt: str, trousers: str = "grey", rng=None) -> np.ndarray:
-    """(DIM,) descriptor of a person in ``shirt`` and ``trousers``, with pixel noise from ``rng``."""
+    """(DIM,) descriptor of a person in ``shirt`` and ``trousers``, with pixel noise from ``rng``; a shirt
+    "red+green:0.1" is red with a tenth of its pixels green."""
     out = []
     for colour in (shirt, trousers):
-        px = np.tile(np.array(_COLOURS[colour], dtype=np.float64), (60, 1))
+        main, _, rest = colour.partition("+")
+        other, _, frac = rest.partition(":")
+        k = round(float(frac or 0) * 60)
+        px = np.array([_COLOURS[main]] * (60 - k) + [_COLOURS[other or main]] * k, dtype=np.float64)
         if rng is not None:
             px = px + rng.normal(0, 12, px.shape)
         out.append(colour_histogram(np.clip(px, 0, 255).astype(np.uint8)))
@@ -380,3 +384,44 @@ def test_appearance_overrules_a_motion_link_to_someone_else():
     frames, truth = _scene(spans)
     assert _people(track_people(frames, fps=30), frames, truth) == [{"A", "A2"}, {"B", "B2"}]
     assert _people(track_people(frames, fps=30, reid_distance=0), frames, truth) == [{"A", "B2"}, {"B", "A2"}]
+
+
+def test_lost_tracks_match_the_most_recently_seen_first():
+    # A runs right, then steps back at frame 5: its prediction overshoots, so B is born on the same body; both are
+    # unseen for frames 8-9; the body is back in frame 10, nearer A's last box: the track seen last (B) takes it
+    people = {f: person(100 + 50 * f, 300, 200) for f in range(5)}
+    people |= {f: person(290, 300, 200) for f in (5, 6, 7)} | {f: person(298, 300, 200) for f in (10, 11, 12)}
+    frames = [frame(f, [people[f]] if f in people else []) for f in range(13)]
+    tracks = track_people(frames, fps=30, stitch_gap_s=0, reid_distance=0, iou_weight=1.0)
+    assert [(t.frame_indices[0], t.frame_indices[-1]) for t in tracks] == [(0, 4), (5, 12)]
+
+
+def test_a_look_seen_as_a_chain_of_near_looks_joins_and_a_motion_link_joins_two_looks():
+    # the jumper: on the roof (blue in the shade) and, after a flip, on the grass (red in the sun); the grass
+    # pieces drift in colour (each within reid_distance of its neighbour, the ends not); one motion link (R1 -> G1)
+    # joins the two looks; the other pieces are 70+ frames apart (beyond stitching's reach)
+    spans = {"R1": (range(0, 40), 100, 2, 200, "blue"), "G1": (range(75, 105), 300, 2, 200, "red"),
+             "R2": (range(180, 210), 100, 2, 200, "blue"), "G2": (range(280, 310), 300, 2, 200, "red"),
+             "G3": (range(380, 410), 300, 2, 200, "red+green:0.04"),
+             "G4": (range(480, 510), 300, 2, 200, "red+green:0.08"), "W": (range(0, 510), 1000, 0, 200, "blue")}
+    frames, truth = _scene(spans)
+    people = _people(track_people(frames, fps=30), frames, truth)
+    assert people == [{"R1", "G1", "R2", "G2", "G3", "G4"}, {"W"}]
+
+
+def test_a_cheap_motion_link_to_someone_else_waits_for_a_better_one():
+    # A1 -> A2 (A in the sun: not alike enough to join by look) and A2 -> B2 (B re-enters where A2 leaves, a
+    # cheaper motion link); B (B's look) is seen with A1, so A2 cannot be B once it is A1's: the link that also
+    # agrees in look goes first
+    spans = {"A1": (range(0, 30), 300, 4, 200, "red"), "A2": (range(65, 85), 570, 4, 200, "red+green:0.3"),
+             "B": (range(0, 35), 1100, 0, 200, "blue"), "B2": (range(120, 160), 790, 4, 200, "blue")}
+    frames, truth = _scene(spans)
+    assert _people(track_people(frames, fps=30), frames, truth) == [{"A1", "A2"}, {"B", "B2"}]
+
+
+def test_two_people_alike_side_by_side_never_join():
+    # dressed alike and walking side by side, one of them lost for a while: never one track
+    spans = {"A": (range(0, 120), 300, 2, 200, "red"), "B1": (range(0, 40), 500, 2, 200, "red"),
+             "B2": (range(75, 120), 650, 2, 200, "red")}
+    frames, truth = _scene(spans)
+    assert _people(track_people(frames, fps=30), frames, truth) == [{"A"}, {"B1", "B2"}]
