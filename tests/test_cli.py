@@ -246,3 +246,14 @@ def test_lift_never_writes_over_its_input_and_a_rerun_replaces_the_set(tmp_path,
     blocker.write_text("")
     r = _run(["lift", str(moved), "--out", str(blocker), "--weights", str(tiny_weights), "--no-progress"])
     assert_one_line_error(r, "is a file, not a folder")
+
+
+def test_a_truncated_video_is_lifted_with_a_warning_and_exit_code_3(tmp_path):
+    clip = tmp_path / "cut.mp4"
+    data = SAMPLE.read_bytes()
+    clip.write_bytes(data[: int(len(data) * 0.3)])  # the header states 230 frames; 63 decode
+    out = tmp_path / "out"
+    r = _run(["lift", str(clip), "--out", str(out), "--formats", "json", "--no-progress"])
+    assert r.exit_code == 3, r.output
+    assert "warning: the video ended early: 63 of the 230 frames" in " ".join(r.output.split())
+    assert json.loads((out / "cut.motion.json").read_text())["num_frames"] == 63

@@ -89,7 +89,7 @@ def test_a_person_who_jumps_across_a_cut_keeps_one_id(tmp_path):
     with VideoWriter(video, 30) as w:
         for rgb in clip + clip:
             w.write(rgb)
-    info, frames = _detect_video(video, "default", None, None)
+    info, frames, _ = _detect_video(video, "default", None, None)
     assert all(f.appearance is not None and f.appearance.shape[0] == f.num_people for f in frames)
 
     def people(**options) -> list[tuple[int, int]]:

@@ -2,7 +2,8 @@
 modules, which cli/main.py imports (so nothing here imports a command).
 
 Every MbcliError becomes a red one-line message on stderr and exit code 1; Ctrl-C is "interrupted" and exit code 130;
-anything else is a bug and keeps its traceback.
+anything else is a bug and keeps its traceback. A run that wrote its files from only part of its input (a video that
+ends before its stated length) exits with ``PARTIAL`` (3) after its summary, whose note says what was missing.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from mbcli.cli import console as con
 from mbcli.errors import MbcliError
 
 F = TypeVar("F", bound=Callable[..., Any])
+PARTIAL = 3  # exit code: files written, from part of the input only
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Video of people -> 3D human motion (DSTformer lifting; JSON, BVH, NPZ and video exports).")

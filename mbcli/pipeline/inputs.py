@@ -37,13 +37,15 @@ ProgressFn = Callable[[str, int, int], None]
 class People:
     """The chosen people of one input. video: its VideoInfo (None for files); ids (N,) track ids; keypoints (N,)
     h36m17 2D sequences; poses (N,) their 3D when the input carried it (an mbcli.motion file), else None each;
-    num_frames: the input's frame count (0 when a file does not say)."""
+    num_frames: the input's frame count (0 when a file does not say); partial: why the input was read only in part
+    (a video that ends before its stated length), else ""."""
 
     video: VideoInfo | None
     ids: tuple[int, ...]
     keypoints: tuple[Keypoints2D, ...]
     poses: tuple[Pose3D | None, ...]
     num_frames: int
+    partial: str = ""
 
 
 def input_kind(path: Path) -> InputKind:
@@ -73,12 +75,14 @@ def to_h36m(kp: Keypoints2D) -> Keypoints2D:
 
 
 def _detect_video(path: Path, detector_name: str, max_width: int | None,
-                  on_progress: ProgressFn | None) -> tuple[VideoInfo, list[FramePoses]]:
+                  on_progress: ProgressFn | None) -> tuple[VideoInfo, list[FramePoses], int]:
+    """(the video's info with the decoded frame count, each frame's detections, the frame count its header states)"""
     from mbcli.appearance import describe_people
     from mbcli.detect import load_detector
     from mbcli.video import iter_frames, probe
 
     info = probe(path)
+    stated = info.num_frames
     detector = load_detector(detector_name)
     frames: list[FramePoses] = []
     for idx, rgb in iter_frames(path, max_width=max_width):
@@ -95,7 +99,15 @@ def _detect_video(path: Path, detector_name: str, max_width: int | None,
         raise VideoReadError(f"{path}: has no video frames")
     if len(frames) != info.num_frames:
         info = VideoInfo(info.path, info.width, info.height, info.fps, len(frames), info.rotation)
-    return info, frames
+    return info, frames, stated
+
+
+def ended_early(decoded: int, stated: int) -> str:
+    """The note for a video that decodes fewer frames than its container states (truncated or damaged), else ""."""
+    if stated <= 0 or decoded >= stated - max(2, stated // 100):  # frame counts in headers can be off by a frame
+        return ""
+    return (f"the video ended early: {decoded} of the {stated} frames its header states could be decoded (a "
+            f"truncated or damaged file); the results cover those {decoded} frames")
 
 
 def _tracked(frames: list[FramePoses], person: str, fps: float, image_size: tuple[int, int],
@@ -143,10 +155,10 @@ def read_people(path: Path, kind: InputKind, *, person: str = "all", detector: s
     if kind == "motion":
         return _from_motion_file(path, person)
     if kind == "video":
-        info, frames = _detect_video(path, detector, detect_max_width, on_progress)
+        info, frames, stated = _detect_video(path, detector, detect_max_width, on_progress)
         people = _tracked(frames, person, info.fps, (info.width, info.height), None, str(path))
         return People(info, tuple(i for i, _ in people), tuple(k for _, k in people), (None,) * len(people),
-                      info.num_frames)
+                      info.num_frames, ended_early(info.num_frames, stated))
     from mbcli.detect.files import infer_image_size, read_keypoint_file
 
     kf = read_keypoint_file(path)

@@ -128,6 +128,7 @@ class LiftResult:
     frames: int = 0
     notes: list[str] = field(default_factory=list)
     scene: Scene | None = None
+    partial: str = ""  # why only part of the input could be read (a video that ended early), else ""
 
 
 @dataclass(frozen=True)
@@ -230,7 +231,7 @@ def run_lift(input_path: str | os.PathLike, out_dir: str | os.PathLike, cfg: Lif
         solved = [retarget(p) for p in poses]
         poses, rigs = [s.pose for s in solved], [s.motion for s in solved]
     frames = people.num_frames or max((int(p.frame_indices[-1]) + 1 for p in poses), default=0)
-    notes: list[str] = []
+    notes: list[str] = [people.partial] if people.partial else []
     t0 = time.perf_counter()
     scene, worlds = _place(people, poses, cfg, notes)
     world_rigs: list[RigMotion | None] = [None] * len(worlds)
@@ -250,7 +251,7 @@ def run_lift(input_path: str | os.PathLike, out_dir: str | os.PathLike, cfg: Lif
     files = write_outputs(outs, on_progress, manifest=_dest(out_dir, stem, "manifest"),
                           about={"command": "mbcli lift", "input": str(path)})
     timings["export"] = time.perf_counter() - t0
-    return LiftResult(results, people.video, files, lifted.weights, timings, frames, notes, scene)
+    return LiftResult(results, people.video, files, lifted.weights, timings, frames, notes, scene, people.partial)
 
 
 def _place(people: People, poses: list[Pose3D], cfg: LiftConfig,
