@@ -88,13 +88,10 @@ def _person(path: Path, cfg: MeshConfig, on_progress: ProgressFn | None,
             timings: dict[str, float]) -> tuple[VideoInfo | None, int, Keypoints2D, Pose3D]:
     """The chosen person's (video info, track id, 2D, skeleton-consistent 3D), lifting when the input has no 3D."""
     kind = input_kind(path)
-    if kind == "motion":
-        people: People = read_people(path, kind, person=cfg.person)
-        poses = people.poses
-        if any(p is None for p in poses):
-            raise InputError(f"{path} has no 3D poses (2D keypoints only); run `mbcli lift` on the video first, "
-                             f"or give mbcli mesh the video or 2D keypoint file to lift it")
-    else:
+    people: People | None = read_people(path, kind, person=cfg.person) if kind == "motion" else None
+    if people is not None and all(p is not None for p in people.poses):
+        poses = people.poses  # the 3D of an earlier `mbcli lift`, used as it is
+    else:  # a video, a keypoint file, or an mbcli.motion file with 2D only (lifted, as mbcli lift would)
         lifted = lift_people(path, kind, dataclasses.replace(cfg.lift, person=cfg.person), on_progress, timings)
         people, poses = lifted.people, tuple(retarget(p).pose for p in lifted.poses)
     if not people.ids:
