@@ -54,3 +54,15 @@ def main(
                                           help="Print the version.")] = False,
 ) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    _threads()
+
+
+def _threads() -> None:
+    """Thread counts chosen once for the whole run (mbcli/threads.py; $MBCLI_THREADS overrides)."""
+    from mbcli.threads import apply_threads, choose_threads
+
+    try:
+        apply_threads(choose_threads())
+    except MbcliError as e:
+        con.error(str(e))
+        raise typer.Exit(1) from None

@@ -50,11 +50,11 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from dataclasses import dataclass
 
 import numpy as np
 
+from mbcli import threads
 from mbcli.detect.base import DetectorBase, check_frame, weights_path
 from mbcli.errors import ConfigError, DependencyError
 from mbcli.geometry import box_ioa, box_iou
@@ -119,10 +119,10 @@ def _providers(device: str) -> list[str]:
 
 
 def make_session(path, num_threads: int | None, device: str = "cpu"):
-    """An onnxruntime session with ``num_threads`` intra-op threads (None: the machine's cores, at most 4)."""
+    """An onnxruntime session with ``num_threads`` intra-op threads (None: mbcli's choice, mbcli/threads.py)."""
     ort = _import_ort()
     so = ort.SessionOptions()
-    so.intra_op_num_threads = int(num_threads) if num_threads else min(4, os.cpu_count() or 1)
+    so.intra_op_num_threads = int(num_threads) if num_threads else threads.current()
     so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -344,7 +344,7 @@ class BlazePoseDetector(DetectorBase):
     decides, as in MediaPipe); max_new: new people tried per frame (highest RTMDet scores first);
     first_pass_model: the landmark model of a first pass from a box, which only places the second pass (default
     "lite": 3x cheaper than full; None = the main model);
-    num_threads: onnxruntime intra-op threads (None: the machine's cores, at most 4); device: "cpu" or "cuda".
+    num_threads: onnxruntime intra-op threads (None: mbcli's choice, mbcli/threads.py); device: "cpu" or "cuda".
     """
 
     skeleton = BLAZEPOSE33
