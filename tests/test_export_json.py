@@ -408,3 +408,17 @@ def test_world_writer_errors(tmp_path):
         with pytest.raises(ExportError, match=needle):
             write_motion_json(results, VIDEO, tmp_path / "x.json", scene=scene)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("skeleton", [None, "coco17", {"name": "h36m17"}])
+def test_the_readmes_minimal_file_reads(tmp_path, skeleton):
+    kp = np.concatenate([np.random.default_rng(0).uniform(100, 400, (12, 17, 2)), np.ones((12, 17, 1))], -1)
+    doc = {"format": "mbcli.motion", "image_size": [640, 480], "people": [{"keypoints_2d": kp.tolist()}]}
+    if skeleton is not None:
+        doc["skeleton"] = skeleton
+    path = tmp_path / "minimal.json"
+    path.write_text(json.dumps(doc))
+    kps, poses, meta = read_motion_json(path)
+    want = "coco17" if skeleton == "coco17" else "h36m17"
+    assert kps[0].skeleton.name == want and kps[0].xy.shape == (12, 17, 2) and poses == [None]
+    assert meta["image_size"] == (640, 480) and meta["track_ids"] == [0]

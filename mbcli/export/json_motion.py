@@ -285,7 +285,7 @@ def parse_motion_dict(
     v = _Validator(source)
     v.check(isinstance(doc, dict), "the top level must be a JSON object")
     v.check(doc.get("format") == FORMAT, f'"format" must be "{FORMAT}", got {doc.get("format")!r}')
-    version = doc.get("version")
+    version = doc.get("version", 1)  # a hand-written minimal file may leave it out: the first version's layout
     v.check(isinstance(version, int) and not isinstance(version, bool) and version in READ_VERSIONS,
             f'unsupported "version" {version!r}; this mbcli reads versions {", ".join(map(str, READ_VERSIONS))}')
     fps = v.number(doc.get("fps", DEFAULT_FPS), "fps", positive=True)
@@ -327,7 +327,7 @@ def parse_motion_dict(
 def _read_skeletons(v: _Validator, doc: dict[str, Any]) -> tuple[Skeleton | None, Skeleton]:
     """The 3D "skeleton" (may be null when "keypoints_2d_skeleton" is given) and the 2D one (that, else "skeleton")."""
     if "keypoints_2d_skeleton" not in doc:
-        sk = v.skeleton(doc.get("skeleton"), "skeleton")
+        sk = v.skeleton(doc.get("skeleton", {"name": H36M17.name}), "skeleton")  # minimal files: h36m17
         return sk, sk
     sk_main = None if doc.get("skeleton") is None else v.skeleton(doc["skeleton"], "skeleton")
     return sk_main, v.skeleton(doc["keypoints_2d_skeleton"], "keypoints_2d_skeleton")
@@ -485,6 +485,8 @@ class _Validator:
         return a
 
     def skeleton(self, s: Any, key: str) -> Skeleton:
+        if isinstance(s, str):  # a bare name ("coco17") stands for {"name": ...}
+            s = {"name": s}
         self.check(isinstance(s, dict) and isinstance(s.get("name"), str), f'"{key}" must be an object with a "name"')
         self.check(s["name"] in SKELETONS, f'"{key}.name" {s["name"]!r} is unknown; known: {", ".join(SKELETONS)}')
         sk = SKELETONS[s["name"]]
