@@ -139,3 +139,23 @@ def test_failing_second_output_leaves_nothing(tmp_path, smpl_file, monkeypatch):
     r = _run(["mesh", str(src), "--out", str(tmp_path / "smpl.npz"), "--smpl-model", str(smpl_file), "--glb",
               str(tmp_path / "a.glb"), "--no-progress", "--iterations", "2"])
     _assert_clean_failure(r, tmp_path, "simulated")
+
+
+def test_first_anny_run_shows_the_cache_build_as_a_stage(tmp_path, monkeypatch):
+    import mbcli.body as body
+    from mbcli.errors import DependencyError
+    from mbcli.pipeline.mesh import MeshConfig, run_mesh
+
+    monkeypatch.setenv("MBCLI_CACHE_DIR", str(tmp_path / "empty-cache"))
+    seen: list[tuple[str, int, int]] = []
+
+    def building(*a, **k):
+        assert seen == [("anny cache", 0, 1)]  # announced before the minute of work starts
+        raise DependencyError("stop here")
+
+    monkeypatch.setattr(body, "load_body_model", building)
+    clip = tmp_path / "in.json"
+    clip.write_text("{}")
+    with pytest.raises(DependencyError, match="stop here"):
+        run_mesh(clip, MeshConfig(out=str(tmp_path / "b.npz"), body_model="anny"),
+                 on_progress=lambda *a: seen.append(a))

@@ -436,6 +436,6 @@ def load_anny(cache_dir: str | os.PathLike | None = None, dtype: torch.dtype = t
     elif installed_anny_version() is None:
         raise DependencyError(f"--body-model anny needs the anny package once, to build its cache {p}; install it "
                               f"with: {ANNY_INSTALL}")
-    log.info("building the anny body model cache %s (once; about a minute)", p)
+    log.warning("building the anny body model cache %s (once; about a minute)", p)
     build_anny_cache(p)
     return AnnyBody(read_anny_cache(p), dtype=dtype, device=device)

@@ -23,7 +23,7 @@ console = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
 
 STAGE_LABELS = {"detect": "detect + track", "lift": "lift (windows)", "export": "export", "render": "render video",
-                "eval": "sequences"}
+                "eval": "sequences", "anny cache": "anny cache (first run: building it, about a minute)"}
 
 
 @contextlib.contextmanager

@@ -148,6 +148,7 @@ def run_mesh(input_path: str | os.PathLike, cfg: MeshConfig | None = None,
     import torch
 
     from mbcli.body import load_body_model
+    from mbcli.body.anny_cache import anny_cache_path
     from mbcli.body.fit import FitConfig, fit_body
     from mbcli.body.motion import body_motion, skinned_mesh
     from mbcli.export.smpl_npz import glb_inputs, write_parameters
@@ -160,7 +161,12 @@ def run_mesh(input_path: str | os.PathLike, cfg: MeshConfig | None = None,
     timings: dict[str, float] = {}
     notes: list[str] = []
     t0 = time.perf_counter()
+    first_anny = cfg.body_model == "anny" and not anny_cache_path().is_file()
+    if first_anny and on_progress:  # the first anny run builds its cache: about a minute, shown as its own stage
+        on_progress("anny cache", 0, 1)
     body = load_body_model(cfg.body_model, cfg.smpl_model)  # a missing model fails before the slow stages
+    if first_anny and on_progress:
+        on_progress("anny cache", 1, 1)
     timings["body_model"] = time.perf_counter() - t0
     video, tid, kp, pose = _person(path, cfg, on_progress, timings)
     fps = float(pose.fps or kp.fps or 30.0)
