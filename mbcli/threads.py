@@ -55,11 +55,14 @@ def choose_threads(env: Mapping[str, str] | None = None, cpus: int | None = None
 def apply_threads(n: int) -> None:
     """Use ``n`` threads in torch and OpenCV from now on, and in ONNX Runtime sessions made after this call."""
     global _chosen
-    import cv2
     import torch
 
     _chosen = int(n)
     torch.set_num_threads(_chosen)
+    try:
+        import cv2
+    except ImportError:  # the training machines run without OpenCV
+        return
     cv2.setNumThreads(_chosen)
 
 
