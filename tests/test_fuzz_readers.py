@@ -220,6 +220,8 @@ def test_one_visible_joint_gets_a_one_pixel_box(tmp_path):  # a zero-size box: Z
     ({"fps": 1e39}, '"fps" must be a positive number'),
     ({"num_frames": 10**30}, '"num_frames" must be an integer'),
     ({"image_size": [10**30, 480]}, r'"image_size\[0\]" must be an integer'),
+    ({"fps": 1e30}, '"fps" must be from 0.01 to 10000'),  # TypeError later, when lifted (pad_width)
+    ({"fps": 1e-300}, '"fps" must be from 0.01 to 10000'),  # ZeroDivisionError later, when lifted
 ])
 def test_motion_numbers_out_of_range(tmp_path, change, needle):
     _expect_error(tmp_path, json.dumps({**_motion_doc(), **change}), needle)

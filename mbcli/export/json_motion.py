@@ -60,7 +60,7 @@ import mbcli
 from mbcli.errors import ExportError, KeypointFileError
 from mbcli.export import write_atomic
 from mbcli.skeletons import H36M17, SKELETONS, Skeleton
-from mbcli.types import Floor, Intrinsics, Keypoints2D, MotionResult, Pose3D, Scene, VideoInfo, WorldPose
+from mbcli.types import FPS_RANGE, Floor, Intrinsics, Keypoints2D, MotionResult, Pose3D, Scene, VideoInfo, WorldPose
 from mbcli.units import TO_METRES
 
 log = logging.getLogger(__name__)
@@ -291,6 +291,7 @@ def parse_motion_dict(
     v.check(isinstance(version, int) and not isinstance(version, bool) and version in READ_VERSIONS,
             f'unsupported "version" {version!r}; this mbcli reads versions {", ".join(map(str, READ_VERSIONS))}')
     fps = v.number(doc.get("fps", DEFAULT_FPS), "fps", positive=True)
+    v.check(FPS_RANGE[0] <= fps <= FPS_RANGE[1], f'"fps" must be from {FPS_RANGE[0]:g} to {FPS_RANGE[1]:g}, got {fps}')
     if "fps" not in doc:
         log.warning("%s has no fps; assuming %s", source, DEFAULT_FPS)
     video, image_size = _read_video(v, doc)
