@@ -13,6 +13,10 @@ import numpy as np
 
 from mbcli.skeletons import Skeleton, get_skeleton
 
+# Frame rates mbcli handles (--fps, a motion file's "fps"): the tracker's and the smoothers' time windows are counted in
+# frames, so a rate far outside this range makes windows of no frame or of billions of them.
+FPS_RANGE = (0.01, 10_000.0)
+
 
 def _f32(a, name: str, shape: tuple[int | None, ...]) -> np.ndarray:
     arr = np.ascontiguousarray(np.asarray(a, dtype=np.float32))

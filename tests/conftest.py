@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 import torch
 from h36m_fixture import build_h36m
+from hypothesis import HealthCheck, settings
 
 from mbcli.model import DSTformer, preset, save_checkpoint
 
@@ -34,3 +36,12 @@ def one_thread():
 def h36m(tmp_path_factory) -> Path:
     """tests/h36m_fixture.py's synthetic folder laid out like ../shared/data/h36m."""
     return build_h36m(tmp_path_factory.mktemp("h36m"))
+
+
+# The fuzz tier (tests/test_fuzz_*.py) runs hypothesis with a fixed seed (derandomize) so that CI is reproducible and
+# every run tries the same inputs; HYPOTHESIS_PROFILE=hunt draws fresh ones (with MBCLI_FUZZ_SCALE=50 for many).
+settings.register_profile("ci", derandomize=True, deadline=None, database=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.register_profile("hunt", deadline=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

@@ -72,4 +72,4 @@ def test_bench_with_a_missing_clip_is_a_one_line_error(tmp_path):
     r = CliRunner().invoke(app, ["bench", "--clip", str(tmp_path / "nope.mp4"), *quiet])
     assert_one_line_error(r, "clip not found")
     r = CliRunner().invoke(app, ["bench", "--no-e2e", "--batch", "0", *quiet])
-    assert_one_line_error(r, "at least 1")
+    assert_one_line_error(r, "--batch must be from 1 to")

@@ -21,6 +21,9 @@ from mbcli.errors import ConfigError, MbcliError
 from mbcli.skeletons import H36M17
 from mbcli.types import Keypoints2D
 
+MAX_BATCH = 1024  # --batch: windows of 243 frames per forward pass (more only runs out of memory)
+MAX_REPEATS = 1000  # --repeats: timed passes per model (more only runs longer)
+
 
 @dataclass(frozen=True)
 class SpeedBenchConfig:
@@ -152,8 +155,9 @@ def run_speed_bench(cfg: SpeedBenchConfig) -> tuple[list[tuple[str, str]], dict[
     from mbcli.model import resolve_device
     from mbcli.pipeline.lift import LiftConfig, run_lift
 
-    if cfg.batch < 1 or cfg.repeats < 1:
-        raise ConfigError(f"--batch and --repeats must be at least 1, got {cfg.batch} and {cfg.repeats}")
+    if not (1 <= cfg.batch <= MAX_BATCH and 1 <= cfg.repeats <= MAX_REPEATS):
+        raise ConfigError(f"--batch must be from 1 to {MAX_BATCH} and --repeats from 1 to {MAX_REPEATS}, got "
+                          f"{cfg.batch} and {cfg.repeats}")
     dev = resolve_device(cfg.device)
     rows: list[tuple[str, str]] = []
     figures: dict[str, Any] = {"device": dev.type, "threads": torch.get_num_threads(), "lifter_fps": {}}

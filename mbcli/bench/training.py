@@ -11,6 +11,9 @@ import torch
 
 from mbcli.errors import ConfigError
 
+MAX_TRAIN_STEPS = 100_000  # --train-steps (more only runs longer)
+MAX_THREADS = 1024  # --threads (torch cannot take every integer)
+
 
 def run_training_bench(name: str, sets: list[str], data: Path | None, device: str, steps: int,
                        baseline: bool) -> tuple[str, list[tuple[str, str]], dict[str, Any]]:
@@ -18,8 +21,8 @@ def run_training_bench(name: str, sets: list[str], data: Path | None, device: st
     from mbcli.train.bench import bench_training
     from mbcli.train.recipe import load_recipe, with_overrides
 
-    if steps < 1:
-        raise ConfigError(f"--train-steps must be at least 1, got {steps}")
+    if not 1 <= steps <= MAX_TRAIN_STEPS:
+        raise ConfigError(f"--train-steps must be from 1 to {MAX_TRAIN_STEPS}, got {steps}")
     recipe = with_overrides(load_recipe(name), sets)
     if data is not None:
         recipe = dataclasses.replace(recipe, data_dir=str(data))
@@ -47,6 +50,6 @@ def run_training_bench(name: str, sets: list[str], data: Path | None, device: st
 def set_threads(threads: int | None) -> None:
     """torch's intra-op threads for a benchmark (None: torch's choice)."""
     if threads is not None:
-        if threads < 1:
-            raise ConfigError(f"--threads must be at least 1, got {threads}")
+        if not 1 <= threads <= MAX_THREADS:
+            raise ConfigError(f"--threads must be from 1 to {MAX_THREADS}, got {threads}")
         torch.set_num_threads(threads)

@@ -35,6 +35,7 @@ def train(
 
     Multi-GPU: torchrun --nproc_per_node N -m mbcli train --config ... (DistributedDataParallel; rank 0 reports).
     """
+    from mbcli.train.loop import preflight
     from mbcli.train.loop import train as run
     from mbcli.train.recipe import load_recipe, prepare_recipe
 
@@ -42,6 +43,7 @@ def train(
     if os.environ.get("RANK", "0") != "0":
         run(recipe, out, device=device, resume=resume, max_steps=max_steps)
         return
+    preflight(out, resume, max_steps)  # (train does it too) before the progress bar: a refusal is the only line
     cols = (TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
             TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*cols, console=con.console) as bar:

@@ -24,9 +24,12 @@ the lowest of its sources); OpenPose COCO-18 (54 numbers) maps by name to coco17
 recipes rebuild the thorax from the shoulders).
 
 Every value is read back unchanged (scores are not clipped: AlphaPose and MMPose scores may exceed 1), except that a
-non-finite coordinate or score becomes (0, 0) with score 0. Boxes come from the file when it has them, otherwise
-from the bounding box of the joints with score > 0; a person with neither is dropped. The box score is the file's
-person score when it has one, otherwise the mean score of the joints with score > 0 (OpenPose).
+coordinate or score that is not finite or beyond +-1e6 (``MAX_VALUE``: no image is a million pixels wide, no tool
+scores that high) becomes (0, 0) with score 0; a box with such a number, or with no width or height, is not used.
+Boxes come from the file when it has them, otherwise from the bounding box of the joints with score > 0 (at least
+1 px wide and high); a person with neither is dropped. The box score is the file's person score when it has one,
+otherwise the mean score of the joints with score > 0 (OpenPose). A UTF-8 byte order mark is allowed; JSON nested
+too deeply or numbers too large for a float are malformed (KeypointFileError).
 
 Frame numbers come from ``image_id`` (an int, or the last run of digits in a string: ``"frame_000012.png"`` -> 12),
 ``frame_id``, or the OpenPose file name. ``KeypointFile.frames`` holds every frame from 0 to the largest present;
@@ -79,6 +82,8 @@ OPENPOSE_COCO18 = (
 _OPENPOSE_LAYOUTS = {75: (OPENPOSE_BODY25, "halpe26"), 54: (OPENPOSE_COCO18, "coco17")}
 
 _MAX_EMPTY_FRAMES = 100_000  # sparse ids above this many frames are image ids, not frame numbers
+MAX_VALUE = 1e6  # a coordinate (px), score or image size beyond this is junk: read as unknown (module docstring)
+_MAX_ID = 2**63 - 1  # track ids are int64
 
 
 @dataclass(frozen=True)
@@ -129,12 +134,16 @@ def _load_json(p: Path) -> Any:
     if not p.exists():
         raise KeypointFileError(f"{p}: keypoint file does not exist")
     try:
-        with open(p, encoding="utf-8") as f:
+        with open(p, encoding="utf-8-sig") as f:  # (a byte order mark, as Windows tools write, is allowed)
             return json.load(f)
     except json.JSONDecodeError as e:
         raise KeypointFileError(f"{p}: malformed JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
     except UnicodeDecodeError:
         raise KeypointFileError(f"{p}: not a text JSON file") from None
+    except RecursionError:
+        raise KeypointFileError(f"{p}: JSON nested too deeply to be a keypoint file") from None
+    except ValueError as e:  # e.g. an integer of more digits than Python converts
+        raise KeypointFileError(f"{p}: malformed JSON ({e})") from None
     except OSError as e:
         raise KeypointFileError(f"{p}: cannot read ({e.strerror})") from None
 
@@ -231,7 +240,9 @@ def _layout_for_k(p: Path, K: int, where: str) -> tuple[str, int]:
 def _frame_number(p: Path, value: Any, where: str) -> int:
     if isinstance(value, bool):
         value = None
-    if isinstance(value, int | float) and float(value).is_integer() and value >= 0:
+    if isinstance(value, int) and value >= 0:
+        return value
+    if isinstance(value, float) and value.is_integer() and value >= 0:  # (inf and nan are not)
         return int(value)
     if isinstance(value, str):
         runs = re.findall(r"\d+", os.path.splitext(os.path.basename(value))[0])
@@ -243,7 +254,7 @@ def _frame_number(p: Path, value: Any, where: str) -> int:
 def _floats(p: Path, value: Any, where: str) -> np.ndarray:
     try:
         arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError, RecursionError):
         raise KeypointFileError(f"{p}: {where} holds non-numeric values") from None
     return arr
 
@@ -262,9 +273,9 @@ def _track_id(value: Any) -> int | None:
         if len(value) != 1:
             return None
         value = value[0]
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return None
-    if not float(value).is_integer() or value < 0:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= _MAX_ID:
+        return None  # (nan and inf fail the range)
+    if isinstance(value, float) and not value.is_integer():
         return None
     return int(value)
 
@@ -311,16 +322,22 @@ def _read_coco_list(p: Path, data: list, fmt: str) -> tuple[list[_Det], str]:
     return dets, layout[0]
 
 
+def _positive_size(v: Any) -> bool:
+    """A usable image width or height: a number from 1 to MAX_VALUE px (not a bool)."""
+    return isinstance(v, int | float) and not isinstance(v, bool) and 1 <= v <= MAX_VALUE
+
+
 def _read_coco_gt(p: Path, data: dict) -> tuple[list[_Det], str, tuple[int, int] | None]:
     anns = data.get("annotations")
     if not isinstance(anns, list):
         raise KeypointFileError(f"{p}: COCO ground truth 'annotations' is not a list")
-    sizes = {(im.get("width"), im.get("height")) for im in data.get("images", []) if isinstance(im, dict)}
+    images = data.get("images")
+    sizes = {(float(im["width"]), float(im["height"])) for im in (images if isinstance(images, list) else [])
+             if isinstance(im, dict) and all(_positive_size(im.get(k)) for k in ("width", "height"))}
     image_size = None
     if len(sizes) == 1:
         w, h = next(iter(sizes))
-        if isinstance(w, int | float) and isinstance(h, int | float) and w > 0 and h > 0:
-            image_size = (int(w), int(h))
+        image_size = (int(w), int(h))
     dets: list[_Det] = []
     layout: tuple[str, int] | None = None
     for i, a in enumerate(anns):
@@ -495,6 +512,19 @@ def _read_mmpose(p: Path, data: Any) -> tuple[list[_Det], str]:
 # ------------------------------------------------------------------------------------------------------------ assembly
 
 
+def _usable(a: np.ndarray) -> np.ndarray:
+    """Element-wise: finite and within +-MAX_VALUE (module docstring)."""
+    return np.isfinite(a) & (np.abs(a) <= MAX_VALUE)
+
+
+def _usable_box(box: np.ndarray) -> bool:
+    """A (4,) x1, y1, x2, y2 box that is usable and has a width and a height (as the float32 it is kept in)."""
+    if not _usable(box).all():
+        return False
+    b = box.astype(np.float32)
+    return bool(b[2] > b[0] and b[3] > b[1])
+
+
 def _kept_box(d: _Det) -> np.ndarray:
     """The (4,) box of a detection _assemble kept: it always gave it one."""
     assert d.box_xyxy is not None
@@ -519,20 +549,22 @@ def _assemble(
     for d in dets:
         xy = np.array(d.xy, dtype=np.float64)
         sc = np.array(d.scores, dtype=np.float64)
-        bad = ~np.isfinite(xy).all(axis=1) | ~np.isfinite(sc)
+        bad = ~_usable(xy).all(axis=1) | ~_usable(sc)
         xy[bad] = 0.0
         sc[bad] = 0.0
         vis = sc > 0
         box = d.box_xyxy
-        if box is not None and not (np.isfinite(box).all() and box[2] > box[0] and box[3] > box[1]):
+        if box is not None and not _usable_box(box):
             box = None
         if box is None:
             if not vis.any():
                 log.debug("%s: frame %d: dropped a person with no box and no joint scored above 0", p, d.frame)
                 continue
-            box = np.concatenate([xy[vis].min(axis=0), xy[vis].max(axis=0)])
+            lo, hi = xy[vis].min(axis=0), xy[vis].max(axis=0)
+            pad = np.maximum(1.0 - (hi - lo), 0.0) / 2  # at least 1 px wide and high (one joint: the px around it)
+            box = np.concatenate([lo - pad, hi + pad])
         score = d.box_score
-        if score is None or not math.isfinite(score):
+        if score is None or not _usable(np.asarray(score)):
             score = float(sc[vis].mean()) if vis.any() else 0.0
         by_frame.setdefault(d.frame, []).append(_Det(d.frame, xy, sc, box, score, d.track_id))
 

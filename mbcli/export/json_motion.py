@@ -60,7 +60,7 @@ import mbcli
 from mbcli.errors import ExportError, KeypointFileError
 from mbcli.export import write_atomic
 from mbcli.skeletons import H36M17, SKELETONS, Skeleton
-from mbcli.types import Floor, Intrinsics, Keypoints2D, MotionResult, Pose3D, Scene, VideoInfo, WorldPose
+from mbcli.types import FPS_RANGE, Floor, Intrinsics, Keypoints2D, MotionResult, Pose3D, Scene, VideoInfo, WorldPose
 from mbcli.units import TO_METRES
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,8 @@ VERSION = 2  # what the writer writes
 READ_VERSIONS = (1, 2)  # what the reader takes; version 1 has no world blocks
 SCHEMA_PATH = Path(__file__).with_name("motion.schema.json")  # JSON Schema of the document
 DEFAULT_FPS = 30.0
+MAX_FRAMES = 10**7  # frame indices and num_frames above this are refused (92 hours at 30 fps)
+_F32_MAX = float(np.finfo(np.float32).max)  # the stage objects hold float32: a number beyond is as unusable as inf
 WORLD_FRAME = "Y up, metres, floor at y = 0, camera at (0, height, 0)"
 # root_flags bits (mbcli.world.trajectory FEW_JOINTS, AT_EDGE, FAR); the schema's root_flags description lists them
 ROOT_FLAGS = {1: "few joints seen: position interpolated", 2: "cut by the image edge", 4: "far away"}
@@ -264,12 +266,12 @@ def read_motion_json(path: str | os.PathLike) -> tuple[list[Keypoints2D], list[P
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # (a byte order mark is allowed)
     except (OSError, UnicodeDecodeError) as e:
         raise KeypointFileError(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from e
     try:
         doc = json.loads(text, parse_constant=_reject_constant)
-    except (json.JSONDecodeError, ValueError) as e:
+    except (json.JSONDecodeError, ValueError, RecursionError) as e:
         raise KeypointFileError(f"{path}: not valid JSON ({e})") from e
     return parse_motion_dict(doc, source=str(path))
 
@@ -289,6 +291,7 @@ def parse_motion_dict(
     v.check(isinstance(version, int) and not isinstance(version, bool) and version in READ_VERSIONS,
             f'unsupported "version" {version!r}; this mbcli reads versions {", ".join(map(str, READ_VERSIONS))}')
     fps = v.number(doc.get("fps", DEFAULT_FPS), "fps", positive=True)
+    v.check(FPS_RANGE[0] <= fps <= FPS_RANGE[1], f'"fps" must be from {FPS_RANGE[0]:g} to {FPS_RANGE[1]:g}, got {fps}')
     if "fps" not in doc:
         log.warning("%s has no fps; assuming %s", source, DEFAULT_FPS)
     video, image_size = _read_video(v, doc)
@@ -306,7 +309,7 @@ def parse_motion_dict(
         ids.append(tid)
         placed.append(_read_person_world(v, person, i, p, scene is not None))
     last = max((int(k.frame_indices[-1]) + 1 for k in kps if k.num_frames), default=0)
-    num_frames = v.integer(doc.get("num_frames", last), "num_frames", minimum=last)
+    num_frames = v.integer(doc.get("num_frames", last), "num_frames", minimum=last, maximum=MAX_FRAMES)
     meta = {
         "fps": fps,
         "num_frames": num_frames,
@@ -375,8 +378,8 @@ def _read_person(
     xy = np.where(bad_xy[..., None], np.nan, kp[..., :2])
     fi = person.get("frame_indices", list(range(T)))
     frames = v.array(fi, f"{where}.frame_indices", (T,))
-    v.check(bool(np.all(frames == np.round(frames)) and np.all(frames >= 0)),
-            f"{where}.frame_indices must be non-negative integers")
+    v.check(bool(np.all(frames == np.round(frames)) and np.all((frames >= 0) & (frames < MAX_FRAMES))),
+            f"{where}.frame_indices must be non-negative integers below {MAX_FRAMES}")
     v.check(bool(np.all(np.diff(frames) > 0)), f"{where}.frame_indices must be strictly increasing")
     tid = v.integer(person.get("track_id", i), f"{where}.track_id", minimum=0)
     k2d = Keypoints2D(xy, scores, frames.astype(np.int64), sk2d, image_size, fps)
@@ -461,13 +464,14 @@ class _Validator:
         raise KeypointFileError(f"{self.source}: {problem}")
 
     def number(self, x: Any, key: str, *, positive: bool = False) -> float:
-        ok = isinstance(x, (int, float)) and not isinstance(x, bool) and np.isfinite(x) and (x > 0 or not positive)
+        ok = (isinstance(x, (int, float)) and not isinstance(x, bool) and abs(x) <= _F32_MAX
+              and (x > 0 or not positive))  # (nan fails the bound)
         self.check(ok, f'"{key}" must be a {"positive " if positive else ""}number, got {x!r}')
         return float(x)
 
-    def integer(self, x: Any, key: str, *, minimum: int = 0) -> int:
-        ok = isinstance(x, int) and not isinstance(x, bool) and x >= minimum
-        self.check(ok, f'"{key}" must be an integer >= {minimum}, got {x!r}')
+    def integer(self, x: Any, key: str, *, minimum: int = 0, maximum: int = 2**31 - 1) -> int:
+        ok = isinstance(x, int) and not isinstance(x, bool) and minimum <= x <= maximum
+        self.check(ok, f'"{key}" must be an integer from {minimum} to {maximum}, got {x!r}')
         return int(x)
 
     def array(self, x: Any, key: str, shape: tuple[int | None, ...], *, finite: bool = False) -> np.ndarray:
@@ -476,7 +480,8 @@ class _Validator:
         a: np.ndarray | None
         try:
             a = np.asarray(x, dtype=np.float64)
-        except (ValueError, TypeError):
+            a = np.where(np.abs(a) <= _F32_MAX, a, np.inf)  # beyond float32 (stage objects) and nan: as inf
+        except (ValueError, TypeError, OverflowError, RecursionError):
             a = None
         if a is None or a.ndim != len(shape) or any(s is not None and s != d for s, d in zip(shape, a.shape)):
             got = "a ragged or non-numeric list" if a is None else f"shape {a.shape}"

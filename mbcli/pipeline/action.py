@@ -17,7 +17,7 @@ from pathlib import Path
 from mbcli.detect import check_detector
 from mbcli.errors import ConfigError
 from mbcli.labels import resolve_labels
-from mbcli.pipeline.inputs import ProgressFn, input_kind, read_people
+from mbcli.pipeline.inputs import ProgressFn, check_fps, input_kind, read_people
 from mbcli.pipeline.lift import LiftConfig
 from mbcli.pipeline.outputs import Output, check_destinations, write_outputs
 from mbcli.track import check_person
@@ -61,6 +61,7 @@ def _check(cfg: ActionConfig) -> None:
         raise ConfigError(f"--json must name a .json file, got {cfg.json}")
     check_person(cfg.lift.person)
     check_detector(cfg.lift.detector)
+    check_fps(cfg.lift.fps)
 
 
 def run_action(input_path: str | os.PathLike, cfg: ActionConfig | None = None,

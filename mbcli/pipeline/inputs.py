@@ -24,10 +24,10 @@ from typing import Literal
 
 import numpy as np
 
-from mbcli.errors import InputError, NoPersonFound, VideoReadError
+from mbcli.errors import ConfigError, InputError, NoPersonFound, VideoReadError
 from mbcli.keypoints2d import reject_glitches, reject_on_others, reject_outliers
 from mbcli.skeletons import H36M17, remap
-from mbcli.types import FramePoses, Keypoints2D, Pose3D, VideoInfo
+from mbcli.types import FPS_RANGE, FramePoses, Keypoints2D, Pose3D, VideoInfo
 
 InputKind = Literal["video", "motion", "keypoints"]
 ProgressFn = Callable[[str, int, int], None]
@@ -64,6 +64,13 @@ def input_kind(path: Path) -> InputKind:
     if path.stat().st_size == 0:
         raise VideoReadError(f"{path}: empty file (0 bytes), not a video")
     return "video"
+
+
+def check_fps(fps: float | None) -> None:
+    """Preflight for --fps (None: not given): a number of frames per second within types.FPS_RANGE."""
+    low, high = FPS_RANGE
+    if fps is not None and not low <= fps <= high:  # (nan fails)
+        raise ConfigError(f"--fps must be a positive number from {low:g} to {high:g} frames per second, got {fps}")
 
 
 def to_h36m(kp: Keypoints2D) -> Keypoints2D:

@@ -30,7 +30,7 @@ from mbcli.detect import check_detector
 from mbcli.errors import ConfigError
 from mbcli.inference.predictors import Lifter, LiftOptions, default_stride
 from mbcli.model import load_model, resolve_device
-from mbcli.pipeline.inputs import InputKind, People, ProgressFn, input_kind, read_people
+from mbcli.pipeline.inputs import InputKind, People, ProgressFn, check_fps, input_kind, read_people
 from mbcli.pipeline.outputs import Output, check_destinations, write_outputs
 from mbcli.rig.bvh_io import BVH_UNITS
 from mbcli.rig.h36m_rig import pose_to_rig, retarget
@@ -99,8 +99,7 @@ class LiftConfig:
         if self.detect_max_width is not None:
             _at_least("--detect-max-width", self.detect_max_width, 32)
         _at_least("overlay_height", self.overlay_height, 16)
-        if self.fps is not None and not (math.isfinite(self.fps) and self.fps > 0):
-            raise ConfigError(f"--fps must be a positive number, got {self.fps}")
+        check_fps(self.fps)
         if not math.isfinite(self.azimuth):
             raise ConfigError(f"--azimuth must be a number of degrees, got {self.azimuth}")
         if self.bvh_units not in BVH_UNITS:

@@ -23,7 +23,7 @@ import numpy as np
 
 from mbcli.detect import check_detector
 from mbcli.errors import ConfigError, InputError, NoPersonFound
-from mbcli.pipeline.inputs import People, ProgressFn, input_kind, read_people
+from mbcli.pipeline.inputs import People, ProgressFn, check_fps, input_kind, read_people
 from mbcli.pipeline.lift import LiftConfig, lift_people
 from mbcli.pipeline.outputs import Output, check_destinations, write_outputs
 from mbcli.rig.h36m_rig import retarget
@@ -35,6 +35,7 @@ from mbcli.world.camera import check_camera_options, intrinsics
 from mbcli.world.scene import place_people
 
 _RENDER_CHUNK = 64  # frames whose mesh is posed at once for the overlay
+MAX_ITERATIONS = 10_000  # --iterations: 100 times the default; more only runs longer
 
 
 @dataclass(frozen=True)
@@ -77,8 +78,9 @@ def _check(cfg: MeshConfig) -> None:
     for extra, suffix in ((cfg.overlay, ".mp4"), (cfg.glb, ".glb")):
         if extra is not None and Path(extra).suffix.lower() != suffix:
             raise ConfigError(f"{extra}: expected a {suffix} file")
-    if cfg.iterations < 1:
-        raise ConfigError(f"--iterations must be at least 1, got {cfg.iterations}")
+    if not 1 <= cfg.iterations <= MAX_ITERATIONS:
+        raise ConfigError(f"--iterations must be from 1 to {MAX_ITERATIONS}, got {cfg.iterations}")
+    check_fps(cfg.lift.fps)
     check_person(cfg.person)
     check_detector(cfg.lift.detector)
     check_camera_options(cfg.focal, cfg.fov)

@@ -507,7 +507,7 @@ def train(recipe: Recipe, out_dir: str | Path, device: str = "auto", resume: boo
     keeping the last good checkpoint) when the run diverges, collapses or stalls (train/health.py). ``on_save(path)``
     is called on rank 0 after every checkpoint (the campaign exports fp16 weights from it)."""
     out = Path(out_dir)
-    _preflight(out, resume, max_steps)
+    preflight(out, resume, max_steps)
     ctx = _Dist(device)
     local_batch = _set_up_process(recipe, out, ctx)
     run = _open_run(recipe, out, ctx, local_batch, resume, on_save)
@@ -527,9 +527,9 @@ def train(recipe: Recipe, out_dir: str | Path, device: str = "auto", resume: boo
     return run.ckpt
 
 
-def _preflight(out: Path, resume: bool, max_steps: int | None) -> None:
+def preflight(out: Path, resume: bool, max_steps: int | None) -> None:
     """What can be refused before any data loads: a step limit under 1, a run folder that is a file or not
-    writable, --resume without a checkpoint to continue."""
+    writable, --resume without a checkpoint to continue (``train`` calls it; the CLI too, before its progress bar)."""
     if max_steps is not None and max_steps < 1:
         raise ConfigError(f"--max-steps must be at least 1, got {max_steps}")
     if out.exists() and not out.is_dir():

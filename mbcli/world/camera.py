@@ -16,6 +16,7 @@ from mbcli.errors import ConfigError
 from mbcli.types import Intrinsics
 
 PRIOR_FOV_DEG = 60.0
+MAX_FOCAL_PX = 1e6  # a longer focal length (a field of view of hundredths of a degree) is a typing error
 
 
 def diagonal_fov_deg(K: Intrinsics) -> float:
@@ -35,10 +36,10 @@ def check_camera_options(focal_px: float | None, fov_deg: float | None) -> None:
     loading anything)."""
     if focal_px is not None and fov_deg is not None:
         raise ConfigError("give --focal or --fov, not both")
-    if focal_px is not None and not focal_px > 0:
-        raise ConfigError(f"--focal must be a positive number of pixels, got {focal_px}")
+    if focal_px is not None and not 1.0 <= focal_px <= MAX_FOCAL_PX:  # (nan fails)
+        raise ConfigError(f"--focal must be a positive number of pixels from 1 to {MAX_FOCAL_PX:g}, got {focal_px}")
     if fov_deg is not None and not 1.0 < fov_deg < 179.0:
-        raise ConfigError(f"field of view must be between 1 and 179 degrees, got {fov_deg}")
+        raise ConfigError(f"--fov: the field of view must be between 1 and 179 degrees, got {fov_deg}")
 
 
 def intrinsics(width: int, height: int, focal_px: float | None = None, fov_deg: float | None = None) -> Intrinsics:
