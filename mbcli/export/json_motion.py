@@ -438,7 +438,7 @@ def _read_person(
     v.check("keypoints_2d" in person, f"{where} has no keypoints_2d")
     kp = v.array(person["keypoints_2d"], f"{where}.keypoints_2d", (None, sk2d.num_joints, 3))
     T = kp.shape[0]
-    scores = kp[..., 2]
+    scores = kp[..., 2].copy()  # not a view: kp (T,J,3) is freed once xy is taken
     v.check(bool(np.all(np.isfinite(scores))), f"{where}.keypoints_2d has a null or non-finite score")
     bad_xy = ~np.all(np.isfinite(kp[..., :2]), axis=-1)
     v.check(not np.any(bad_xy & (scores > 0)), f"{where}.keypoints_2d has null x/y with a score above 0")
