@@ -26,6 +26,18 @@ def _print(title: str, rows: list[tuple[str, str]]) -> None:
     con.out.print(table)
 
 
+def _frame_counts(text: str) -> tuple[int, ...]:
+    from mbcli.errors import ConfigError
+
+    try:
+        counts = tuple(int(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise ConfigError(f"--memory takes a comma list of frame counts, got {text!r}") from None
+    if not counts or min(counts) < 1:
+        raise ConfigError(f"--memory takes frame counts of at least 1, got {text!r}")
+    return counts
+
+
 @app.command()
 @handle_errors
 def bench(
@@ -46,6 +58,11 @@ def bench(
     action: Annotated[bool, typer.Option("--action/--no-action", help="Also time action recognition (the shipped "
                                          "action model on a 3000-frame track, classifier and open-vocabulary "
                                          "scoring).")] = True,
+    memory: Annotated[str | None, typer.Option("--memory", help="Instead: peak RSS of mbcli lift (JSON, NPZ, BVH) "
+                                               "against input length, each in a fresh process, on a synthetic "
+                                               "2D input of 2 people (detection skipped): a comma list of frame "
+                                               "counts, e.g. 230,2760,9200 (108000: an hour at 30 fps); lifter: the "
+                                               "last of --models (default: the shipped one).")] = None,
     json_out: JsonOut = None,
     train: Annotated[str | None, typer.Option("--train", help="Instead: time training with this recipe (built-in "
                                               "name or YAML): frames/s, FLOP/s and the share of the chip's measured "
@@ -60,13 +77,20 @@ def bench(
                                               "../shared/data/h36m).")] = None,
 ) -> None:
     """Measure lifter frames/s (batch of non-overlapping 243-frame windows), end-to-end fps and peak RSS; with
-    --train RECIPE, training throughput instead."""
+    --train RECIPE, training throughput instead; with --memory FRAMES, peak RSS against input length instead."""
     from mbcli.bench.training import run_training_bench, set_threads
     from mbcli.export import write_atomic
 
     check_json_out(json_out)
     set_threads(threads)
-    if train is not None:
+    if memory is not None:
+        from mbcli.bench.memory import memory_rows
+
+        lengths = _frame_counts(memory)
+        with con.console.status("lifting synthetic inputs of " + ", ".join(map(str, lengths)) + " frames"):
+            rows, figures = memory_rows(lengths, models.split(",")[-1].strip() or DEFAULT_LIFTER)
+        title = "mbcli bench --memory"
+    elif train is not None:
         with con.console.status("timing training (data load, warm-up, timed steps)"):
             title, rows, figures = run_training_bench(train, sets, data, device, train_steps, baseline)
     else:

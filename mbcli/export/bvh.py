@@ -17,18 +17,18 @@ import os
 from pathlib import Path
 
 from mbcli.errors import ExportError
-from mbcli.export import write_atomic
-from mbcli.rig.bvh_io import BVH_UNITS, format_bvh
+from mbcli.export import write_atomic_chunks
+from mbcli.rig.bvh_io import BVH_UNITS, bvh_chunks
 from mbcli.rig.h36m_rig import pose_to_rig
-from mbcli.rig.kinematics import RigMotion
+from mbcli.rig.kinematics import BakedMotion, RigMotion
 from mbcli.types import MotionResult, Pose3D
 
 
 def write_bvh(
-    motion: MotionResult | Pose3D | RigMotion, path: str | os.PathLike, *, units: str = "m", floor: str = "clip"
+    motion: MotionResult | Pose3D | RigMotion | BakedMotion, path: str | os.PathLike, *, units: str = "m", floor: str = "clip"
 ) -> Path:
-    """Write one person's 3D motion as a BVH file (atomically) and return its Path. A RigMotion is written as it
-    is (``floor`` does not apply); a Pose3D or MotionResult is solved with ``pose_to_rig(pose, floor=floor)`` (a
+    """Write one person's 3D motion as a BVH file (atomically, streamed) and return its Path. A RigMotion or a
+    BakedMotion (what ``mbcli lift`` keeps of a long clip) is written as it is (``floor`` does not apply); a Pose3D or MotionResult is solved with ``pose_to_rig(pose, floor=floor)`` (a
     world-frame pose keeps its own floor)."""
     if isinstance(motion, MotionResult):
         if motion.pose_3d is None:
@@ -36,5 +36,5 @@ def write_bvh(
         motion = motion.pose_3d
     if units not in BVH_UNITS:  # before the solve
         raise ExportError(f"unknown BVH units {units!r}; choose one of: {', '.join(BVH_UNITS)}")
-    rig = motion if isinstance(motion, RigMotion) else pose_to_rig(motion, floor=floor)
-    return write_atomic(path, format_bvh(rig, units=units))
+    rig = motion if isinstance(motion, RigMotion | BakedMotion) else pose_to_rig(motion, floor=floor)
+    return write_atomic_chunks(path, bvh_chunks(rig, units=units))

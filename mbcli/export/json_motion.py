@@ -50,7 +50,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -58,7 +59,7 @@ import numpy as np
 
 import mbcli
 from mbcli.errors import ExportError, KeypointFileError
-from mbcli.export import write_atomic
+from mbcli.export import write_atomic_chunks
 from mbcli.skeletons import H36M17, SKELETONS, Skeleton
 from mbcli.types import FPS_RANGE, Floor, Intrinsics, Keypoints2D, MotionResult, Pose3D, Scene, VideoInfo, WorldPose
 from mbcli.units import TO_METRES
@@ -100,10 +101,12 @@ def write_motion_json(
 
     ``video`` None means the input was a keypoint file (or use the results' own VideoInfo, if they carry one);
     ``weights`` names the lifter weights for the generator block; ``scene`` the clip's camera and floor, written as
-    the "world" block with each person's ``MotionResult.world`` (people with world data need a scene).
+    the "world" block with each person's ``MotionResult.world`` (people with world data need a scene). The text is
+    streamed a block of frames at a time (``json_chunks``): a long clip never becomes one string in memory.
     """
-    doc = motion_to_dict(results, video, weights=weights, scene=scene)
-    return write_atomic(path, json.dumps(doc, separators=(",", ":"), allow_nan=False) + "\n")
+    doc = motion_header(results, video, weights=weights, scene=scene)
+    doc["people"] = [_person_fields(r) for r in results]
+    return write_atomic_chunks(path, _chained(json_chunks(doc), "\n"))
 
 
 def motion_to_dict(
@@ -112,8 +115,66 @@ def motion_to_dict(
 ) -> dict[str, Any]:
     """The mbcli.motion document (a JSON-ready dict) for ``results``."""
     doc = motion_header(results, video, weights=weights, scene=scene)
-    doc["people"] = [_person_dict(r) for r in results]
+    doc["people"] = [_materialised(_person_fields(r)) for r in results]
     return doc
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """A per-frame array of ``n`` rows in a document, made ready for JSON a block at a time: ``make(lo, hi)``
+    gives rows [lo, hi) as nested lists (rounded, non-finite values as None where the format allows null)."""
+
+    n: int
+    make: Callable[[int, int], list]
+
+
+ROWS_PER_CHUNK = 2048  # frames turned into JSON text at a time
+
+
+def _materialised(obj: Any) -> Any:
+    """``obj`` with every _Rows made into its nested lists."""
+    if isinstance(obj, _Rows):
+        return obj.make(0, obj.n)
+    if isinstance(obj, dict):
+        return {k: _materialised(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_materialised(v) for v in obj]
+    return obj
+
+
+def json_chunks(obj: Any) -> Iterator[str]:
+    """The compact JSON text (``json.dumps(obj, separators=(",", ":"), allow_nan=False)``, byte for byte) of a
+    document whose per-frame arrays are _Rows, in pieces of at most ROWS_PER_CHUNK frames."""
+    if isinstance(obj, _Rows):
+        yield "["
+        for lo in range(0, obj.n, ROWS_PER_CHUNK):
+            text = _dumps(obj.make(lo, min(lo + ROWS_PER_CHUNK, obj.n)))
+            yield ("," if lo else "") + text[1:-1]
+        yield "]"
+    elif isinstance(obj, dict):
+        yield "{"
+        for i, (k, v) in enumerate(obj.items()):
+            yield ("," if i else "") + _dumps(k) + ":"
+            yield from json_chunks(v)
+        yield "}"
+    elif isinstance(obj, list):
+        yield "["
+        for i, v in enumerate(obj):
+            if i:
+                yield ","
+            yield from json_chunks(v)
+        yield "]"
+    else:
+        yield _dumps(obj)
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), allow_nan=False)
+
+
+def _chained(chunks: Iterator[str], tail: str) -> Iterator[str]:
+    yield from chunks
+    yield tail
 
 
 def motion_header(
@@ -212,21 +273,30 @@ def _person_world(r: MotionResult) -> dict[str, Any]:
     """A person's "world" block (r.world is not None)."""
     w = checked_world(r)
     return {
-        "keypoints_3d": np.round(w.joints_world.astype(np.float64), 5).tolist(),
-        "root_camera": np.round(w.root_cam.astype(np.float64), 5).tolist(),
-        "root_flags": w.root_flags.astype(int).tolist(),
-        "foot_contact": w.contacts.astype(int).tolist(),
+        "keypoints_3d": _rows(w.joints_world, 5),
+        "root_camera": _rows(w.root_cam, 5),
+        "root_flags": _Rows(len(w.root_flags), lambda lo, hi: w.root_flags[lo:hi].astype(int).tolist()),
+        "foot_contact": _Rows(len(w.contacts), lambda lo, hi: w.contacts[lo:hi].astype(int).tolist()),
         "scale": float(w.scale),
     }
 
 
-def _person_dict(r: MotionResult) -> dict[str, Any]:
+def _rows(a: np.ndarray, decimals: int, factor: float = 1.0) -> _Rows:
+    """_Rows of ``a`` (T, ...) as float64, times ``factor`` (when not 1), rounded to ``decimals``."""
+    if factor == 1.0:
+        return _Rows(len(a), lambda lo, hi: np.round(a[lo:hi].astype(np.float64), decimals).tolist())
+    return _Rows(len(a), lambda lo, hi: np.round(a[lo:hi].astype(np.float64) * factor, decimals).tolist())
+
+
+def _person_fields(r: MotionResult) -> dict[str, Any]:
+    """A person's entry of ``people``, its per-frame arrays as _Rows (checked now, made when written)."""
     k = r.keypoints_2d
     person: dict[str, Any] = {
         "track_id": int(r.track_id),
-        "frame_indices": k.frame_indices.tolist(),
-        "keypoints_2d": _nested(np.concatenate([np.round(k.xy.astype(np.float64), 2),
-                                                np.round(k.scores.astype(np.float64), 3)[..., None]], axis=-1)),
+        "frame_indices": _Rows(len(k.frame_indices), lambda lo, hi: k.frame_indices[lo:hi].tolist()),
+        "keypoints_2d": _Rows(k.num_frames, lambda lo, hi: _nested(np.concatenate(
+            [np.round(k.xy[lo:hi].astype(np.float64), 2),
+             np.round(k.scores[lo:hi].astype(np.float64), 3)[..., None]], axis=-1))),
     }
     p = r.pose_3d
     if p is not None:
@@ -236,7 +306,7 @@ def _person_dict(r: MotionResult) -> dict[str, Any]:
             raise ExportError(f"track {r.track_id}: 2D and 3D frame_indices differ")
         if not np.all(np.isfinite(p.xyz)):
             raise ExportError(f"track {r.track_id}: the 3D pose has non-finite values")
-        person["keypoints_3d"] = np.round(p.xyz.astype(np.float64) * TO_METRES[p.units], 5).tolist()
+        person["keypoints_3d"] = _rows(p.xyz, 5, TO_METRES[p.units])
     if r.world is not None:
         person["world"] = _person_world(r)
     return person
@@ -371,7 +441,7 @@ def _read_person(
     v.check("keypoints_2d" in person, f"{where} has no keypoints_2d")
     kp = v.array(person["keypoints_2d"], f"{where}.keypoints_2d", (None, sk2d.num_joints, 3))
     T = kp.shape[0]
-    scores = kp[..., 2]
+    scores = kp[..., 2].copy()  # not a view: kp (T,J,3) is freed once xy is taken
     v.check(bool(np.all(np.isfinite(scores))), f"{where}.keypoints_2d has a null or non-finite score")
     bad_xy = ~np.all(np.isfinite(kp[..., :2]), axis=-1)
     v.check(not np.any(bad_xy & (scores > 0)), f"{where}.keypoints_2d has null x/y with a score above 0")

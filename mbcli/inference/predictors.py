@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from mbcli.errors import ClipTooShort, ConfigError
-from mbcli.inference.windows import Window, blend, plan_windows, resample_time
+from mbcli.inference.windows import Blender, Window, plan_windows, resample_time
 from mbcli.normalize import crop_params, encode
 from mbcli.skeletons import H36M17, H36M_BONE_LENGTHS_M, flip_joints, remap
 from mbcli.types import Keypoints2D, Pose3D
@@ -125,46 +125,47 @@ class Lifter:
         return self.lift_many([kp])[0]
 
     def lift_many(self, people: Sequence[Keypoints2D], on_progress: ProgressFn | None = None) -> list[Pose3D]:
+        """Lift every sequence. Windows are encoded a batch at a time (the batches take the windows of all people
+        in order) and blended into each person's float32 output as they come (windows.Blender), so memory is one
+        batch plus the outputs, whatever the length; nothing made inside the loop outlives its batch, which keeps
+        the C heap from fragmenting between the network's large temporaries (it grew by about 1 MB a window)."""
         L = self.options.window
-        jobs: list[tuple[int, Window, np.ndarray]] = []  # (person, window, encoded (L,17,3))
+        seqs: list[tuple[np.ndarray, np.ndarray]] = []  # h36m17 (T,17,2) xy and (T,17) scores per person
         plans: list[list[Window]] = []
-        for pi, kp in enumerate(people):
+        for kp in people:
             if kp.num_frames == 0:
                 raise ClipTooShort("a track with no frames cannot be lifted")
-            xy, sc = (kp.xy, kp.scores) if kp.skeleton.name == "h36m17" else remap(kp.xy, kp.scores, kp.skeleton,
-                                                                                  H36M17)
-            wins = plan_windows(kp.num_frames, L, self.options.stride)
-            plans.append(wins)
-            for w in wins:
-                wxy, wsc = xy[w.start:w.stop], sc[w.start:w.stop]
-                if not (wsc > 0).any():
-                    enc = np.zeros((w.length, 17, 3), np.float32)
-                else:
-                    enc = encode(wxy, wsc, crop_params(wxy, wsc))
-                if w.length < L:
-                    enc = resample_time(enc, L)
-                jobs.append((pi, w, enc))
-        outputs: dict[int, np.ndarray] = {}
+            seqs.append((kp.xy, kp.scores) if kp.skeleton.name == "h36m17" else remap(kp.xy, kp.scores, kp.skeleton,
+                                                                                      H36M17))
+            plans.append(plan_windows(kp.num_frames, L, self.options.stride))
+        blenders = [Blender(wins, kp.num_frames) for wins, kp in zip(plans, people)]
+        jobs = [(pi, wi) for pi, wins in enumerate(plans) for wi in range(len(wins))]  # (person, window)
         bs = max(1, self.options.batch_size)
         for b0 in range(0, len(jobs), bs):
             chunk = jobs[b0:b0 + bs]
-            pred = self._run(np.stack([j[2] for j in chunk]))
-            for k, (_, w, _) in enumerate(chunk):
+            pred = self._run(np.stack([_encode_window(*seqs[pi], plans[pi][wi], L) for pi, wi in chunk]))
+            for k, (pi, wi) in enumerate(chunk):
                 p = pred[k]
-                if w.length < L:
-                    p = resample_time(p, w.length)
-                outputs[b0 + k] = _root_relative(p)
+                if plans[pi][wi].length < L:
+                    p = resample_time(p, plans[pi][wi].length)
+                blenders[pi].add(wi, _root_relative(p))
+            del pred
             if on_progress:
                 on_progress(min(b0 + bs, len(jobs)), len(jobs))
         results = []
-        k = 0
-        for pi, kp in enumerate(people):
-            wins = plans[pi]
-            preds = [outputs[k + i] for i in range(len(wins))]
-            k += len(wins)
-            xyz = _root_relative(blend(wins, preds, kp.num_frames))
+        for kp, blender in zip(people, blenders):
+            xyz = blender.result()
+            xyz -= xyz[:, :1].copy()  # root-relative in place
             if self.output_units == "normalized":
                 xyz = rescale_to_metric(xyz)
             results.append(Pose3D(xyz, H36M17, kp.frame_indices, kp.fps, frame="camera", units="m",
                                   root_relative=True))
         return results
+
+
+def _encode_window(xy: np.ndarray, sc: np.ndarray, w: Window, L: int) -> np.ndarray:
+    """One window of a (T,17,2) / (T,17) sequence -> the network's (L,17,3) input (resampled to L frames when
+    shorter; zeros when no joint is seen)."""
+    wxy, wsc = xy[w.start:w.stop], sc[w.start:w.stop]
+    enc = encode(wxy, wsc, crop_params(wxy, wsc)) if (wsc > 0).any() else np.zeros((w.length, 17, 3), np.float32)
+    return resample_time(enc, L) if w.length < L else enc

@@ -52,37 +52,88 @@ def _ramp(n: int, overlap: int) -> np.ndarray:
     return r
 
 
+def window_weight(windows: list[Window], i: int) -> np.ndarray:
+    """Window i's weights (length,): a smooth ramp over each overlap with a neighbour, 1 elsewhere."""
+    w = windows[i]
+    wt = np.ones(w.length)
+    if i > 0:
+        overlap = windows[i - 1].stop - w.start
+        if overlap > 0:
+            wt = np.minimum(wt, _ramp(w.length, overlap))
+    if i < len(windows) - 1:
+        overlap = w.stop - windows[i + 1].start
+        if overlap > 0:
+            wt = np.minimum(wt, _ramp(w.length, overlap)[::-1])
+    return wt
+
+
 def blend_weights(windows: list[Window], num_frames: int) -> list[np.ndarray]:
     """Per-window weights (length,) that ramp smoothly over each overlap with a neighbour and are 1 elsewhere."""
-    weights = []
-    for i, w in enumerate(windows):
-        wt = np.ones(w.length)
-        if i > 0:
-            overlap = windows[i - 1].stop - w.start
-            if overlap > 0:
-                wt = np.minimum(wt, _ramp(w.length, overlap))
-        if i < len(windows) - 1:
-            overlap = w.stop - windows[i + 1].start
-            if overlap > 0:
-                wt = np.minimum(wt, _ramp(w.length, overlap)[::-1])
-        weights.append(wt)
-    return weights
+    return [window_weight(windows, i) for i in range(len(windows))]
+
+
+class Blender:
+    """``blend`` one window at a time, in window order: ``add(i, pred)`` for each window i, then ``result()``.
+    Only the frames that windows still overlap are summed in float64 (one window's length, a buffer made once);
+    finished frames go straight into the float32 output (num_frames, ...), so a long sequence costs its output and
+    no more. Gives exactly what ``blend`` gives (the same sums in the same order)."""
+
+    def __init__(self, windows: list[Window], num_frames: int) -> None:
+        self.windows, self.num_frames = windows, num_frames
+        self.out: np.ndarray | None = None  # (num_frames, ...) float32, made at the first window
+        self.acc = np.zeros(0)  # (longest window, ...) float64 sums of the open frames [lo, lo + span)
+        self.wsum = np.zeros(max((w.length for w in windows), default=0))
+        self.lo = self.span = self.added = 0
+
+    def add(self, i: int, pred: np.ndarray) -> None:
+        if i != self.added:
+            raise ValueError(f"windows must be added in order: expected {self.added}, got {i}")
+        w = self.windows[i]
+        if pred.shape[0] != w.length:
+            raise ValueError(f"prediction has {pred.shape[0]} frames, window has {w.length}")
+        if self.out is None:
+            self.out = np.empty((self.num_frames,) + pred.shape[1:], dtype=np.float32)
+            self.acc = np.zeros((len(self.wsum),) + pred.shape[1:])
+        a, b = w.start - self.lo, w.stop - self.lo
+        if b > self.span:  # the open span grows to this window's end
+            self.acc[self.span:b] = 0.0
+            self.wsum[self.span:b] = 0.0
+            self.span = b
+        wt = window_weight(self.windows, i)
+        self.acc[a:b] += wt.reshape((-1,) + (1,) * (pred.ndim - 1)) * pred
+        self.wsum[a:b] += wt
+        self.added += 1
+        # frames before the next window's start take no more sums: finish them
+        nxt = self.windows[i + 1].start if i + 1 < len(self.windows) else self.num_frames
+        if nxt > self.lo:
+            self._finish(nxt - self.lo)
+
+    def _finish(self, n: int) -> None:
+        assert self.out is not None
+        if n > self.span or np.any(self.wsum[:n] <= 0):
+            raise ValueError("windows do not cover every frame")
+        acc = self.acc[:n]
+        self.out[self.lo:self.lo + n] = acc / self.wsum[:n].reshape((-1,) + (1,) * (acc.ndim - 1))
+        keep = self.span - n
+        self.acc[:keep] = self.acc[n:self.span]  # numpy copies overlapping slices safely
+        self.wsum[:keep] = self.wsum[n:self.span]
+        self.lo, self.span = self.lo + n, keep
+
+    def result(self) -> np.ndarray:
+        """The blended (num_frames, ...) float32 sequence, once every window was added."""
+        if self.out is None or self.added != len(self.windows) or self.lo != self.num_frames:
+            raise ValueError("windows do not cover every frame")
+        return self.out
 
 
 def blend(windows: list[Window], preds: list[np.ndarray], num_frames: int) -> np.ndarray:
-    """Weighted mean of per-window predictions (length, ...) into (num_frames, ...)."""
+    """Weighted mean of per-window predictions (length, ...) into (num_frames, ...) float32."""
     if len(windows) != len(preds):
         raise ValueError("one prediction per window is needed")
-    out = np.zeros((num_frames,) + preds[0].shape[1:], dtype=np.float64)
-    wsum = np.zeros(num_frames, dtype=np.float64)
-    for w, wt, p in zip(windows, blend_weights(windows, num_frames), preds):
-        if p.shape[0] != w.length:
-            raise ValueError(f"prediction has {p.shape[0]} frames, window has {w.length}")
-        out[w.start : w.stop] += wt.reshape((-1,) + (1,) * (p.ndim - 1)) * p
-        wsum[w.start : w.stop] += wt
-    if np.any(wsum <= 0):
-        raise ValueError("windows do not cover every frame")
-    return (out / wsum.reshape((-1,) + (1,) * (out.ndim - 1))).astype(np.float32)
+    b = Blender(windows, num_frames)
+    for i, p in enumerate(preds):
+        b.add(i, p)
+    return b.result()
 
 
 def resample_time(x: np.ndarray, new_len: int) -> np.ndarray:

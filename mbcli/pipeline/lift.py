@@ -21,6 +21,7 @@ import functools
 import math
 import os
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,8 +34,8 @@ from mbcli.model import load_model, resolve_device
 from mbcli.pipeline.inputs import InputKind, People, ProgressFn, check_fps, input_kind, read_people
 from mbcli.pipeline.outputs import Output, check_destinations, write_outputs
 from mbcli.rig.bvh_io import BVH_UNITS
-from mbcli.rig.h36m_rig import pose_to_rig, retarget
-from mbcli.rig.kinematics import RigMotion, hold_timeline
+from mbcli.rig.h36m_rig import pose_to_rig, retarget_baked
+from mbcli.rig.kinematics import BakedMotion, RigMotion, hold_timeline
 from mbcli.track import check_person
 from mbcli.types import MotionResult, Pose3D, Scene, VideoInfo, WorldPose
 from mbcli.weights import DEFAULT_LIFTER
@@ -42,6 +43,7 @@ from mbcli.world.camera import check_camera_options
 from mbcli.world.trajectory import AT_EDGE
 
 FORMATS = ("json", "bvh", "npz", "video")
+Motion = RigMotion | BakedMotion  # what a BVH is written from
 _NAMES = {"json": "{stem}.motion.json", "npz": "{stem}.motion.npz", "video": "{stem}.overlay.mp4",
           "manifest": "{stem}.manifest.json"}  # the files of a run (and one BVH per person: {stem}.person{id}.bvh)
 
@@ -181,10 +183,10 @@ def lift_people(path: Path, kind: InputKind, cfg: LiftConfig, on_progress: Progr
     return Lifted(people, tuple(poses), lifter.weights_name)
 
 
-def _outputs(stem: str, out_dir: Path, results: list[MotionResult], bvh: list[RigMotion], scene: Scene | None,
+def _outputs(stem: str, out_dir: Path, results: list[MotionResult], bvh: Sequence[Callable[[], Motion]],
+             scene: Scene | None,
              video: VideoInfo | None, cfg: LiftConfig, weights: str, on_progress: ProgressFn | None,
              notes: list[str]) -> list[Output]:
-    from mbcli.export.bvh import write_bvh
     from mbcli.export.json_motion import write_motion_json
     from mbcli.export.npz import write_npz
 
@@ -196,9 +198,9 @@ def _outputs(stem: str, out_dir: Path, results: list[MotionResult], bvh: list[Ri
         outs.append(Output(_dest(out_dir, stem, "npz"),
                            lambda p: write_npz(results, video, p, weights=weights, scene=scene)))
     if "bvh" in cfg.formats:
-        for r, m in zip(results, bvh):
+        for r, motion in zip(results, bvh):  # each person's motion is made when their file is written
             outs.append(Output(out_dir / f"{stem}.person{r.track_id}.bvh",
-                               functools.partial(write_bvh, m, units=cfg.bvh_units)))
+                               functools.partial(_write_bvh, motion, cfg.bvh_units)))
     if "video" in cfg.formats:
         src = video.path if video is not None else cfg.video
         if src:
@@ -223,34 +225,36 @@ def run_lift(input_path: str | os.PathLike, out_dir: str | os.PathLike, cfg: Lif
     check_destinations(planned, [path, Path(cfg.video) if cfg.video else None])
     timings: dict[str, float] = {}
     lifted = lift_people(path, kind, cfg, on_progress, timings, lifter)
-    people = lifted.people
-    poses = list(lifted.poses)
-    rigs: list[RigMotion] = []
+    people, poses, weights = lifted.people, list(lifted.poses), lifted.weights
+    del lifted  # its poses are replaced by the retargeted ones below
+    bvh_world = "bvh" in cfg.formats and not cfg.in_place and _image_size(people) is not None
+    rigs: list[BakedMotion | None] = [None] * len(poses)  # the camera-frame rigs a BVH will use
     if not cfg.raw_3d:  # one IK solve per person: the BVH's motion, and the joints it reproduces for JSON/NPZ
-        solved = [retarget(p) for p in poses]
-        poses, rigs = [s.pose for s in solved], [s.motion for s in solved]
+        for i, p in enumerate(poses):
+            rig, poses[i] = retarget_baked(p)
+            rigs[i] = rig if "bvh" in cfg.formats and not bvh_world else None
     frames = people.num_frames or max((int(p.frame_indices[-1]) + 1 for p in poses), default=0)
     notes: list[str] = [people.partial] if people.partial else []
     t0 = time.perf_counter()
     scene, worlds = _place(people, poses, cfg, notes)
-    world_rigs: list[RigMotion | None] = [None] * len(worlds)
+    world_rigs: list[BakedMotion | None] = [None] * len(worlds)
     if not cfg.raw_3d:  # the world motion as the world BVH's skeleton reproduces it (one IK solve, as above)
         for i, (w, pose) in enumerate(zip(worlds, poses)):
             if w is not None:
-                solved_w = retarget(_world_pose(w, pose))
-                worlds[i] = dataclasses.replace(w, joints_world=solved_w.pose.xyz)
-                world_rigs[i] = solved_w.motion
+                rig, solved = retarget_baked(_world_pose(w, pose))
+                worlds[i] = dataclasses.replace(w, joints_world=solved.xyz)
+                world_rigs[i] = rig if bvh_world else None
     timings["world"] = time.perf_counter() - t0
     results = [MotionResult(people.video, tid, kp, pose, w)
                for tid, kp, pose, w in zip(people.ids, people.keypoints, poses, worlds)]
     t0 = time.perf_counter()
-    bvh = [_bvh_motion(r, rigs[i] if rigs else None, world_rigs[i], cfg, frames) for i, r in enumerate(results)] \
+    bvh = [functools.partial(_bvh_motion, r, rigs[i], world_rigs[i], cfg, frames) for i, r in enumerate(results)] \
         if "bvh" in cfg.formats else []
-    outs = _outputs(stem, out_dir, results, bvh, scene, people.video, cfg, lifted.weights, on_progress, notes)
+    outs = _outputs(stem, out_dir, results, bvh, scene, people.video, cfg, weights, on_progress, notes)
     files = write_outputs(outs, on_progress, manifest=_dest(out_dir, stem, "manifest"),
                           about={"command": "mbcli lift", "input": str(path)})
     timings["export"] = time.perf_counter() - t0
-    return LiftResult(results, people.video, files, lifted.weights, timings, frames, notes, scene, people.partial)
+    return LiftResult(results, people.video, files, weights, timings, frames, notes, scene, people.partial)
 
 
 def _place(people: People, poses: list[Pose3D], cfg: LiftConfig,
@@ -262,10 +266,11 @@ def _place(people: People, poses: list[Pose3D], cfg: LiftConfig,
 
     if not poses:
         return None, []
-    W, H = people.keypoints[0].image_size
-    if W <= 0 or H <= 0:
+    size = _image_size(people)
+    if size is None:
         notes.append("no image size in the input: people are not placed in the world (root-relative 3D only)")
         return None, [None] * len(poses)
+    W, H = size
     fps = float(poses[0].fps or people.keypoints[0].fps or 30.0)
     scene, worlds = place_people(poses, people.keypoints, intrinsics(W, H, cfg.focal, cfg.fov), (W, H), fps,
                                  foot_lock=cfg.foot_lock)
@@ -279,18 +284,33 @@ def _place(people: People, poses: list[Pose3D], cfg: LiftConfig,
     return scene, list(worlds)
 
 
+def _write_bvh(motion: Callable[[], Motion], units: str, path: Path) -> None:
+    from mbcli.export.bvh import write_bvh
+
+    write_bvh(motion(), path, units=units)
+
+
+def _image_size(people: People) -> tuple[int, int] | None:
+    """The input's image size (W, H) px, which placing people in the world needs; None when it has none."""
+    if not people.keypoints:
+        return None
+    W, H = people.keypoints[0].image_size
+    return (W, H) if W > 0 and H > 0 else None
+
+
 def _world_pose(w: WorldPose, pose: Pose3D) -> Pose3D:
     return Pose3D(w.joints_world, pose.skeleton, pose.frame_indices, pose.fps, frame="world", root_relative=False)
 
 
-def _bvh_motion(r: MotionResult, rig: RigMotion | None, world_rig: RigMotion | None, cfg: LiftConfig,
-                frames: int) -> RigMotion:
+def _bvh_motion(r: MotionResult, rig: BakedMotion | None, world_rig: BakedMotion | None, cfg: LiftConfig,
+                frames: int) -> Motion:
     """The person's BVH motion on the video's timeline: in the world (root channels move) unless ``in_place`` or
     not placed, else the camera-frame rig (root-relative, standing on y = 0) as before world placement."""
     assert r.pose_3d is not None
     pose = r.pose_3d
-    if r.world is not None and not cfg.in_place:
-        motion = world_rig if world_rig is not None else pose_to_rig(_world_pose(r.world, pose))
-    else:
-        motion = rig if rig is not None else pose_to_rig(pose)
-    return hold_timeline(motion, int(pose.frame_indices[0]), max(frames, int(pose.frame_indices[-1]) + 1))
+    start, total = int(pose.frame_indices[0]), max(frames, int(pose.frame_indices[-1]) + 1)
+    baked = world_rig if r.world is not None and not cfg.in_place else rig
+    if baked is not None:
+        return baked.held(start, total)
+    solved = pose_to_rig(_world_pose(r.world, pose) if r.world is not None and not cfg.in_place else pose)
+    return hold_timeline(solved, start, total)

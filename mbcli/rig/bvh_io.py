@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +29,7 @@ import numpy as np
 
 from mbcli.errors import ConfigError, ExportError
 from mbcli.geometry import euler_to_matrix
-from mbcli.rig.kinematics import RigMotion, chain_positions
+from mbcli.rig.kinematics import CHUNK, BakedMotion, RigMotion, chain_positions
 from mbcli.units import per_metre
 
 BVH_UNITS = ("m", "cm")  # lengths a written BVH can have
@@ -39,22 +40,31 @@ _ROT = {"Xrotation": "X", "Yrotation": "Y", "Zrotation": "Z"}
 # ----------------------------------------------------------------------------------------------- writing
 
 
-def format_bvh(motion: RigMotion, *, units: str = "m") -> str:
+def format_bvh(motion: RigMotion | BakedMotion, *, units: str = "m") -> str:
     """The BVH file text of ``motion``; lengths in ``units`` ("m" or "cm"), angles in degrees."""
+    return "".join(bvh_chunks(motion, units=units))
+
+
+def bvh_chunks(motion: RigMotion | BakedMotion, *, units: str = "m", chunk: int = CHUNK) -> Iterator[str]:
+    """The BVH file text of ``motion`` in pieces (the HIERARCHY, then ``chunk`` MOTION rows at a time), so a long
+    clip is written without its whole text in memory; a RigMotion is baked first (RigMotion.bake)."""
     if units not in BVH_UNITS:
         raise ExportError(f"unknown BVH units {units!r}; choose one of: {', '.join(BVH_UNITS)}")
+    baked = motion.bake(chunk) if isinstance(motion, RigMotion) else motion
     s = per_metre(units)
     lines = ["HIERARCHY"]
-    _write_joint(lines, motion, 0, 0, s)
-    lines += ["MOTION", f"Frames: {motion.num_frames}", f"Frame Time: {1.0 / motion.fps:.8f}"]
-    T = motion.num_frames
-    data = np.concatenate([motion.root_position * s, motion.euler_degrees().reshape(T, -1)], axis=1)
-    buf = io.StringIO()
-    np.savetxt(buf, np.round(data, 6) + 0.0, fmt="%.6f", delimiter=" ")
-    return "\n".join(lines) + "\n" + buf.getvalue()
+    _write_joint(lines, baked, 0, 0, s)
+    lines += ["MOTION", f"Frames: {baked.num_frames}", f"Frame Time: {1.0 / baked.fps:.8f}"]
+    yield "\n".join(lines) + "\n"
+    for lo in range(0, baked.num_frames, chunk):
+        root, euler = baked.rows(lo, min(lo + chunk, baked.num_frames))
+        data = np.concatenate([root * s, euler.reshape(len(root), -1)], axis=1)
+        buf = io.StringIO()
+        np.savetxt(buf, np.round(data, 6) + 0.0, fmt="%.6f", delimiter=" ")
+        yield buf.getvalue()
 
 
-def _write_joint(lines: list[str], motion: RigMotion, j: int, depth: int, s: float) -> None:
+def _write_joint(lines: list[str], motion: RigMotion | BakedMotion, j: int, depth: int, s: float) -> None:
     ind = "\t" * depth
     p = motion.parents[j]
     head = "ROOT" if p < 0 else "JOINT"

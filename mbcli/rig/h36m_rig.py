@@ -63,7 +63,7 @@ import numpy as np
 
 from mbcli.errors import ExportError
 from mbcli.rig.ik import perpendicular, solve_ik, unit
-from mbcli.rig.kinematics import RigMotion, fill_gaps
+from mbcli.rig.kinematics import CHUNK, BakedMotion, RigMotion, fill_gaps
 from mbcli.skeletons import H36M17
 from mbcli.types import Pose3D
 from mbcli.units import TO_METRES
@@ -96,6 +96,7 @@ EULER_ORDERS: dict[str, str] = {
     "LeftArm": "YXZ", "LeftForeArm": "YXZ", "LeftHand": "YXZ", "RightArm": "YXZ", "RightForeArm": "YXZ",
     "RightHand": "YXZ",
 }  # fmt: skip
+DTYPE = np.float64  # of the consistent pose retarget_baked gives
 ANKLE_HEIGHT = 0.08  # m: height of the ankle joint above the sole when standing
 END_SITE_FRACTION = 0.25  # End Site length of Head/hands, as a fraction of the leaf's own bone
 FOOT_FRACTION = 0.35  # foot End Site length (forward), as a fraction of the shin
@@ -137,16 +138,21 @@ def pose_to_rig(pose: Pose3D, *, floor: str = "clip") -> RigMotion:
     """Solve the rest skeleton and per-frame rotations for an h36m17 Pose3D, camera or world frame (see module
     docstring)."""
     targets = _targets(pose, floor)
-    parents = H36M17.parents
     offsets, lengths = _rest_offsets(targets)
     root_position, rotations = solve_ik(targets, offsets)
+    return _rig_motion(pose, offsets, lengths, root_position, rotations, targets)
+
+
+def _rig_motion(pose: Pose3D, offsets: np.ndarray, lengths: np.ndarray, root_position: np.ndarray,
+                rotations: np.ndarray, targets: np.ndarray) -> RigMotion:
+    """The RigMotion of a solve: the skeleton (names, Euler orders, End Sites from the bone lengths) and frames."""
     end_sites = {}
     for j, name in enumerate(H36M17.joints):
-        if j not in parents:
+        if j not in H36M17.parents:
             frac, direction = (FOOT_FRACTION, _Z) if name.endswith("ankle") else (END_SITE_FRACTION, _REST_DIR[name])
             end_sites[j] = direction * frac * lengths[j]
     orders = tuple(EULER_ORDERS[n] for n in JOINT_NAMES)
-    return RigMotion(JOINT_NAMES, parents, orders, offsets, end_sites, root_position, rotations, targets,
+    return RigMotion(JOINT_NAMES, H36M17.parents, orders, offsets, end_sites, root_position, rotations, targets,
                      float(pose.fps))
 
 
@@ -170,9 +176,54 @@ def retarget(pose: Pose3D, *, floor: str = "clip") -> Retargeted:
     return Retargeted(motion, consistent)
 
 
+def retarget_baked(pose: Pose3D, *, floor: str = "clip", chunk: int = CHUNK) -> tuple[BakedMotion, Pose3D]:
+    """``retarget`` for long clips: the same solve, ``chunk`` frames at a time (the rotations of one frame do not
+    depend on another's), keeping of the motion only what its BVH holds (RigMotion.bake) and giving the consistent
+    pose as float32, so memory is the outputs plus one chunk's temporaries instead of 1.7 KB of matrices a frame."""
+    targets = _targets(pose, floor)
+    offsets, lengths = _rest_offsets(targets)
+    T, J = targets.shape[:2]
+    rows = np.asarray(pose.frame_indices) - int(pose.frame_indices[0])  # the pose's frames among the rig's T
+    xyz = np.empty((len(rows), J, 3), DTYPE)
+    euler = np.empty((T, J, 3))
+    ankles = np.empty(T)  # the lower ankle's height per frame (floor_height)
+    prev = None
+    motion = _rig_motion(pose, offsets, lengths, targets[:0, 0], np.empty((0, J, 3, 3)), targets[:0])
+    for lo in range(0, T, chunk):
+        hi = min(lo + chunk, T)
+        root, local = solve_ik(targets[lo:hi], offsets)
+        part = replace(motion, root_position=root, rotations=local, targets=targets[lo:hi])
+        fk = part.fk()
+        a = part.euler_radians(prev)
+        euler[lo:hi], prev = np.degrees(a), a[-1]
+        ankles[lo:hi] = _lower_ankle(fk)
+        r0, r1 = np.searchsorted(rows, [lo, hi])
+        fk = fk[rows[r0:r1] - lo]
+        if pose.frame == "world":
+            xyz[r0:r1] = fk / TO_METRES[pose.units]
+        else:
+            cam = camera_to_bvh(fk)
+            xyz[r0:r1] = (cam - cam[:, :1]) / TO_METRES[pose.units]
+    root = targets[:, 0].copy()
+    out = Pose3D(xyz, pose.skeleton, pose.frame_indices, pose.fps, frame=pose.frame, units=pose.units,
+                 root_relative=pose.frame != "world")
+    if pose.frame != "world":
+        root[:, 1] += _floor_from_ankles(ankles, floor)
+    return BakedMotion(motion.names, motion.parents, motion.euler_orders, offsets, motion.end_sites, root, euler,
+                       motion.fps), out
+
+
 def floor_height(targets_bvh: np.ndarray, floor: str) -> np.ndarray:
     """(T,) height to add to the root so the lowest ankle (over the clip, or per frame) is at ANKLE_HEIGHT."""
-    ankles = targets_bvh[:, [H36M17.idx("left_ankle"), H36M17.idx("right_ankle")], 1].min(axis=1)
+    return _floor_from_ankles(_lower_ankle(targets_bvh), floor)
+
+
+def _lower_ankle(targets_bvh: np.ndarray) -> np.ndarray:
+    """(T,) the height of the lower ankle of joints (T,J,3) in the BVH frame."""
+    return targets_bvh[:, [H36M17.idx("left_ankle"), H36M17.idx("right_ankle")], 1].min(axis=1)
+
+
+def _floor_from_ankles(ankles: np.ndarray, floor: str) -> np.ndarray:
     if floor == "clip":
         return np.full(len(ankles), ANKLE_HEIGHT - ankles.min())
     if floor == "frame":

@@ -31,9 +31,23 @@ import numpy as np
 from mbcli.errors import ExportError
 from mbcli.geometry import matrix_to_euler
 
+CHUNK = 4096  # frames solved or baked at a time: bounds the temporaries of long clips
+
 
 @dataclass(frozen=True)
-class RigMotion:
+class _Rig:
+    """The fields RigMotion and BakedMotion share (RigMotion's docstring)."""
+
+    names: tuple[str, ...]
+    parents: tuple[int, ...]
+    euler_orders: tuple[str, ...]
+    offsets: np.ndarray
+    end_sites: dict[int, np.ndarray]
+    root_position: np.ndarray
+
+
+@dataclass(frozen=True)
+class RigMotion(_Rig):
     """A solved rig: the rest skeleton and its per-frame motion, in metres in the BVH frame (Y up, faces +Z).
 
     J joints, T frames. names (J,) joint names; parents (J,), -1 for the root; euler_orders (J,) each joint's
@@ -43,12 +57,6 @@ class RigMotion:
     reproduce; fps.
     """
 
-    names: tuple[str, ...]
-    parents: tuple[int, ...]
-    euler_orders: tuple[str, ...]
-    offsets: np.ndarray
-    end_sites: dict[int, np.ndarray]
-    root_position: np.ndarray
     rotations: np.ndarray
     targets: np.ndarray
     fps: float
@@ -65,12 +73,59 @@ class RigMotion:
         """(T,J) distance in metres between the FK joints and the input joints."""
         return np.linalg.norm(self.fk() - self.targets, axis=-1)
 
-    def euler_degrees(self) -> np.ndarray:
+    def euler_degrees(self, prev: np.ndarray | None = None) -> np.ndarray:
         """(T,J,3) local rotations as continuous intrinsic Euler angles, degrees, each joint in its
-        ``euler_orders`` order (the order of its channels)."""
+        ``euler_orders`` order (the order of its channels); ``prev`` (J,3) radians: the frame before (see
+        continuous_euler)."""
+        return np.degrees(self.euler_radians(prev))
+
+    def euler_radians(self, prev: np.ndarray | None = None) -> np.ndarray:
+        """euler_degrees in radians."""
         angles = np.stack([matrix_to_euler(self.rotations[:, j], order) for j, order in enumerate(self.euler_orders)],
                           axis=1)
-        return np.degrees(continuous_euler(angles))
+        return continuous_euler(angles, prev)
+
+    def bake(self, chunk: int = CHUNK) -> BakedMotion:
+        """What a BVH file holds of this motion (BakedMotion), ``chunk`` frames at a time."""
+        T = self.num_frames
+        euler = np.empty((T, len(self.names), 3))
+        prev = None
+        for lo in range(0, T, chunk):
+            part = replace(self, rotations=self.rotations[lo:lo + chunk]).euler_radians(prev)
+            euler[lo:lo + chunk], prev = np.degrees(part), part[-1]
+        return BakedMotion(self.names, self.parents, self.euler_orders, self.offsets, self.end_sites,
+                           self.root_position, euler, self.fps)
+
+
+@dataclass(frozen=True)
+class BakedMotion(_Rig):
+    """A RigMotion reduced to what a BVH file holds, for long clips (no rotation matrices: 432 bytes a frame).
+
+    The skeleton fields are RigMotion's; root_position (T,3) metres; euler_deg (T,J,3) continuous Euler angles in
+    degrees, each joint in its order (RigMotion.euler_degrees). ``start`` and ``total`` put the T frames on a video
+    timeline of ``total`` frames (hold_timeline: the first frame held before ``start``, the last after); ``rows``
+    gives the channel rows of output frames [lo, hi).
+    """
+
+    euler_deg: np.ndarray
+    fps: float
+    start: int = 0
+    total: int | None = None
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.root_position.shape[0]) if self.total is None else self.total
+
+    def rows(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        """(root position (n,3), Euler degrees (n,J,3)) of output frames [lo, hi)."""
+        r = np.clip(np.arange(lo, hi) - self.start, 0, self.root_position.shape[0] - 1)
+        return self.root_position[r], self.euler_deg[r]
+
+    def held(self, start: int, total: int) -> BakedMotion:
+        """hold_timeline for a baked motion (its T frames are video frames [start, start + T) of ``total``),
+        without copying a frame."""
+        _check_timeline(self.root_position.shape[0], start, total)
+        return replace(self, start=start, total=total)
 
 
 def chain_positions(
@@ -100,17 +155,20 @@ def forward_kinematics(
     return chain_positions(parents, translations, rotations)[0]
 
 
-def continuous_euler(e: np.ndarray) -> np.ndarray:
+def continuous_euler(e: np.ndarray, prev: np.ndarray | None = None) -> np.ndarray:
     """(T,J,3) Euler triples (radians) -> per joint, the equivalent triple (a, b, c) or (a+pi, pi-b, c+pi),
-    unwrapped by 2 pi, nearest the previous frame's."""
+    unwrapped by 2 pi, nearest the previous frame's: ``prev`` (J,3), the frame before e[0] (a long curve is made a
+    chunk at a time with the last output frame of the chunk before), else e[0] is kept as it is."""
     alt = np.stack([e[..., 0] + np.pi, np.pi - e[..., 1], e[..., 2] + np.pi], axis=-1)
     out = np.empty_like(e)
-    out[0] = e[0]
-    for t in range(1, len(e)):
-        prev = out[t - 1]
-        c1 = prev + _wrap(e[t] - prev)
-        c2 = prev + _wrap(alt[t] - prev)
-        pick = np.abs(c1 - prev).sum(-1) <= np.abs(c2 - prev).sum(-1)
+    first = 0 if prev is not None else 1
+    if prev is None:
+        out[0] = e[0]
+    for t in range(first, len(e)):
+        last = out[t - 1] if t > 0 else prev
+        c1 = last + _wrap(e[t] - last)
+        c2 = last + _wrap(alt[t] - last)
+        pick = np.abs(c1 - last).sum(-1) <= np.abs(c2 - last).sum(-1)
         out[t] = np.where(pick[:, None], c1, c2)
     return out
 
@@ -138,8 +196,12 @@ def hold_timeline(motion: RigMotion, start: int, total: int) -> RigMotion:
     [0, total): its first frame held for the frames before ``start``, its last held after ``start + T - 1`` (module
     docstring). The rest skeleton and fps are unchanged; total == T with start 0 returns an equal motion."""
     T = motion.num_frames
-    if T == 0 or start < 0 or start + T > total:
-        raise ExportError(f"cannot place a {T}-frame motion starting at frame {start} on a {total}-frame timeline")
+    _check_timeline(T, start, total)
     rows = np.clip(np.arange(total) - start, 0, T - 1)  # (total,) the motion's frame shown at each video frame
     return replace(motion, root_position=motion.root_position[rows], rotations=motion.rotations[rows],
                    targets=motion.targets[rows])
+
+
+def _check_timeline(T: int, start: int, total: int) -> None:
+    if T == 0 or start < 0 or start + T > total:
+        raise ExportError(f"cannot place a {T}-frame motion starting at frame {start} on a {total}-frame timeline")
