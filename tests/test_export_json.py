@@ -422,3 +422,18 @@ def test_the_readmes_minimal_file_reads(tmp_path, skeleton):
     want = "coco17" if skeleton == "coco17" else "h36m17"
     assert kps[0].skeleton.name == want and kps[0].xy.shape == (12, 17, 2) and poses == [None]
     assert meta["image_size"] == (640, 480) and meta["track_ids"] == [0]
+
+
+def test_notes_are_written_and_read_back(tmp_path):
+    kp = Keypoints2D(np.full((3, 17, 2), 100.0), np.ones((3, 17)), np.arange(3), "h36m17", (640, 480), 25.0)
+    path = write_motion_json([MotionResult(None, 0, kp, None)], None, tmp_path / "n.json",
+                             notes=["the video ended early", "nobody was seen in 2 of 5 frames"])
+    doc = json.loads(path.read_text())
+    assert doc["notes"] == ["the video ended early", "nobody was seen in 2 of 5 frames"]
+    assert read_motion_json(path)[2]["notes"] == doc["notes"]
+    quiet = write_motion_json([MotionResult(None, 0, kp, None)], None, tmp_path / "q.json")
+    assert "notes" not in json.loads(quiet.read_text()) and read_motion_json(quiet)[2]["notes"] == []
+    doc["notes"] = "not a list"
+    (tmp_path / "bad.json").write_text(json.dumps(doc))
+    with pytest.raises(KeypointFileError, match='"notes" must be a list of strings'):
+        read_motion_json(tmp_path / "bad.json")

@@ -101,3 +101,19 @@ def test_a_person_who_jumps_across_a_cut_keeps_one_id(tmp_path):
     assert len(by_motion) == 3 and (0, 59) in by_motion  # the walker, cut in two at the loop
     together = people()
     assert len(together) == 2 and (0, 119) in together
+
+
+def test_frames_nobody_was_seen_in_are_named():
+    from mbcli.pipeline.inputs import People
+    from mbcli.pipeline.lift import unseen_note
+
+    def kp(frames, seen):
+        sc = np.zeros((len(frames), 17))
+        sc[np.asarray(seen)] = 1.0
+        return Keypoints2D(np.zeros((len(frames), 17, 2)), sc, np.asarray(frames), "h36m17", (64, 48), 25.0)
+
+    a = kp(range(0, 6), [0, 1, 2, 3, 4, 5])
+    b = kp(range(4, 9), [0, 1])  # frames 4 and 5 seen, 6-8 score 0 (filled)
+    note = unseen_note(People(None, (0, 1), (a, b), (None, None), 12))
+    assert note.startswith("nobody was seen in 6 of 12 frames (frames 6-11)")
+    assert unseen_note(People(None, (0,), (kp(range(3), [0, 1, 2]),), (None,), 3)) == ""

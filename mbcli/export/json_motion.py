@@ -96,8 +96,11 @@ def write_motion_json(
     *,
     weights: str | None = None,
     scene: Scene | None = None,
+    notes: Sequence[str] = (),
 ) -> Path:
     """Write every person of ``results`` to one mbcli.motion JSON file (atomically); return its Path.
+    ``notes``: what the run told the user about its input and results (a partial decode, frames nobody was seen in, a
+    floor fallback), written as the top-level "notes" list when there are any.
 
     ``video`` None means the input was a keypoint file (or use the results' own VideoInfo, if they carry one);
     ``weights`` names the lifter weights for the generator block; ``scene`` the clip's camera and floor, written as
@@ -105,6 +108,8 @@ def write_motion_json(
     streamed a block of frames at a time (``json_chunks``): a long clip never becomes one string in memory.
     """
     doc = motion_header(results, video, weights=weights, scene=scene)
+    if notes:
+        doc["notes"] = [str(n) for n in notes]
     doc["people"] = [_person_fields(r) for r in results]
     return write_atomic_chunks(path, _chained(json_chunks(doc), "\n"))
 
@@ -393,8 +398,15 @@ def parse_motion_dict(
         "world": world,
         "scene": scene,
         "world_people": placed,
+        "notes": _read_notes(v, doc),
     }
     return kps, poses, meta
+
+
+def _read_notes(v: _Validator, doc: dict[str, Any]) -> list[str]:
+    notes = doc.get("notes", [])
+    v.check(isinstance(notes, list) and all(isinstance(n, str) for n in notes), '"notes" must be a list of strings')
+    return list(notes)
 
 
 def _read_skeletons(v: _Validator, doc: dict[str, Any]) -> tuple[Skeleton | None, Skeleton]:

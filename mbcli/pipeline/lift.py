@@ -193,7 +193,8 @@ def _outputs(stem: str, out_dir: Path, results: list[MotionResult], bvh: Sequenc
     outs: list[Output] = []
     if "json" in cfg.formats:
         outs.append(Output(_dest(out_dir, stem, "json"),
-                           lambda p: write_motion_json(results, video, p, weights=weights, scene=scene)))
+                           lambda p: write_motion_json(results, video, p, weights=weights, scene=scene,
+                                                       notes=notes)))
     if "npz" in cfg.formats:
         outs.append(Output(_dest(out_dir, stem, "npz"),
                            lambda p: write_npz(results, video, p, weights=weights, scene=scene)))
@@ -234,7 +235,7 @@ def run_lift(input_path: str | os.PathLike, out_dir: str | os.PathLike, cfg: Lif
             rig, poses[i] = retarget_baked(p)
             rigs[i] = rig if "bvh" in cfg.formats and not bvh_world else None
     frames = people.num_frames or max((int(p.frame_indices[-1]) + 1 for p in poses), default=0)
-    notes: list[str] = [people.partial] if people.partial else []
+    notes: list[str] = [n for n in (people.partial, unseen_note(people)) if n]
     t0 = time.perf_counter()
     scene, worlds = _place(people, poses, cfg, notes)
     world_rigs: list[BakedMotion | None] = [None] * len(worlds)
@@ -255,6 +256,25 @@ def run_lift(input_path: str | os.PathLike, out_dir: str | os.PathLike, cfg: Lif
                           about={"command": "mbcli lift", "input": str(path)})
     timings["export"] = time.perf_counter() - t0
     return LiftResult(results, people.video, files, weights, timings, frames, notes, scene, people.partial)
+
+
+def unseen_note(people: People) -> str:
+    """The note for frames of the input where none of the chosen people has a detected joint, else ""."""
+    total = people.num_frames
+    if total <= 0:
+        return ""
+    seen = np.zeros(total, bool)
+    for kp in people.keypoints:
+        rows = kp.frame_indices[(kp.scores > 0).any(axis=1)]
+        seen[rows[(rows >= 0) & (rows < total)]] = True
+    unseen = np.flatnonzero(~seen)
+    if not len(unseen):
+        return ""
+    runs = np.split(unseen, np.flatnonzero(np.diff(unseen) > 1) + 1)
+    where = ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else f"{r[0]}" for r in runs[:3])
+    more = f" and {len(runs) - 3} more stretches" if len(runs) > 3 else ""
+    return (f"nobody was seen in {len(unseen)} of {total} frames (frames {where}{more}): people there are held or "
+            f"filled by the lifter")
 
 
 def _place(people: People, poses: list[Pose3D], cfg: LiftConfig,
