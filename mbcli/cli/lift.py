@@ -63,8 +63,9 @@ def lift(
     flip: Flip = True,
     batch_size: Annotated[int, typer.Option(help="Windows per forward pass.")] = 8,
     precision: Annotated[str, typer.Option(help="fp32 (exact) or bf16 (faster on CPU, ~1% deviation).")] = "fp32",
-    runtime: Annotated[str, typer.Option(help="torch, or onnx (ONNX Runtime on the CPU: same fp32 results, faster; "
-                                         "the first run per weights exports a cached model).")] = "torch",
+    runtime: Annotated[str, typer.Option(help="torch, or onnx (ONNX Runtime on the CPU: same fp32 results; faster "
+                                         "only for the lite model, slower for the default lifter, see the README's "
+                                         "Speed; the first run per weights exports a cached model).")] = "torch",
     detector: Detector = "default",
     detect_max_width: DetectMaxWidth = None,
     fps: Fps = None,
