@@ -1,4 +1,5 @@
-"""Atomic output files: write to a temporary name in the destination folder, rename into place on success.
+"""Atomic output files: write to a temporary name in the destination folder, rename into place on success; and where a
+path about to be written would land (``nearest_existing``, for checks before the work).
 
 Every writer of mbcli (exports, video, checkpoints) goes through ``atomic_path`` so that an output is either
 complete or absent. The temporary file is created with mode 0o666 & ~umask, like a plain ``open()``.
@@ -11,6 +12,16 @@ import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
+
+
+def nearest_existing(path: Path) -> Path:
+    """``path`` itself when it exists, else its nearest existing ancestor (the folder a write would be made in)."""
+    return next((p for p in [path, *path.parents] if p.exists()), Path("."))
+
+
+def writable(folder: Path) -> bool:
+    """Whether files can be created in ``folder`` by this process."""
+    return os.access(folder, os.W_OK | os.X_OK)
 
 
 def temp_sibling(path: Path) -> Path:

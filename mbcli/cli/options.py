@@ -29,14 +29,10 @@ JsonOut = Annotated[Path | None, typer.Option("--json", help="Also write the res
 
 def check_json_out(path: Path | None) -> None:
     """Preflight for --json: a .json file in a writable place (ConfigError before the work, not after it)."""
-    from mbcli.errors import ConfigError
-    from mbcli.pipeline.outputs import check_destinations
+    from mbcli.pipeline.outputs import check_json_destination
 
-    if path is None:
-        return
-    if path.suffix.lower() != ".json":
-        raise ConfigError(f"--json must name a .json file, got {path}")
-    check_destinations([path])
+    if path is not None:
+        check_json_destination(path)
 RecipeSets = Annotated[list[str], typer.Option("--set", help="Override a recipe value, KEY=VALUE (YAML), e.g. "
                                               "batch_size=128, loss.w_velocity=0, compile=true; repeatable.")]
 Focal = Annotated[float | None, typer.Option("--focal", help="The camera's focal length in pixels, if known (places "

@@ -19,7 +19,7 @@ from mbcli.errors import ConfigError
 from mbcli.labels import resolve_labels
 from mbcli.pipeline.inputs import ProgressFn, check_fps, input_kind, read_people
 from mbcli.pipeline.lift import LiftConfig
-from mbcli.pipeline.outputs import Output, check_destinations, write_outputs
+from mbcli.pipeline.outputs import Output, check_json_destination, write_outputs
 from mbcli.track import check_person
 from mbcli.types import PersonActions
 from mbcli.weights import DEFAULT_ACTION
@@ -57,8 +57,6 @@ def _check(cfg: ActionConfig) -> None:
         raise ConfigError(f"--top-k must be at least 1, got {cfg.top_k}")
     if cfg.step is not None and cfg.step < 1:
         raise ConfigError(f"--step must be at least 1, got {cfg.step}")
-    if cfg.json is not None and Path(cfg.json).suffix.lower() != ".json":
-        raise ConfigError(f"--json must name a .json file, got {cfg.json}")
     check_person(cfg.lift.person)
     check_detector(cfg.lift.detector)
     check_fps(cfg.lift.fps)
@@ -77,7 +75,7 @@ def run_action(input_path: str | os.PathLike, cfg: ActionConfig | None = None,
     path = Path(input_path)
     kind = input_kind(path)
     if cfg.json is not None:
-        check_destinations([Path(cfg.json)], [path])
+        check_json_destination(Path(cfg.json), [path])
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     model, meta = load_action_model(cfg.weights)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mbcli.errors import ConfigError, ExportError
+from mbcli.fsutil import nearest_existing, writable
 
 ProgressFn = Callable[[str, int, int], None]
 
@@ -70,11 +71,18 @@ def check_destinations(dests: Sequence[Path], inputs: Sequence[Path | None] = ()
                 raise ConfigError(f"{dest}: the output would overwrite the input {src}; choose another output")
         if dest.is_dir():
             raise ConfigError(f"{dest}: is a folder, not a file that can be written")
-        folder = next((p for p in [dest.parent, *dest.parent.parents] if p.exists()), Path("."))
+        folder = nearest_existing(dest.parent)
         if not folder.is_dir():
             raise ConfigError(f"cannot write {dest}: {folder} is a file, not a folder")
-        if not os.access(folder, os.W_OK | os.X_OK):
+        if not writable(folder):
             raise ConfigError(f"cannot write {dest}: {folder} is not writable")
+
+
+def check_json_destination(path: Path, inputs: Sequence[Path | None] = ()) -> None:
+    """``--json PATH`` of any command: a .json file in a place ``check_destinations`` accepts."""
+    if path.suffix.lower() != ".json":
+        raise ConfigError(f"--json must name a .json file, got {path}")
+    check_destinations([path], inputs)
 
 
 def _listed(manifest: Path) -> list[str]:

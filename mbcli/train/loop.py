@@ -58,7 +58,7 @@ import torch
 import torch.distributed as dist
 
 from mbcli.errors import ConfigError, TrainingError
-from mbcli.fsutil import atomic_path
+from mbcli.fsutil import atomic_path, nearest_existing, writable
 from mbcli.labels import ACTION_SENTENCES, H36M_ACTIONS, LABEL_SETS
 from mbcli.model import DSTformer, DSTformerConfig, preset, resolve_device, save_checkpoint
 from mbcli.model.action import ActionHead, ActionHeadConfig, text_alignment_loss
@@ -534,8 +534,8 @@ def preflight(out: Path, resume: bool, max_steps: int | None) -> None:
         raise ConfigError(f"--max-steps must be at least 1, got {max_steps}")
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out}: is a file, not a run folder")
-    folder = next((p for p in [out, *out.parents] if p.exists()), Path("."))
-    if not os.access(folder, os.W_OK | os.X_OK):
+    folder = nearest_existing(out)
+    if not writable(folder):
         raise ConfigError(f"--out {out}: {folder} is not writable")
     if resume and not (out / "last.pt").is_file():
         raise ConfigError(f"--resume: there is no {out / 'last.pt'} to continue (leave out --resume to start a run)")
