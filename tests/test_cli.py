@@ -248,6 +248,28 @@ def test_lift_never_writes_over_its_input_and_a_rerun_replaces_the_set(tmp_path,
     assert_one_line_error(r, "is a file, not a folder")
 
 
+def test_lift_writes_into_another_filesystem(tmp_path, tiny_weights):
+    """--out on a tmpfs (a mounted drive, a Docker volume): files are staged in their own folder, never renamed
+    across filesystems (EXDEV)."""
+    import os
+    import shutil
+    import tempfile
+
+    shm = Path("/dev/shm")
+    if not (shm.is_dir() and os.access(shm, os.W_OK)) or shm.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("no writable /dev/shm on another filesystem than the test's temporary folder")
+    src = tmp_path / "walk.json"
+    _minimal_motion_json(src)
+    out = Path(tempfile.mkdtemp(dir=shm)) / "out"
+    try:
+        r = _run(["lift", str(src), "--out", str(out), "--weights", str(tiny_weights), "--no-progress"])
+        assert r.exit_code == 0, r.output
+        assert sorted(p.name for p in out.iterdir()) == ["walk.manifest.json", "walk.motion.json", "walk.motion.npz",
+                                                         "walk.person3.bvh"]
+    finally:
+        shutil.rmtree(out.parent)
+
+
 def test_a_truncated_video_is_lifted_with_a_warning_and_exit_code_3(tmp_path):
     clip = tmp_path / "cut.mp4"
     data = SAMPLE.read_bytes()
@@ -257,3 +279,7 @@ def test_a_truncated_video_is_lifted_with_a_warning_and_exit_code_3(tmp_path):
     assert r.exit_code == 3, r.output
     assert "warning: the video ended early: 63 of the 230 frames" in " ".join(r.output.split())
     assert json.loads((out / "cut.motion.json").read_text())["num_frames"] == 63
+    r = _run(["action", str(clip), "--no-progress"])  # the same rule in every command that reads a video
+    assert r.exit_code == 3, r.output
+    assert "warning: the video ended early" in " ".join(r.output.split())
+    assert "left out: track of 25 frames is shorter than one action window" in " ".join(r.output.split())

@@ -117,3 +117,25 @@ def test_frames_nobody_was_seen_in_are_named():
     note = unseen_note(People(None, (0, 1), (a, b), (None, None), 12))
     assert note.startswith("nobody was seen in 6 of 12 frames (frames 6-11)")
     assert unseen_note(People(None, (0,), (kp(range(3), [0, 1, 2]),), (None,), 3)) == ""
+
+
+def test_tracks_left_out_and_people_lost_in_view_are_named():
+    from mbcli.pipeline.inputs import People, left_out_note
+    from mbcli.pipeline.lift import lost_in_view_notes
+    from mbcli.types import Track
+
+    short = [Track(5, np.arange(40, 46), np.zeros(6, int)), Track(9, np.arange(80, 83), np.zeros(3, int))]
+    assert left_out_note(short).startswith("2 short or small tracks not lifted")
+    assert "tracks 5 (frames 40-45), 9 (frames 80-82)" in left_out_note(short)
+    assert left_out_note([]) == ""
+
+    def kp(frames, x):  # a person whose joints all sit at column x (px) of a 100 x 100 image, at 25 fps
+        xy = np.zeros((len(frames), 17, 2))
+        xy[..., 0], xy[..., 1] = x, 50.0
+        return Keypoints2D(xy, np.ones((len(frames), 17)), np.asarray(frames), "h36m17", (100, 100), 25.0)
+
+    people = People(None, (0, 1, 2), (kp(range(0, 50), 50.0), kp(range(0, 30), 99.0), kp(range(0, 98), 50.0)),
+                    (None,) * 3, 100)
+    notes = lost_in_view_notes(people)  # 0 lost mid-image, 1 left by the right edge, 2 ends with the clip
+    assert notes == ["person 0: lost in view at frame 49 of 100 (hidden, or missed by the detector): not followed "
+                     "after it"]

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from mbcli.cli import console as con
-from mbcli.cli.app import app, handle_errors
+from mbcli.cli.app import PARTIAL, app, handle_errors
 from mbcli.cli.options import Detector, Device, Fps, JsonOut, Person, ShowProgress
 from mbcli.pipeline.action import ActionConfig, run_action
 from mbcli.pipeline.lift import LiftConfig
@@ -72,3 +72,8 @@ def action(
         con.out.print(table)
     for f in res.files:
         con.out.print(f"written: {f}")
+    for note in res.notes:
+        con.out.print(f"note: {note}", soft_wrap=True)
+    if res.partial:
+        con.warn(res.partial)
+        raise typer.Exit(PARTIAL)

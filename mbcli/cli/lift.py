@@ -24,6 +24,7 @@ from mbcli.cli.options import (
     WeightsConfig,
 )
 from mbcli.pipeline.lift import LiftConfig, LiftResult, parse_formats, run_lift
+from mbcli.types import Keypoints2D
 from mbcli.weights import DEFAULT_LIFTER
 
 
@@ -32,6 +33,8 @@ def summary_table(title: str, res: LiftResult) -> Table:
     table = Table(title=title, show_header=False)
     table.add_row("people", f"{len(res.results)}  (track ids {', '.join(str(r.track_id) for r in res.results)})")
     table.add_row("frames", str(res.frames))
+    for r in res.results[:8]:
+        table.add_row(f"person {r.track_id}", person_span(r.keypoints_2d))
     table.add_row("lifter weights", res.weights)
     if res.scene is not None:
         K, floor = res.scene.camera, res.scene.floor
@@ -44,6 +47,15 @@ def summary_table(title: str, res: LiftResult) -> Table:
         table.add_row("fps achieved", f"{res.frames / total:.1f} (end to end, incl. model load)")
     con.add_run_rows(table, res.timings, res.files, res.notes)
     return table
+
+
+def person_span(kp: Keypoints2D) -> str:
+    """Where a person's track runs and how much of it the detector saw, e.g. "frames 12-229, seen in 96% of them"."""
+    fi = kp.frame_indices
+    if not len(fi):
+        return "no frames"
+    seen = float((kp.scores > 0).any(axis=1).mean())
+    return f"frames {fi[0]}-{fi[-1]}, seen in {100 * seen:.0f}% of them"
 
 
 @app.command()

@@ -16,17 +16,23 @@ def _top(scores: ActionScores, k: int) -> list[dict]:
     return [{"label": label, "prob": round(p, 4)} for label, p in scores.top(k)]
 
 
-def action_document(labels: Sequence[str], people: Sequence[PersonActions], top_k: int) -> dict:
+def action_document(labels: Sequence[str], people: Sequence[PersonActions], top_k: int,
+                    notes: Sequence[str] = ()) -> dict:
     """{"labels": [...], "people": [{"track_id", "overall": top, "segments": [{"start_frame", "end_frame",
-    "top"}]}]}, each top a list of {"label", "prob"} best first."""
-    return {"labels": list(labels), "people": [
+    "top"}]}]}, each top a list of {"label", "prob"} best first; "notes": [...] (what the run could not do: a
+    video that ended early, a person too short to recognise) only when there are any."""
+    doc: dict = {"labels": list(labels)}
+    if notes:
+        doc["notes"] = list(notes)
+    doc["people"] = [
         {"track_id": int(p.track_id), "overall": _top(p.overall, top_k),
          "segments": [{"start_frame": s.window[0], "end_frame": s.window[1], "top": _top(s, top_k)}
                       for s in p.segments]}
-        for p in people]}
+        for p in people]
+    return doc
 
 
 def write_action_json(path: str | os.PathLike, labels: Sequence[str], people: Sequence[PersonActions],
-                      top_k: int) -> Path:
+                      top_k: int, notes: Sequence[str] = ()) -> Path:
     """Write the document atomically; returns its Path."""
-    return write_atomic(path, json.dumps(action_document(labels, people, top_k), indent=1) + "\n")
+    return write_atomic(path, json.dumps(action_document(labels, people, top_k, notes), indent=1) + "\n")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mbcli.detect import check_detector
-from mbcli.errors import ConfigError
+from mbcli.errors import ClipTooShort, ConfigError
 from mbcli.labels import resolve_labels
 from mbcli.pipeline.inputs import ProgressFn, check_fps, input_kind, read_people
 from mbcli.pipeline.lift import LiftConfig
@@ -44,12 +44,15 @@ class ActionConfig:
 @dataclass
 class ActionRun:
     """What ``run_action`` found: the labels scored, one PersonActions per chosen person, the files written and
-    seconds per stage."""
+    seconds per stage; partial: why the input was read only in part (a video that ended early), else ""; notes: the
+    people left out (too short for one window). The JSON's notes are both."""
 
     labels: list[str]
     people: list[PersonActions]
     files: list[Path]
     timings: dict[str, float]
+    partial: str = ""
+    notes: list[str] = field(default_factory=list)
 
 
 def _check(cfg: ActionConfig) -> None:
@@ -86,9 +89,20 @@ def run_action(input_path: str | os.PathLike, cfg: ActionConfig | None = None,
                          detect_max_width=cfg.lift.detect_max_width, fps=cfg.lift.fps, on_progress=on_progress)
     timings["detect"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    found = [rec.recognize(kp, cfg.step, track_id=tid) for tid, kp in zip(people.ids, people.keypoints)]
+    found: list[PersonActions] = []
+    notes: list[str] = []
+    for tid, kp in zip(people.ids, people.keypoints):
+        try:
+            found.append(rec.recognize(kp, cfg.step, track_id=tid))
+        except ClipTooShort as e:  # one short track is left out with a note; with nobody recognised it is the error
+            if len(people.ids) == 1:
+                raise
+            notes.append(f"person {tid} left out: {e}")
+    if not found:
+        raise ClipTooShort(f"no person's track is long enough for action recognition ({notes[-1]})")
     timings["recognize"] = time.perf_counter() - t0
     top_k = min(cfg.top_k, len(rec.labels))
-    outs = [Output(Path(cfg.json), lambda p: write_action_json(p, rec.labels, found, top_k))] if cfg.json else []
+    said = [n for n in (people.partial, *notes) if n]  # the JSON's notes
+    outs = [Output(Path(cfg.json), lambda p: write_action_json(p, rec.labels, found, top_k, said))] if cfg.json else []
     files = write_outputs(outs)
-    return ActionRun(list(rec.labels), found, files, timings)
+    return ActionRun(list(rec.labels), found, files, timings, people.partial, notes)

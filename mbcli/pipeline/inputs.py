@@ -3,7 +3,8 @@
 Input kinds (``input_kind``):
 - "video": anything else that is a non-empty file (PyAV opens it or says why): frames are streamed once through the
   2D detector and the tracker; only the per-frame detections and each person's colour descriptor
-  (mbcli.appearance; a few KB per frame) are kept;
+  (mbcli.appearance) are kept, packed into one float32 array per field (types.PackedFrames; under 1 KB a
+  person-frame);
 - "motion": a .json whose first 4 KB name ``"mbcli.motion"`` (ours, or a minimal one with h36m17/coco17
   ``keypoints_2d``): people are taken as they are, with their 3D when the file has it;
 - "keypoints": any other .json or a folder: a COCO/AlphaPose/OpenPose/MMPose keypoint file or an OpenPose folder,
@@ -17,7 +18,8 @@ is drawn wrong (reject_glitches, last), so the lifter fills them instead of draw
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -27,7 +29,7 @@ import numpy as np
 from mbcli.errors import ConfigError, InputError, NoPersonFound, VideoReadError
 from mbcli.keypoints2d import reject_glitches, reject_on_others, reject_outliers
 from mbcli.skeletons import H36M17, remap
-from mbcli.types import FPS_RANGE, FramePoses, Keypoints2D, Pose3D, VideoInfo
+from mbcli.types import FPS_RANGE, FramePoses, Keypoints2D, PackedFrames, Pose3D, Track, VideoInfo
 
 InputKind = Literal["video", "motion", "keypoints"]
 ProgressFn = Callable[[str, int, int], None]
@@ -46,6 +48,7 @@ class People:
     poses: tuple[Pose3D | None, ...]
     num_frames: int
     partial: str = ""
+    left_out: str = ""  # the note for tracks too short or small to lift when everyone was asked for, else ""
 
 
 def input_kind(path: Path) -> InputKind:
@@ -81,29 +84,39 @@ def to_h36m(kp: Keypoints2D) -> Keypoints2D:
     return Keypoints2D(xy, sc, kp.frame_indices, H36M17, kp.image_size, kp.fps)
 
 
-def _detect_video(path: Path, detector_name: str, max_width: int | None,
-                  on_progress: ProgressFn | None) -> tuple[VideoInfo, list[FramePoses], int]:
-    """(the video's info with the decoded frame count, each frame's detections, the frame count its header states)"""
+def detected_frames(path: Path, info: VideoInfo, detector_name: str, max_width: int | None,
+                    on_progress: ProgressFn | None = None) -> Iterator[FramePoses]:
+    """Each decoded frame's people as the 2D detector finds them (in the video's pixels, ``info``'s size) with what
+    each looks like (mbcli.appearance), one frame at a time."""
     from mbcli.appearance import describe_people
     from mbcli.detect import load_detector
-    from mbcli.video import iter_frames, probe
+    from mbcli.video import iter_frames
 
-    info = probe(path)
-    stated = info.num_frames
     detector = load_detector(detector_name)
-    frames: list[FramePoses] = []
     for idx, rgb in iter_frames(path, max_width=max_width):
         fp = detector(rgb, idx)
         # what each person looks like, for telling people apart across cuts and exits (track.reidentify)
         looks = describe_people(rgb, fp.keypoints_xy, fp.keypoint_scores, fp.skeleton)
         scale = info.width / rgb.shape[1]
-        fp = FramePoses(idx, fp.boxes_xyxy * scale, fp.box_scores, fp.keypoints_xy * scale, fp.keypoint_scores,
-                        fp.skeleton, looks)
-        frames.append(fp)
+        yield FramePoses(idx, fp.boxes_xyxy * scale, fp.box_scores, fp.keypoints_xy * scale, fp.keypoint_scores,
+                         fp.skeleton, looks)
         if on_progress:
             on_progress("detect", idx + 1, max(info.num_frames, idx + 1))
-    if not frames:
+
+
+def _detect_video(path: Path, detector_name: str, max_width: int | None,
+                  on_progress: ProgressFn | None) -> tuple[VideoInfo, PackedFrames, int]:
+    """(the video's info with the decoded frame count, each frame's detections packed, the frame count its header
+    states)"""
+    from mbcli.video import probe
+
+    info = probe(path)
+    stated = info.num_frames
+    detections = detected_frames(path, info, detector_name, max_width, on_progress)
+    first = next(detections, None)
+    if first is None:
         raise VideoReadError(f"{path}: has no video frames")
+    frames = PackedFrames.pack(itertools.chain([first], detections))
     if len(frames) != info.num_frames:
         info = VideoInfo(info.path, info.width, info.height, info.fps, len(frames), info.rotation)
     return info, frames, stated
@@ -117,8 +130,9 @@ def ended_early(decoded: int, stated: int) -> str:
             f"truncated or damaged file); the results cover those {decoded} frames")
 
 
-def _tracked(frames: list[FramePoses], person: str, fps: float, image_size: tuple[int, int],
-             given_ids: list[np.ndarray] | None, source: str) -> list[tuple[int, Keypoints2D]]:
+def _tracked(frames: Sequence[FramePoses], person: str, fps: float, image_size: tuple[int, int],
+             given_ids: list[np.ndarray] | None, source: str) -> tuple[list[tuple[int, Keypoints2D]], str]:
+    """The chosen people's cleaned h36m17 2D, and the note for tracks left out (left_out_note)."""
     from mbcli.track import select_tracks, track_people, track_to_keypoints
 
     if not any(f.num_people for f in frames):
@@ -127,8 +141,11 @@ def _tracked(frames: list[FramePoses], person: str, fps: float, image_size: tupl
     if not tracks:
         raise NoPersonFound(f"no person could be tracked in {source}")
     chosen = select_tracks(tracks, frames, person, fps=fps, image_size=image_size)
+    everyone = select_tracks(tracks, frames, "all", fps=fps, image_size=image_size)
+    lifted = {t.track_id for t in everyone}
+    left_out = left_out_note([t for t in tracks if t.track_id not in lifted]) if person == "all" else ""
     # everyone in view, chosen or not, can hide a chosen person's joints
-    people = {t.track_id: t for t in [*select_tracks(tracks, frames, "all", fps=fps, image_size=image_size), *chosen]}
+    people = {t.track_id: t for t in [*everyone, *chosen]}
     kps = {i: to_h36m(track_to_keypoints(t, frames, image_size, fps)) for i, t in people.items()}
     # joints that jump off the body (a head on a towel), flicker, or are drawn on someone else get score 0, then whole
     # frames whose body shape is drawn wrong (judged on the joints left): the lifter fills them
@@ -137,7 +154,19 @@ def _tracked(frames: list[FramePoses], person: str, fps: float, image_size: tupl
         own = reject_outliers(kps[t.track_id])[0]
         own = reject_on_others(own, [k for i, k in kps.items() if i != t.track_id])[0]
         out.append((t.track_id, reject_glitches(own)[0]))
-    return out
+    return out, left_out
+
+
+def left_out_note(tracks: list[Track]) -> str:
+    """The note for tracks not lifted because they were seen too briefly or too small (track.select_tracks), with
+    the frames each spans; "" for none."""
+    if not tracks:
+        return ""
+    spans = ", ".join(f"{t.track_id} (frames {t.frame_indices[0]}-{t.frame_indices[-1]})" for t in tracks[:5])
+    more = f" and {len(tracks) - 5} more" if len(tracks) > 5 else ""
+    return (f"{len(tracks)} short or small track{'s' if len(tracks) > 1 else ''} not lifted (seen in under a "
+            f"quarter second or under a tenth of the image height): track{'s' if len(tracks) > 1 else ''} "
+            f"{spans}{more}")
 
 
 def _from_motion_file(path: Path, person: str) -> People:
@@ -163,14 +192,14 @@ def read_people(path: Path, kind: InputKind, *, person: str = "all", detector: s
         return _from_motion_file(path, person)
     if kind == "video":
         info, frames, stated = _detect_video(path, detector, detect_max_width, on_progress)
-        people = _tracked(frames, person, info.fps, (info.width, info.height), None, str(path))
+        people, left_out = _tracked(frames, person, info.fps, (info.width, info.height), None, str(path))
         return People(info, tuple(i for i, _ in people), tuple(k for _, k in people), (None,) * len(people),
-                      info.num_frames, ended_early(info.num_frames, stated))
+                      info.num_frames, ended_early(info.num_frames, stated), left_out)
     from mbcli.detect.files import infer_image_size, read_keypoint_file
 
     kf = read_keypoint_file(path)
     rate = fps or kf.fps or 30.0
     size = kf.image_size or infer_image_size(kf.frames)
-    people = _tracked(kf.frames, person, rate, size, kf.track_ids, str(path))
+    people, left_out = _tracked(kf.frames, person, rate, size, kf.track_ids, str(path))
     return People(None, tuple(i for i, _ in people), tuple(k for _, k in people), (None,) * len(people),
-                  kf.num_frames)
+                  kf.num_frames, left_out=left_out)

@@ -98,6 +98,8 @@ class LiftConfig:
         if self.stride is not None:
             _at_least("--stride", self.stride, 1)
         _at_least("--batch-size", self.batch_size, 1)
+        if self.batch_size > MAX_BATCH:  # each window costs the network's activations: more only risks memory
+            raise ConfigError(f"--batch-size must be from 1 to {MAX_BATCH}, got {self.batch_size}")
         if self.detect_max_width is not None:
             _at_least("--detect-max-width", self.detect_max_width, 32)
         _at_least("overlay_height", self.overlay_height, 16)
@@ -108,6 +110,9 @@ class LiftConfig:
             raise ConfigError(f"--bvh-units must be one of {', '.join(BVH_UNITS)}, got {self.bvh_units!r}")
         LiftOptions(window=self.window, stride=self.stride or self.window, precision=self.precision,
                     runtime=self.runtime)  # precision and runtime
+
+
+MAX_BATCH = 1024  # windows per forward pass (lift --batch-size)
 
 
 def _at_least(option: str, value: int, low: int) -> None:
@@ -235,7 +240,8 @@ def run_lift(input_path: str | os.PathLike, out_dir: str | os.PathLike, cfg: Lif
             rig, poses[i] = retarget_baked(p)
             rigs[i] = rig if "bvh" in cfg.formats and not bvh_world else None
     frames = people.num_frames or max((int(p.frame_indices[-1]) + 1 for p in poses), default=0)
-    notes: list[str] = [n for n in (people.partial, unseen_note(people)) if n]
+    notes: list[str] = [n for n in (people.partial, people.left_out, unseen_note(people), *lost_in_view_notes(people))
+                        if n]
     t0 = time.perf_counter()
     scene, worlds = _place(people, poses, cfg, notes)
     world_rigs: list[BakedMotion | None] = [None] * len(worlds)
@@ -275,6 +281,30 @@ def unseen_note(people: People) -> str:
     more = f" and {len(runs) - 3} more stretches" if len(runs) > 3 else ""
     return (f"nobody was seen in {len(unseen)} of {total} frames (frames {where}{more}): people there are held or "
             f"filled by the lifter")
+
+
+def lost_in_view_notes(people: People, margin: float = 0.03) -> list[str]:
+    """A note for each person whose track ends before the input does while their last seen joints are inside the
+    image (more than ``margin`` of its size from every edge): the person did not walk out of view but was lost
+    (hidden, or missed by the detector) and is not followed after that frame. Needs the image size."""
+    total, size = people.num_frames, _image_size(people)
+    if total <= 0 or size is None:
+        return []
+    W, H = size
+    notes = []
+    for tid, kp in zip(people.ids, people.keypoints):
+        seen = np.flatnonzero((kp.scores > 0).any(axis=1))
+        if not len(seen):
+            continue
+        last = int(kp.frame_indices[seen[-1]])
+        if total - 1 - last < max(2, round(0.25 * kp.fps)):  # ends with the input (or within a quarter second)
+            continue
+        pts = kp.xy[seen[-1]][kp.scores[seen[-1]] > 0]  # (n, 2) px
+        lo, hi = pts.min(axis=0), pts.max(axis=0)
+        if lo[0] > margin * W and lo[1] > margin * H and hi[0] < (1 - margin) * W and hi[1] < (1 - margin) * H:
+            notes.append(f"person {tid}: lost in view at frame {last} of {total} (hidden, or missed by the detector): "
+                         f"not followed after it")
+    return notes
 
 
 def _place(people: People, poses: list[Pose3D], cfg: LiftConfig,

@@ -29,7 +29,7 @@ from mbcli.pipeline.outputs import Output, check_destinations, write_outputs
 from mbcli.rig.h36m_rig import retarget
 from mbcli.rig.kinematics import fill_gaps
 from mbcli.track import check_person
-from mbcli.types import BodyMotion, Keypoints2D, Pose3D, VideoInfo
+from mbcli.types import BodyMotion, Keypoints2D, Pose3D
 from mbcli.units import TO_METRES
 from mbcli.world.camera import check_camera_options, intrinsics
 from mbcli.world.scene import place_people
@@ -61,7 +61,8 @@ class MeshConfig:
 @dataclass
 class MeshResult:
     """What ``run_mesh`` made: the person's track id, the fitted motion, the optimiser's iterations and seconds,
-    the files written, seconds per stage and notes for the user."""
+    the files written, seconds per stage, notes for the user, and why the input was read only in part (a video that
+    ended early; also among the notes), else ""."""
 
     track_id: int
     motion: BodyMotion
@@ -70,6 +71,7 @@ class MeshResult:
     files: list[Path]
     timings: dict[str, float]
     notes: list[str]
+    partial: str = ""
 
 
 def _check(cfg: MeshConfig) -> None:
@@ -87,8 +89,9 @@ def _check(cfg: MeshConfig) -> None:
 
 
 def _person(path: Path, cfg: MeshConfig, on_progress: ProgressFn | None,
-            timings: dict[str, float]) -> tuple[VideoInfo | None, int, Keypoints2D, Pose3D]:
-    """The chosen person's (video info, track id, 2D, skeleton-consistent 3D), lifting when the input has no 3D."""
+            timings: dict[str, float]) -> tuple[People, Keypoints2D, Pose3D]:
+    """The input's People (one chosen person) with that person's 2D and skeleton-consistent 3D, lifting when the
+    input has no 3D."""
     kind = input_kind(path)
     people: People | None = read_people(path, kind, person=cfg.person) if kind == "motion" else None
     if people is not None and all(p is not None for p in people.poses):
@@ -104,7 +107,7 @@ def _person(path: Path, cfg: MeshConfig, on_progress: ProgressFn | None,
     assert pose is not None
     if pose.skeleton.name != "h36m17":
         raise InputError(f"{path}: 3D poses must use the h36m17 skeleton for fitting, got {pose.skeleton.name}")
-    return people.video, people.ids[0], people.keypoints[0], pose
+    return people, people.keypoints[0], pose
 
 
 def _contiguous(pose: Pose3D, kp: Keypoints2D) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -170,7 +173,10 @@ def run_mesh(input_path: str | os.PathLike, cfg: MeshConfig | None = None,
     if first_anny and on_progress:
         on_progress("anny cache", 1, 1)
     timings["body_model"] = time.perf_counter() - t0
-    video, tid, kp, pose = _person(path, cfg, on_progress, timings)
+    people, kp, pose = _person(path, cfg, on_progress, timings)
+    video, tid = people.video, people.ids[0]
+    if people.partial:
+        notes.append(people.partial)
     fps = float(pose.fps or kp.fps or 30.0)
     W, H = kp.image_size
     have_2d = bool(W > 0 and H > 0 and (kp.scores > 0).any())
@@ -217,4 +223,4 @@ def run_mesh(input_path: str | os.PathLike, cfg: MeshConfig | None = None,
                 height=cfg.overlay_height, on_progress=on_progress)))
     files = write_outputs(outs)
     timings["export"] = time.perf_counter() - t0
-    return MeshResult(tid, motion, fit.iterations, fit.seconds, files, timings, notes)
+    return MeshResult(tid, motion, fit.iterations, fit.seconds, files, timings, notes, people.partial)
