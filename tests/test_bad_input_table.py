@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow  # about 2 s of start-up per row (torch), 20 rows
+pytestmark = pytest.mark.slow  # about 2 s of start-up per row (torch), 28 rows
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "samples" / "sports2d_640.mp4"
@@ -100,6 +100,18 @@ ROWS: dict[str, Row] = {
     "train --max-steps 0": Row(lambda t: ["train", "--config", "smoke", "--out", str(t / "out"), "--max-steps", "0"],
                                1, r"--max-steps must be at least 1, got 0"),
     "empty recipe": Row(_empty_recipe, 1, r"empty"),
+    "--batch-size 0 (lift)": Row(_lift(_sample, "--batch-size", "0"), 1, r"--batch-size must be at least 1, got 0"),
+    "--batch-size too large (lift)": Row(_lift(_sample, "--batch-size", "100000"), 1, r"--batch-size must be from 1"),
+    "--runtime tf (lift)": Row(_lift(_sample, "--runtime", "tf"), 1, r"--runtime must be torch or onnx, got 'tf'"),
+    "--step 0 (action)": Row(lambda t: ["action", str(SAMPLE), "--step", "0", "--no-progress"], 1,
+                             r"--step must be at least 1, got 0"),
+    "--iterations 0 (mesh)": Row(lambda t: ["mesh", str(SAMPLE), "--iterations", "0", "--out", str(t / "out" / "b.npz"),
+                                            "--no-progress"], 1, r"--iterations must be from 1 to 10000, got 0"),
+    "train --max-steps -1": Row(lambda t: ["train", "--config", "smoke", "--out", str(t / "out"), "--max-steps", "-1"],
+                                1, r"--max-steps must be at least 1, got -1"),
+    "eval --stride 0": Row(lambda t: ["eval", "--quick", "--stride", "0"], 1, r"--stride must be at least 1, got 0"),
+    "eval --json under a file": Row(lambda t: ["eval", "--quick", "--json", str(_keypoints(t) / "x.json")], 1,
+                                    r"walk\.json is a file, not a folder"),
     "--resume without checkpoint": Row(lambda t: ["train", "--config", "smoke", "--out", str(t / "out"), "--resume"],
                                        1, r"--resume: there is no .*last\.pt"),
 }

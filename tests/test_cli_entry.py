@@ -31,7 +31,10 @@ def test_interrupt_while_the_app_loads(monkeypatch, capsys):
 def test_ctrl_c_in_a_real_process_gives_no_traceback(tmp_path, delay):
     cmd = [sys.executable, "-c", "from mbcli.cli.entry import run; run()", "lift",
            str(ROOT / "samples" / "sports2d_640.mp4"), "--out", str(tmp_path / "out"), "--no-progress"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    # a suite started in the background (nohup, `cmd &` without job control) passes SIGINT on as ignored, and Python
+    # then installs no KeyboardInterrupt handler: the child gets the default disposition back, as a terminal gives it
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     time.sleep(delay)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)

@@ -76,7 +76,7 @@ ACTION_WORK = ("mbcli.model.action.load_action_model",)
 OPTIONS: dict[str, Option] = {
     "lift --window": Option(LIFT, LIFT_WORK, int, _at_least(1)),
     "lift --stride": Option(LIFT, LIFT_WORK, int, _at_least(1, 243)),  # at most the window (243 by default)
-    "lift --batch-size": Option(LIFT, LIFT_WORK, int, _at_least(1)),
+    "lift --batch-size": Option(LIFT, LIFT_WORK, int, _at_least(1, 1024)),  # pipeline.lift.MAX_BATCH
     "lift --detect-max-width": Option(LIFT, LIFT_WORK, int, _at_least(32)),
     "lift --fps": Option(LIFT, LIFT_WORK, float, _fps),
     "lift --azimuth": Option(LIFT, LIFT_WORK, float, _finite),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -100,6 +101,7 @@ def test_a_killed_run_resumes_to_the_same_loss_curve(h36m, tmp_path):
     assert 12 <= n_killed < 40, "the run must be killed part-way"
     r = subprocess.run(cmd + ["--out", str(run), "--resume"], env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+    assert re.search(r"resuming .*killed at step \d+ of 40", " ".join(r.stdout.split())), r.stdout
     ref, got = _rows(tmp_path / "ref"), _rows(run)
     assert [x["step"] for x in got] == list(range(1, 41))
     assert [x["loss"] for x in got] == [x["loss"] for x in ref]
@@ -356,7 +358,44 @@ def test_runs_refused_before_any_data_loads(tmp_path):
     assert not (tmp_path / "a").exists() and not (tmp_path / "fresh").exists()
 
 
-def test_resuming_a_finished_run_says_so(h36m, tmp_path):
+def test_missing_sources_refused_before_any_data_loads(tmp_path):
+    """A missing Human3.6M folder, NTU source or init_from file is refused by train() before the run folder is made,
+    and by the CLI before its progress bar (found as a new user: a missing --ntu-data or --init came after the bar,
+    the --init one only after the whole data load, and left an empty run folder)."""
+    from cli_checks import assert_one_line_error
+    from typer.testing import CliRunner
+
+    from mbcli.cli.main import app
+
+    missing = tmp_path / "nowhere"
+    cases = [(dict(data_dir=str(missing)), "Human3.6M data not found in", []),
+             (dict(dataset="ntu60", task="action", ntu_data=str(missing / "ntu60_hrnet.pkl")),
+              "ntu60_hrnet.pkl does not exist", ["--config", "action-ntu60", "--ntu-data",
+                                                  str(missing / "ntu60_hrnet.pkl")]),
+             (dict(init_from=str(missing / "w.pt")), "w.pt: no such checkpoint file",
+              ["--config", "smoke", "--init", str(missing / "w.pt")])]
+    for i, (kw, message, cli_args) in enumerate(cases):
+        with pytest.raises(ConfigError, match=message):
+            train(dataclasses.replace(load_recipe("smoke"), **kw), tmp_path / f"run{i}", device="cpu")
+        assert not (tmp_path / f"run{i}").exists()
+        if cli_args:
+            result = CliRunner().invoke(app, ["train", *cli_args, "--out", str(tmp_path / f"cli{i}")],
+                                        catch_exceptions=False)
+            assert_one_line_error(result, message)
+            assert not (tmp_path / f"cli{i}").exists()
+
+
+def test_resuming_a_finished_run_says_so(h36m, tmp_path, monkeypatch):
+    from mbcli.train import loop
+
     train(_recipe(h36m, steps=2, eval_every=2), tmp_path / "run", device="cpu")
+
+    def no_data(*a, **k):
+        raise AssertionError("the refusal must come before the data loads")
+
+    monkeypatch.setattr(loop, "_load_data", no_data)
     with pytest.raises(ConfigError, match="already reached step 2 of 2"):
         train(_recipe(h36m, steps=2, eval_every=2), tmp_path / "run", device="cpu", resume=True)
+    (tmp_path / "run" / "last.pt").write_bytes(b"PK\x03\x04 cut")
+    with pytest.raises(ConfigError, match="--resume: cannot read .*last.pt"):
+        train(_recipe(h36m, steps=4, eval_every=2), tmp_path / "run", device="cpu", resume=True)

@@ -43,7 +43,10 @@ def train(
     if os.environ.get("RANK", "0") != "0":
         run(recipe, out, device=device, resume=resume, max_steps=max_steps)
         return
-    preflight(out, resume, max_steps)  # (train does it too) before the progress bar: a refusal is the only line
+    # (train does it too) before the progress bar: a refusal is the only line
+    start = preflight(out, resume, max_steps, recipe)
+    if resume:
+        con.out.print(f"resuming {out} at step {start} of {recipe.steps}")
     cols = (TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
             TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*cols, console=con.console) as bar:

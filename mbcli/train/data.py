@@ -71,13 +71,19 @@ def base_action(action: str) -> str:
     return {"Photo": "TakingPhoto", "WalkDog": "WalkingDog"}.get(name, name)
 
 
+def h36m_dir(data_dir: str | Path | None = None) -> Path:
+    """The Human3.6M folder (``data_dir``, else the default); ConfigError when its 3D or camera file is missing."""
+    d = Path(data_dir) if data_dir else default_data_dir()
+    if not (d / "h36m_3d.npz").is_file() or not (d / "h36m_cameras.json").is_file():
+        raise ConfigError(f"Human3.6M data not found in {d} (expected h36m_3d.npz and h36m_cameras.json)")
+    return d
+
+
 def load_h36m(data_dir: str | Path | None = None, subjects: tuple[str, ...] = TRAIN_SUBJECTS,
               with_sh: bool = False, cameras: tuple[int, ...] = (0, 1, 2, 3)) -> list[Sequence]:
-    d = Path(data_dir) if data_dir else default_data_dir()
+    d = h36m_dir(data_dir)
     f3d = d / "h36m_3d.npz"
     fcam = d / "h36m_cameras.json"
-    if not f3d.is_file() or not fcam.is_file():
-        raise ConfigError(f"Human3.6M data not found in {d} (expected h36m_3d.npz and h36m_cameras.json)")
     data = np.load(f3d)
     cams = json.loads(fcam.read_text())["cameras"]
     sh = {}

@@ -64,7 +64,7 @@ from mbcli.model import DSTformer, DSTformerConfig, preset, resolve_device, save
 from mbcli.model.action import ActionHead, ActionHeadConfig, text_alignment_loss
 from mbcli.model.checkpoint import build_model, load_checkpoint
 from mbcli.train.augment import ClipSampler
-from mbcli.train.data import TEST_SUBJECTS, load_h36m
+from mbcli.train.data import TEST_SUBJECTS, h36m_dir, load_h36m
 from mbcli.train.device_sampler import DeviceClipSampler
 from mbcli.train.health import Guard, Verdict, bone_ratio
 from mbcli.train.losses import lifter_loss
@@ -114,14 +114,20 @@ def embed_labels(labels: list[str], text_model: str | None = None) -> torch.Tens
 NTU_PEOPLE = 2  # people per NTU sample the model sees (absent ones all zeros)
 
 
-def _load_ntu_data(recipe: Recipe) -> tuple[list, list, tuple[str, ...]]:
-    """(train samples, test samples, class names) of a dataset ntu* recipe; one-line errors for an unusable source."""
-    from mbcli.train.ntu_files import load_ntu
-
+def _ntu_source(recipe: Recipe) -> Path:
+    """The recipe's NTU source; ConfigError when it is not given or does not exist."""
     path = ntu_data_path(recipe)
     if not path.exists():
         raise ConfigError(f"ntu_data {path} does not exist (pyskl's {recipe.dataset}_hrnet.pkl or a folder of "
                           f".skeleton files)")
+    return path
+
+
+def _load_ntu_data(recipe: Recipe) -> tuple[list, list, tuple[str, ...]]:
+    """(train samples, test samples, class names) of a dataset ntu* recipe; one-line errors for an unusable source."""
+    from mbcli.train.ntu_files import load_ntu
+
+    path = _ntu_source(recipe)
     classes = LABEL_SETS[recipe.dataset]
     train_s, test_s = load_ntu(path, recipe.ntu_protocol, num_people=NTU_PEOPLE)
     for part, samples in (("training", train_s), ("test", test_s)):
@@ -507,15 +513,11 @@ def train(recipe: Recipe, out_dir: str | Path, device: str = "auto", resume: boo
     keeping the last good checkpoint) when the run diverges, collapses or stalls (train/health.py). ``on_save(path)``
     is called on rank 0 after every checkpoint (the campaign exports fp16 weights from it)."""
     out = Path(out_dir)
-    preflight(out, resume, max_steps)
+    preflight(out, resume, max_steps, recipe)
     ctx = _Dist(device)
     local_batch = _set_up_process(recipe, out, ctx)
     run = _open_run(recipe, out, ctx, local_batch, resume, on_save)
-    total = recipe.steps if max_steps is None else min(recipe.steps, max_steps)
-    if resume and run.step >= total:
-        run.close()
-        raise ConfigError(f"--resume: the run in {out} already reached step {run.step} of {total}; nothing to train "
-                          f"(raise the recipe's steps, e.g. --set steps=N, to continue it)")
+    total = recipe.steps if max_steps is None else min(recipe.steps, max_steps)  # (a finished run: preflight)
     try:
         loss = _train_steps(run, total, on_progress)
         if run.saved_step != run.step:
@@ -527,9 +529,12 @@ def train(recipe: Recipe, out_dir: str | Path, device: str = "auto", resume: boo
     return run.ckpt
 
 
-def preflight(out: Path, resume: bool, max_steps: int | None) -> None:
+def preflight(out: Path, resume: bool, max_steps: int | None, recipe: Recipe | None = None) -> int:
     """What can be refused before any data loads: a step limit under 1, a run folder that is a file or not
-    writable, --resume without a checkpoint to continue (``train`` calls it; the CLI too, before its progress bar)."""
+    writable, --resume without a checkpoint to continue, and (given the recipe) a missing data source or init_from
+    file, or a run to resume that already reached its last step (``train`` calls it; the CLI too, before its
+    progress bar and before the run folder is made). Returns the step a resumed run continues from (given the
+    recipe), else 0."""
     if max_steps is not None and max_steps < 1:
         raise ConfigError(f"--max-steps must be at least 1, got {max_steps}")
     if out.exists() and not out.is_dir():
@@ -539,6 +544,38 @@ def preflight(out: Path, resume: bool, max_steps: int | None) -> None:
         raise ConfigError(f"--out {out}: {folder} is not writable")
     if resume and not (out / "last.pt").is_file():
         raise ConfigError(f"--resume: there is no {out / 'last.pt'} to continue (leave out --resume to start a run)")
+    if recipe is None:
+        return 0
+    _check_sources(recipe)
+    if not resume:
+        return 0
+    total = recipe.steps if max_steps is None else min(recipe.steps, max_steps)
+    step = resume_step(out)
+    if step >= total:
+        raise ConfigError(f"--resume: the run in {out} already reached step {step} of {total}; nothing to train "
+                          f"(raise the recipe's steps, e.g. --set steps=N, to continue it)")
+    return step
+
+
+def resume_step(out: Path) -> int:
+    """The step ``out/last.pt`` was saved at (read without loading its tensors: the file is memory-mapped)."""
+    ckpt = out / "last.pt"
+    try:
+        obj = torch.load(ckpt, map_location="cpu", weights_only=False, mmap=True)
+        return int(obj["step"])
+    except Exception as e:  # a damaged checkpoint: our own sentence, as load_checkpoint gives
+        raise ConfigError(f"--resume: cannot read {ckpt} ({type(e).__name__}); start a new run without --resume, or "
+                          f"into another --out") from None
+
+
+def _check_sources(recipe: Recipe) -> None:
+    """The files a recipe will read exist: its NTU source or its Human3.6M folder, and its init_from checkpoint."""
+    if recipe.init_from and not Path(recipe.init_from).is_file():
+        raise ConfigError(f"init_from {recipe.init_from}: no such checkpoint file (--init or the recipe's init_from)")
+    if recipe.dataset != "h36m":
+        _ntu_source(recipe)
+    else:
+        h36m_dir(recipe.data_dir)  # the training clips' source and, whatever cmu_fraction is, the validation clips'
 
 
 def _set_up_process(recipe: Recipe, out: Path, ctx: _Dist) -> int:
