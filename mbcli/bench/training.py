@@ -48,7 +48,7 @@ def run_training_bench(name: str, sets: list[str], data: Path | None, device: st
 
 
 def set_threads(threads: int | None) -> None:
-    """torch's intra-op threads for a benchmark (None: torch's choice)."""
+    """torch's intra-op threads for a benchmark (None: keep the count the CLI chose at start, mbcli/threads.py)."""
     if threads is not None:
         if not 1 <= threads <= MAX_THREADS:
             raise ConfigError(f"--threads must be from 1 to {MAX_THREADS}, got {threads}")

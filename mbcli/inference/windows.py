@@ -7,8 +7,9 @@ ends; the blend is a weighted mean, so where windows overlap the output cross-fa
 step: a window's first and last frames, whose temporal context is one-sided, enter with almost no weight.
 (MotionBERT's own demo cuts the video into non-overlapping chunks, which jumps at every boundary.)
 
-A sequence shorter than L is run as one window resampled to L frames by linear interpolation in time and
-resampled back (MotionBERT stretches short clips to 243 frames the same way, by index).
+A sequence shorter than L is one window of its own length, which the network runs at that length
+(predictors.py measured it as accurate as stretching the clip to L frames, which MotionBERT does, and cheaper; clips
+of one or two frames are still stretched with ``resample_time``, linear interpolation in time).
 """
 
 from __future__ import annotations
@@ -65,11 +66,6 @@ def window_weight(windows: list[Window], i: int) -> np.ndarray:
         if overlap > 0:
             wt = np.minimum(wt, _ramp(w.length, overlap)[::-1])
     return wt
-
-
-def blend_weights(windows: list[Window], num_frames: int) -> list[np.ndarray]:
-    """Per-window weights (length,) that ramp smoothly over each overlap with a neighbour and are 1 elsewhere."""
-    return [window_weight(windows, i) for i in range(len(windows))]
 
 
 class Blender:
