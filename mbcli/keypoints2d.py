@@ -55,11 +55,16 @@ pose2sim_single_360 1.1 %, 1.8 % (0.65, 1.2), pose2sim_single_cam01 0 %, 1.8 % (
    smooth) keeps all.
 Joints already at score 0 take no part in the medians and are never reported as rejected. A camera cut or a tracker
 hop moves every joint together and is not rejected (the body-relative positions do not change).
+
+Memory: every per-frame quantity (window medians, distances to the other bodies, shape distances) is computed
+``_BLOCK`` frames at a time, each block reading the frames its windows need beyond its edges, so the temporaries do
+not grow with the track's length (an hour of video costs what a minute does, beyond the (T,J) results); the values
+are bit for bit those of the whole track at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -68,6 +73,20 @@ from mbcli.skeletons import Skeleton
 from mbcli.types import Keypoints2D
 
 _TORSO = ("left_shoulder", "right_shoulder", "left_hip", "right_hip")
+_BLOCK = 1024  # frames computed at once: the per-frame temporaries (window medians, distances to bodies) of a
+# long track are made a block at a time, so their memory does not grow with the track's length
+
+
+def _blocks(n: int, halo: int = 0) -> Iterator[tuple[int, int, int, int]]:
+    """Blocks of ``n`` frames: (lo, hi, a, b) for frames lo:hi whose values read frames a:b (``halo`` either side,
+    clipped to the track). One block of everything when n <= _BLOCK, or when n <= 2 * halo + 1 (a window longer
+    than the track reflects more than once at its ends; only the whole track gives that)."""
+    if n <= _BLOCK or n <= 2 * halo + 1:
+        yield 0, n, 0, n
+        return
+    for lo in range(0, n, _BLOCK):
+        hi = min(n, lo + _BLOCK)
+        yield lo, hi, max(0, lo - halo), min(n, hi + halo)
 
 
 def _nanmedian(x: np.ndarray, axis: int) -> np.ndarray:
@@ -86,24 +105,30 @@ def _torso_index(kp: Keypoints2D) -> list[int] | None:
 
 def person_size(kp: Keypoints2D) -> float:
     """The person's size s (px, module docstring); 1.0 when nothing is seen."""
-    seen = kp.scores > 0
-    xy = np.where(seen[..., None], kp.xy, np.nan)  # (T,J,2)
-    torso = _torso_index(kp)
-    if torso is not None:
-        sh = xy[:, torso[:2]].mean(1)
-        hp = xy[:, torso[2:]].mean(1)
-        lengths = np.linalg.norm(sh - hp, axis=-1)
-    else:
-        with np.errstate(invalid="ignore"):
-            lengths = (np.nanmax(xy[..., 1], axis=1) - np.nanmin(xy[..., 1], axis=1)) / 3.0
+    lengths = np.concatenate([_frame_sizes(kp, lo, hi) for lo, hi, _, _ in _blocks(kp.num_frames)])  # (T,)
     lengths = lengths[np.isfinite(lengths) & (lengths > 0)]
     return float(np.median(lengths)) if len(lengths) else 1.0
 
 
-def _relative(kp: Keypoints2D) -> np.ndarray:
-    """(T,J,2) positions relative to the body centre; nan where unseen or the centre is unknown."""
-    seen = kp.scores > 0
-    xy = np.where(seen[..., None], kp.xy.astype(np.float64), np.nan)
+def _frame_sizes(kp: Keypoints2D, lo: int, hi: int) -> np.ndarray:
+    """(hi-lo,) the size of the person (px) in frames lo:hi: torso length, else a third of the box height; nan
+    where unknown."""
+    seen = kp.scores[lo:hi] > 0
+    xy = np.where(seen[..., None], kp.xy[lo:hi], np.nan)  # (n,J,2)
+    torso = _torso_index(kp)
+    if torso is not None:
+        sh = xy[:, torso[:2]].mean(1)
+        hp = xy[:, torso[2:]].mean(1)
+        return np.linalg.norm(sh - hp, axis=-1)
+    with np.errstate(invalid="ignore"):
+        return (np.nanmax(xy[..., 1], axis=1) - np.nanmin(xy[..., 1], axis=1)) / 3.0
+
+
+def _relative(kp: Keypoints2D, a: int = 0, b: int | None = None) -> np.ndarray:
+    """(b-a,J,2) positions of frames a:b (default: all) relative to the body centre; nan where unseen or the centre
+    is unknown."""
+    seen = kp.scores[a:b] > 0
+    xy = np.where(seen[..., None], kp.xy[a:b].astype(np.float64), np.nan)
     torso = _torso_index(kp)
     if torso is not None:
         centre = xy[:, torso[2:]].mean(1)  # (T,2) hip midpoint, nan unless both hips are seen
@@ -118,17 +143,31 @@ def temporal_residual(kp: Keypoints2D, max_run: int) -> np.ndarray:
     """(T,J) distance (px) of each joint's body-relative position from its median over 2*max_run+1 frames.
 
     Beyond the ends the track is continued by point reflection about its first and last frames, so that steady
-    motion near an end keeps its reference on itself.
+    motion near an end keeps its reference on itself. Computed a block of frames at a time (``_blocks``).
     """
-    rel = _relative(kp)  # (T,J,2)
-    return np.linalg.norm(rel - _window_median(rel, max_run), axis=-1)
+    out = np.empty(kp.scores.shape)  # (T,J)
+    for lo, hi, a, b in _blocks(kp.num_frames, max_run):
+        rel = _relative(kp, a, b)  # (b-a,J,2)
+        out[lo:hi] = np.linalg.norm(rel[lo - a:hi - a] - _median_of(rel, a, lo, hi, max_run), axis=-1)
+    return out
 
 
 def _window_median(rel: np.ndarray, half: int) -> np.ndarray:
-    """(T,J,2) median of ``rel`` (T,J,2) over a centred window of 2*half+1 frames, ends continued by point reflection."""
-    T = rel.shape[0]
-    pad = np.pad(rel, ((half, half), (0, 0), (0, 0)), mode="reflect", reflect_type="odd")
-    win = np.lib.stride_tricks.sliding_window_view(pad, 2 * half + 1, axis=0)[:T]  # (T,J,2,W)
+    """(T,J,2) median of ``rel`` (T,J,2) over a centred window of 2*half+1 frames, ends continued by point reflection
+    (a block of frames at a time)."""
+    out = np.empty(rel.shape, dtype=np.float64)
+    for lo, hi, a, b in _blocks(len(rel), half):
+        out[lo:hi] = _median_of(rel[a:b], a, lo, hi, half)
+    return out
+
+
+def _median_of(rel: np.ndarray, a: int, lo: int, hi: int, half: int) -> np.ndarray:
+    """(hi-lo,J,2) window medians (``_window_median``) of frames lo:hi, from ``rel`` (n,J,2): the track's frames
+    a:a+n, which hold half frames either side of lo:hi or reach the track's end there (from ``_blocks``)."""
+    p, q = max(a, lo - half), min(a + len(rel), hi + half)  # the frames the windows read
+    pad = np.pad(rel[p - a:q - a], ((half - (lo - p), half - (q - hi)), (0, 0), (0, 0)), mode="reflect",
+                 reflect_type="odd")
+    win = np.lib.stride_tricks.sliding_window_view(pad, 2 * half + 1, axis=0)[:hi - lo]  # (hi-lo,J,2,W)
     return _nanmedian(win, axis=-1)
 
 
@@ -153,8 +192,8 @@ def reject_outliers(
     s = person_size(kp)
     res = _scaled_residual(kp, max_run_s, s)
     with np.errstate(invalid="ignore"):
-        body = _nanmedian(res, axis=1)[:, None]  # (T,1)
-        usual = _nanmedian(res, axis=0)[None, :]  # (1,J)
+        body = np.concatenate([_nanmedian(res[lo:hi], axis=1) for lo, hi, _, _ in _blocks(len(res))])[:, None]  # (T,1)
+        usual = np.array([_nanmedian(res[:, j], axis=0) for j in range(res.shape[1])])[None, :]  # (1,J)
         bad = (res > jump) & (res > body_ratio * body) & (res > joint_ratio * usual)
         bad |= _long_bones(kp, res, s, bone_ratio, bone_min)
     bad |= flickers(kp, s, flicker, flicker_margin, max(3, round(ref_s * kp.fps)))
@@ -164,20 +203,30 @@ def reject_outliers(
 def flickers(kp: Keypoints2D, s: float, spike: float, margin: float, ref_half: int) -> np.ndarray:
     """(T,J) joints at the wrong place of an A, B, A, B alternation (rule 3); ``spike`` and ``margin`` in units of s,
     ``ref_half`` frames either side for the longer reference."""
-    rel = _relative(kp) / s  # (T,J,2), nan where unseen
+    out = np.zeros(kp.scores.shape, dtype=bool)
+    for lo, hi, a, b in _blocks(kp.num_frames, max(ref_half, 3)):  # a frame's test reads 3 frames either side
+        out[lo:hi] = _flickers_of(_relative(kp, a, b) / s, a, lo, hi, spike, margin, ref_half)
+    return out & (kp.scores > 0)
+
+
+def _flickers_of(rel: np.ndarray, a: int, lo: int, hi: int, spike: float, margin: float,
+                 ref_half: int) -> np.ndarray:
+    """(hi-lo,J) ``flickers`` of frames lo:hi from ``rel`` (n,J,2; in units of s, nan where unseen), the track's
+    frames a:a+n (``_blocks``)."""
     nan = np.full_like(rel[:1], np.nan)
     prev = np.concatenate([nan, rel[:-1]])
     nxt = np.concatenate([rel[1:], nan])
-    mid = (prev + nxt) / 2  # (T,J,2) where the neighbours put the joint
-    off = np.linalg.norm(rel - mid, axis=-1)  # (T,J)
+    mid = (prev + nxt) / 2  # (n,J,2) where the neighbours put the joint
+    off = np.linalg.norm(rel - mid, axis=-1)  # (n,J)
     with np.errstate(invalid="ignore"):
         spikes = (off > spike) & (np.linalg.norm(prev - nxt, axis=-1) < off / 2)
-        ref = _window_median(rel, ref_half)
-        worse = np.linalg.norm(rel - ref, axis=-1) > np.linalg.norm(mid - ref, axis=-1) + margin
+        ref = _median_of(rel, a, lo, hi, ref_half)  # (hi-lo,J,2)
+        own = slice(lo - a, hi - a)
+        worse = np.linalg.norm(rel[own] - ref, axis=-1) > np.linalg.norm(mid[own] - ref, axis=-1) + margin
     again = np.zeros_like(spikes)
     again[2:] |= spikes[:-2]
     again[:-2] |= spikes[2:]
-    return spikes & again & worse & (kp.scores > 0)
+    return (spikes & again)[own] & worse
 
 
 def reject_on_others(
@@ -203,12 +252,20 @@ def reject_on_others(
             continue
         # the other body where the detector drew it, and where its neighbouring frames put it (a glitch in one frame
         # of theirs does not hide them); their stretched bones are no evidence of where they are
-        steady = _window_median(other.xy.astype(np.float64), max(3, round(max_run_s * other.fps)))
+        half = max(3, round(max_run_s * other.fps))
         ok = ~_stretched(other, bone_ratio)
-        near = np.minimum(_distance_to_body(kp.xy[rows[mine]], other.xy[mine], other.skeleton, ok[mine]),
-                          _distance_to_body(kp.xy[rows[mine]], steady[mine], other.skeleton))  # (n,J) px
-        on_other[rows[mine]] |= near < reach * person_size(other)
-    own_torso = _distance_to_body(kp.xy, kp.xy, kp.skeleton, torso_only=True) < reach * person_size(kp)
+        reach_px = reach * person_size(other)
+        for lo, hi, a, b in _blocks(other.num_frames, half):
+            m = mine[lo:hi]
+            if not m.any():
+                continue
+            steady = _median_of(other.xy[a:b].astype(np.float64), a, lo, hi, half)  # (hi-lo,J,2)
+            r = rows[lo:hi][m]
+            near = np.minimum(_distance_to_body(kp.xy[r], other.xy[lo:hi][m], other.skeleton, ok[lo:hi][m]),
+                              _distance_to_body(kp.xy[r], steady[m], other.skeleton))  # (n,J) px
+            on_other[r] |= near < reach_px
+    own_torso = np.concatenate([_distance_to_body(kp.xy[lo:hi], kp.xy[lo:hi], kp.skeleton, torso_only=True)
+                                for lo, hi, _, _ in _blocks(kp.num_frames)]) < reach * person_size(kp)
     return _drop(kp, on_other & ~own_torso & _stretched(kp, bone_ratio))
 
 
@@ -228,10 +285,14 @@ def reject_glitches(
     docstring. Returns what ``reject_outliers`` returns."""
     s = person_size(kp)
     seen = kp.scores > 0
-    pose = np.where(seen[..., None], kp.xy.astype(np.float64), np.nan) / s  # (T,J,2) in units of s
-    idx = np.flatnonzero(seen.sum(1) >= min(min_joints, kp.skeleton.num_joints))  # (n,) rows that can be compared
+    least = min(min_joints, kp.skeleton.num_joints)
+    idx = np.flatnonzero(seen.sum(1) >= least)  # (n,) rows that can be compared
+    pose = np.empty((len(idx), kp.skeleton.num_joints, 2))  # (n,J,2) in units of s, nan where unseen
+    for lo, hi, _, _ in _blocks(len(idx)):
+        r = idx[lo:hi]
+        pose[lo:hi] = np.where(seen[r][..., None], kp.xy[r].astype(np.float64), np.nan) / s
     longest = max(1, round(max_run_s * kp.fps))
-    dist = _near_distances(pose[idx], longest + 2 * context - 1, min(min_joints, kp.skeleton.num_joints))
+    dist = _near_distances(pose, longest + 2 * context - 1, least)
     bad = np.zeros(seen.shape, dtype=bool)
     for length in range(1, longest + 1):
         for a in _glitch_runs(dist, idx, length, context, longest, jump, ratio, abrupt):
@@ -263,15 +324,22 @@ def _near_distances(pose: np.ndarray, width: int, min_joints: int) -> np.ndarray
     n = len(pose)
     out = np.full((n, width + 1), np.nan)
     for k in range(1, min(width, n - 1) + 1):
-        out[:n - k, k] = _shape_distance(pose[:n - k], pose[k:], min_joints)
+        for lo, hi, _, _ in _blocks(n - k):
+            out[lo:hi, k] = _shape_distance(pose[lo:hi], pose[lo + k:hi + k], min_joints)
     return out
 
 
 def _glitch_runs(dist: np.ndarray, idx: np.ndarray, length: int, context: int, longest: int, jump: float,
                  ratio: float, abrupt: float) -> np.ndarray:
     """First positions a (into idx) of the glitch runs a..a+length-1 (rule 5); ``dist`` from ``_near_distances``."""
-    n = len(idx)
-    a = np.arange(context, n - context - length + 1)
+    starts = np.arange(context, len(idx) - context - length + 1)
+    return np.concatenate([_glitch_starts(dist, idx, starts[lo:hi], length, context, longest, jump, ratio, abrupt)
+                           for lo, hi, _, _ in _blocks(len(starts))])
+
+
+def _glitch_starts(dist: np.ndarray, idx: np.ndarray, a: np.ndarray, length: int, context: int, longest: int,
+                   jump: float, ratio: float, abrupt: float) -> np.ndarray:
+    """Those of the candidate first positions ``a`` (N,) that start a glitch run (``_glitch_runs``)."""
     if not len(a):
         return a
 

@@ -90,7 +90,7 @@ from scipy.optimize import linear_sum_assignment
 from mbcli.appearance import DIM, PART_DIM, appearance_distance, mean_descriptor
 from mbcli.errors import ConfigError, NoPersonFound
 from mbcli.geometry import box_iou
-from mbcli.types import FramePoses, Keypoints2D, Track
+from mbcli.types import FramePoses, Keypoints2D, PackedFrames, Track
 
 log = logging.getLogger(__name__)
 
@@ -304,10 +304,12 @@ def track_people(
     if given_ids is not None:
         return _tracks_from_ids(frames, given_ids)
     tracker = Tracker(fps, **tracker_options)
-    seen: dict[int, FramePoses] = {}
+    held: dict[int, FramePoses] = {}  # a one-pass iterable's frames, kept for stitching (a Sequence holds its own)
     for poses in frames:
         tracker.update(poses)
-        seen[int(poses.frame_index)] = poses
+        if not isinstance(frames, Sequence):
+            held[int(poses.frame_index)] = poses
+    seen = _by_index(frames) if isinstance(frames, Sequence) else held
     if reid_distance > 0:
         return reidentify(tracker.finish(), seen, fps, max_distance=reid_distance, max_gap_s=stitch_gap_s)
     return stitch_tracks(tracker.finish(), seen, fps, max_gap_s=stitch_gap_s)
@@ -625,6 +627,8 @@ def _tracks_from_ids(frames: Iterable[FramePoses], given_ids: Sequence[np.ndarra
 def _by_index(frames: Sequence[FramePoses] | Mapping[int, FramePoses]) -> Mapping[int, FramePoses]:
     if isinstance(frames, Mapping):
         return frames
+    if isinstance(frames, PackedFrames):
+        return frames.by_index()
     return {int(fp.frame_index): fp for fp in frames}
 
 

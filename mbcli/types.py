@@ -7,7 +7,9 @@ frame, C action classes. Pixel coordinates are (x right, y down) with the origin
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import overload
 
 import numpy as np
 
@@ -99,6 +101,144 @@ class FramePoses:
     def empty(cls, frame_index: int, skeleton: Skeleton | str) -> FramePoses:
         K = _skel(skeleton).num_joints
         return cls(frame_index, np.zeros((0, 4)), np.zeros(0), np.zeros((0, K, 2)), np.zeros((0, K)), _skel(skeleton))
+
+
+_PER_PERSON = ("boxes_xyxy", "box_scores", "keypoints_xy", "keypoint_scores", "appearance")  # FramePoses' arrays
+
+
+class PackedFrames(Sequence[FramePoses]):
+    """Many frames' FramePoses (a whole video's detections) held as one array per field, one row per detected
+    person, frames in order: a person-frame costs its numbers (about 0.8 KB with BlazePose's 33 keypoints and the
+    appearance descriptor), not a Python object and five small arrays per frame.
+
+    frame_indices (F,) strictly increasing; offsets (F+1,): frame i's people are rows offsets[i]:offsets[i+1] of
+    boxes_xyxy (P,4), box_scores (P,), keypoints_xy (P,K,2), keypoint_scores (P,K), appearance (P,D) float32 or None
+    (then no frame carries one). ``packed[i]`` is frame i's FramePoses (views into the arrays, made on access);
+    ``by_index()`` the same as a mapping frame index -> FramePoses.
+    """
+
+    ARRAYS = ("frame_indices", "offsets", *_PER_PERSON)  # what arrays() gives and from_arrays() takes
+
+    def __init__(self, frame_indices: np.ndarray, offsets: np.ndarray, boxes_xyxy: np.ndarray,
+                 box_scores: np.ndarray, keypoints_xy: np.ndarray, keypoint_scores: np.ndarray,
+                 skeleton: Skeleton | str, appearance: np.ndarray | None = None) -> None:
+        self.skeleton = _skel(skeleton)
+        self.frame_indices = _i64(frame_indices, "frame_indices", (None,))
+        F = len(self.frame_indices)
+        self.offsets = _i64(offsets, "offsets", (F + 1,))
+        P = int(self.offsets[-1])
+        if self.offsets[0] != 0 or np.any(np.diff(self.offsets) < 0) or np.any(np.diff(self.frame_indices) <= 0):
+            raise ValueError("offsets must rise from 0 and frame_indices strictly increase")
+        K = self.skeleton.num_joints
+        self.boxes_xyxy = _f32(boxes_xyxy, "boxes_xyxy", (P, 4))
+        self.box_scores = _f32(box_scores, "box_scores", (P,))
+        self.keypoints_xy = _f32(keypoints_xy, "keypoints_xy", (P, K, 2))
+        self.keypoint_scores = _f32(keypoint_scores, "keypoint_scores", (P, K))
+        self.appearance = None if appearance is None else _f32(appearance, "appearance", (P, None))
+
+    @classmethod
+    def pack(cls, frames: Iterable[FramePoses], block: int = 2048) -> PackedFrames:
+        """Pack ``frames`` (one pass; strictly increasing frame indices; one skeleton; every frame with people
+        carrying appearance, or none of them: a frame without people packs alike either way), ``block`` frames at a
+        time, so that never more than a block of them is held as FramePoses."""
+        fields: dict[str, list[np.ndarray]] = {name: [] for name in _PER_PERSON}
+        indices: list[int] = []
+        counts: list[int] = []
+        pending: list[FramePoses] = []
+        skeleton: Skeleton | None = None
+        looks: set[bool] = set()  # whether frames with people carry appearance
+        for fp in frames:
+            skeleton = skeleton or fp.skeleton
+            if fp.num_people:
+                looks.add(fp.appearance is not None)
+            if fp.skeleton.name != skeleton.name or len(looks) > 1:
+                raise ValueError(f"frame {fp.frame_index}: frames must share one skeleton, and carry appearance "
+                                 "all or none")
+            pending.append(fp)
+            indices.append(int(fp.frame_index))
+            counts.append(fp.num_people)
+            if len(pending) == block:
+                _pack_block(pending, fields)
+        _pack_block(pending, fields)
+        if skeleton is None:
+            raise ValueError("no frames to pack")
+        looked = fields.pop("appearance")  # (when no person had any, only frames without people may have)
+        appearance = np.concatenate(looked) if looked and looks != {False} else None
+        boxes, box_scores, keypoints, keypoint_scores = (np.concatenate(fields.pop(name))  # a field's blocks go
+                                                         for name in _PER_PERSON[:4])      # as it is joined
+        return cls(np.array(indices, dtype=np.int64), np.concatenate([[0], np.cumsum(counts)]), boxes, box_scores,
+                   keypoints, keypoint_scores, skeleton, appearance)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The arrays by name (ARRAYS; appearance only when there is one), e.g. for np.savez."""
+        out = {name: getattr(self, name) for name in self.ARRAYS}
+        return {k: v for k, v in out.items() if v is not None}
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray], skeleton: Skeleton | str) -> PackedFrames:
+        return cls(arrays["frame_indices"], arrays["offsets"], arrays["boxes_xyxy"], arrays["box_scores"],
+                   arrays["keypoints_xy"], arrays["keypoint_scores"], skeleton, arrays.get("appearance"))
+
+    def __len__(self) -> int:
+        return len(self.frame_indices)
+
+    @overload
+    def __getitem__(self, i: int) -> FramePoses: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[FramePoses]: ...
+
+    def __getitem__(self, i: int | slice) -> FramePoses | Sequence[FramePoses]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        i = range(len(self))[i]  # (negative indices; IndexError beyond)
+        a, b = int(self.offsets[i]), int(self.offsets[i + 1])
+        looks = None if self.appearance is None else self.appearance[a:b]
+        return FramePoses(int(self.frame_indices[i]), self.boxes_xyxy[a:b], self.box_scores[a:b],
+                          self.keypoints_xy[a:b], self.keypoint_scores[a:b], self.skeleton, looks)
+
+    def __iter__(self) -> Iterator[FramePoses]:
+        return (self[i] for i in range(len(self)))
+
+    def by_index(self) -> Mapping[int, FramePoses]:
+        """A mapping frame index -> that frame's FramePoses, made on access."""
+        return _FramesByIndex(self)
+
+    @property
+    def num_people(self) -> int:
+        """Person-frames held (P)."""
+        return int(self.offsets[-1])
+
+
+def _pack_block(pending: list[FramePoses], fields: dict[str, list[np.ndarray]]) -> None:
+    """Append the ``pending`` frames' rows to ``fields`` as one block per field; empty ``pending``."""
+    if not pending:
+        return
+    for name, blocks in fields.items():
+        arrays = [a for a in (getattr(fp, name) for fp in pending) if a is not None]  # (a frame without people
+        if arrays:                                                                    # may lack appearance)
+            blocks.append(np.concatenate(arrays))
+    pending.clear()
+
+
+class _FramesByIndex(Mapping[int, FramePoses]):
+    """PackedFrames as a mapping frame index -> FramePoses (a binary search in its frame indices)."""
+
+    def __init__(self, packed: PackedFrames) -> None:
+        self.packed = packed
+
+    def __getitem__(self, f: int) -> FramePoses:
+        fi = self.packed.frame_indices
+        i = int(np.searchsorted(fi, f))
+        if i >= len(fi) or fi[i] != f:
+            raise KeyError(f)
+        return self.packed[i]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.packed.frame_indices.tolist())
+
+    def __len__(self) -> int:
+        return len(self.packed)
 
 
 @dataclass(frozen=True)

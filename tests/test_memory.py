@@ -1,17 +1,19 @@
 """Flat memory (issue 14): peak RSS of the real lift stages (read, lift, retarget, world, JSON/NPZ/BVH export) on
-a long synthetic 2D input grows by little more than its outputs, measured in fresh processes (mbcli/bench/memory.py),
-and the streaming pieces give what the whole-array ones gave."""
+a long synthetic 2D input grows by little more than its outputs, and reading a long mbcli.motion file costs about its
+text and arrays, measured in fresh processes (mbcli/bench/memory.py); the streaming pieces give what the whole-array
+ones gave."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from mbcli.bench.memory import measure, synthetic_people
+from mbcli.bench.memory import measure, read_peak, synthetic_people
 from mbcli.export.json_motion import json_chunks, motion_to_dict
-from mbcli.inference.windows import Blender, blend, plan_windows
+from mbcli.inference.windows import Blender, blend, plan_windows, window_weight
 from mbcli.rig.bvh_io import format_bvh
 from mbcli.rig.h36m_rig import retarget, retarget_baked
 from mbcli.rig.kinematics import hold_timeline
@@ -28,6 +30,16 @@ def test_peak_memory_hardly_grows_with_length(tiny_weights):
     assert per_person_frame_kb < 8, per_person_frame_kb
 
 
+@pytest.mark.slow
+def test_reading_a_long_motion_file_costs_about_its_text_and_arrays():
+    short, long = read_peak(500), read_peak(40_000)
+    assert (short.person_frames, long.person_frames) == (1000, 80_000)
+    per_person_frame_kb = (long.peak_mb - short.peak_mb) * 1024 / (long.person_frames - short.person_frames)
+    # the text (0.38 KB a person-frame), the float64 arrays as parsed (0.4 KB) and the float32 stage objects: about
+    # 1 KB; parsed whole by json.loads into Python lists first, the file cost 4.6 KB a person-frame
+    assert per_person_frame_kb < 2, per_person_frame_kb
+
+
 def test_blender_gives_blend_exactly_and_needs_order():
     T, L, S = 100, 27, 18
     wins = plan_windows(T, L, S)
@@ -36,6 +48,14 @@ def test_blender_gives_blend_exactly_and_needs_order():
     b = Blender(wins, T)
     for i, p in enumerate(preds):
         b.add(i, p)
+    # the reference: the whole-sequence weighted mean, every window summed into full-length float64 arrays in order
+    # (blend itself runs a Blender now, so it cannot be the reference)
+    ref, wsum = np.zeros((T, 17, 3)), np.zeros(T)
+    for i, (w, p) in enumerate(zip(wins, preds)):
+        wt = window_weight(wins, i)
+        ref[w.start:w.stop] += wt[:, None, None] * p
+        wsum[w.start:w.stop] += wt
+    assert np.array_equal(b.result(), (ref / wsum[:, None, None]).astype(np.float32))
     assert np.array_equal(b.result(), blend(wins, preds, T))
     with pytest.raises(ValueError):
         Blender(wins, T).add(1, preds[1])
@@ -86,3 +106,108 @@ def test_bench_memory_rejects_bad_frame_counts(value):
     from mbcli.cli.main import app
 
     assert_one_line_error(CliRunner().invoke(app, ["bench", "--memory", value]), "--memory takes")
+
+
+def _fake_video_bench(monkeypatch, tmp_path):
+    """The --memory --video wiring with the detector pass and the measured children replaced: calls are recorded."""
+    import mbcli.bench.memory as mem
+
+    calls: dict[str, list] = {"cache": [], "measure": []}
+
+    def cache(clip, path, detector="default"):
+        calls["cache"].append((clip, path))
+        np.savez(path, frame_indices=np.arange(4))
+        return 4
+
+    def measure_video(frames, weights, detections, timeout=None):
+        calls["measure"].append((frames, Path(detections).is_file()))
+        return mem.MemoryRun(frames, 2 * frames, 300.0, 310.0 + frames, 0.5, 305.0)
+
+    monkeypatch.setattr(mem, "cache_detections", cache)
+    monkeypatch.setattr(mem, "measure_video", measure_video)
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"not decoded here")
+    return calls, clip
+
+
+def test_bench_memory_video_detects_once_and_says_what_is_replayed(monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from mbcli.cli.main import app
+
+    calls, clip = _fake_video_bench(monkeypatch, tmp_path)
+    out = tmp_path / "m.json"
+    res = CliRunner().invoke(app, ["bench", "--memory", "5,7", "--video", str(clip), "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    assert [c[0] for c in calls["cache"]] == [clip]
+    assert calls["measure"] == [(5, True), (7, True)]
+    text = " ".join(res.output.split())
+    assert "detections replayed" in text and "NOT run" in text and "4-frame clip" in text
+    figures = json.loads(out.read_text())
+    assert figures["input"] == "video, detections replayed" and figures["clip_frames"] == 4
+    assert [m["frames"] for m in figures["memory"]] == [5, 7]
+
+
+def test_bench_memory_replays_a_given_cache_without_detecting(monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from mbcli.cli.main import app
+
+    calls, clip = _fake_video_bench(monkeypatch, tmp_path)
+    cache = tmp_path / "dets.npz"
+    np.savez(cache, frame_indices=np.arange(9))
+    res = CliRunner().invoke(app, ["bench", "--memory", "3", "--detections", str(cache)])
+    assert res.exit_code == 0, res.output
+    assert calls["cache"] == [] and calls["measure"] == [(3, True)]
+    made = tmp_path / "new.npz"  # named but missing: made from --video and kept
+    res = CliRunner().invoke(app, ["bench", "--memory", "3", "--video", str(clip), "--detections", str(made)])
+    assert res.exit_code == 0, res.output
+    assert calls["cache"] == [(clip, made)] and made.is_file()
+
+
+@pytest.mark.parametrize(("args", "pattern"), [
+    (["--memory", "5", "--video", "nope.mp4"], "no such file"),
+    (["--video", "CLIP"], "go with --memory"),
+    (["--memory", "5", "--detections", "nope.npz"], "give --video"),
+    (["--memory", "5", "--detections", "BAD"], "not a cache of detections"),
+])  # fmt: skip
+def test_bench_memory_video_options_fail_before_any_work(monkeypatch, tmp_path, args, pattern):
+    from cli_checks import assert_one_line_error
+    from typer.testing import CliRunner
+
+    from mbcli.cli.main import app
+
+    calls, clip = _fake_video_bench(monkeypatch, tmp_path)
+    bad = tmp_path / "bad.npz"
+    bad.write_text("not an npz")
+    args = [str(clip) if a == "CLIP" else str(bad) if a == "BAD" else a for a in args]
+    assert_one_line_error(CliRunner().invoke(app, ["bench", *args]), pattern)
+    assert calls == {"cache": [], "measure": []}
+
+
+@pytest.mark.slow
+def test_replayed_video_runs_the_real_stages_in_a_child(monkeypatch, tmp_path, tiny_weights):
+    """A tiny clip's detections (synthetic here: two people with their appearance) cached as ``cache_detections``
+    saves them, then a replayed 40-frame video (the clip looped) lifted in a fresh process."""
+    import mbcli.video
+    from mbcli.bench.memory import cache_detections, measure_video
+    from mbcli.pipeline import inputs
+    from mbcli.skeletons import H36M17
+    from mbcli.types import FramePoses, VideoInfo
+
+    people = synthetic_people(15)
+    looks = np.random.default_rng(0).normal(size=(2, 54)).astype(np.float32)
+
+    def detected(clip, info, detector, max_width, on_progress=None):
+        for i in range(15):
+            xy = np.stack([p.xy[i] for p in people])  # (2,17,2)
+            boxes = np.concatenate([xy.min(1), xy.max(1)], axis=1)
+            yield FramePoses(i, boxes, np.ones(2), xy, np.stack([p.scores[i] for p in people]), H36M17, looks)
+
+    monkeypatch.setattr(mbcli.video, "probe", lambda p: VideoInfo(str(p), 640, 360, 25.0, 15))
+    monkeypatch.setattr(inputs, "detected_frames", detected)
+    cache = tmp_path / "dets.npz"
+    assert cache_detections(tmp_path / "clip.mp4", cache) == 15
+    run = measure_video(40, str(tiny_weights), cache, timeout=120)
+    assert run.frames == 40 and run.person_frames == 80
+    assert run.peak_mb >= run.read_mb >= run.start_mb > 0

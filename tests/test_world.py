@@ -179,3 +179,74 @@ def test_a_clip_of_one_or_two_frames_is_placed_without_nan(T):
     scene, (person,) = place_people([pose], [kp], K, SIZE, 30.0)
     assert scene.floor.method == "level-camera" and scene.floor.note  # too few samples to fit a floor: said so
     assert np.isfinite(person.joints_world).all() and person.contacts.shape == (T, 2)
+
+
+def _walkers(T: int) -> tuple[list[Pose3D], list[Keypoints2D]]:
+    """Two people walking on a floor 1.4 m under a camera pitched 8 degrees: one with a gap in their 2D track and
+    a frame detected twice, one whose feet stay down (so foot locking has runs to pin)."""
+    walks = [np.stack([np.linspace(-0.5, 0.5, T), np.zeros(T), np.full(T, -4.0)], axis=1),
+             np.stack([np.full(T, 1.5), np.zeros(T), np.linspace(-5, -4, T)], axis=1)]
+    poses, kps = [], []
+    for i, w in enumerate(walks):
+        _, cam = _camera_scene(T, 8.0, 1.4, w)
+        rng = np.random.default_rng(i)
+        cam = cam + rng.normal(0, 0.01, cam.shape)
+        rows = np.arange(T)
+        if i == 0:  # frames T/3..T/2 undetected, frame 2 detected twice (the second detection counts)
+            rows = np.concatenate([rows[:3], [2], rows[3:T // 3], rows[T // 2:]])
+        xy = _project(cam)[rows] + rng.normal(0, 1.0, (len(rows), 17, 2))
+        poses.append(Pose3D(cam - cam[:, :1], H36M17, np.arange(T), 25.0))
+        kps.append(Keypoints2D(xy, rng.uniform(0.6, 1.0, (len(rows), 17)), rows, H36M17, SIZE, 25.0))
+    return poses, kps
+
+
+def test_placing_a_block_of_frames_at_a_time_changes_nothing(monkeypatch):
+    import mbcli.world.trajectory as trajectory
+
+    poses, kps = _walkers(90)
+    whole_scene, whole = place_people(poses, kps, K, SIZE, 25.0)  # 90 frames: one block
+    monkeypatch.setattr(trajectory, "BLOCK", 7)
+    scene, parts = place_people(poses, kps, K, SIZE, 25.0)
+    np.testing.assert_array_equal(scene.floor.R_cam_to_world, whole_scene.floor.R_cam_to_world)
+    assert scene.floor.method == "feet" and scene.floor.height_m == whole_scene.floor.height_m
+    for a, b in zip(whole, parts):
+        for name in ("joints_world", "root_cam", "root_flags", "contacts"):
+            np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+        assert a.scale == b.scale
+    assert any(w.contacts.any() for w in whole)  # foot locking had feet to pin
+
+
+def test_track_rows_match_pose_frames_to_2d_rows():
+    from mbcli.world.scene import _track_rows
+
+    pose = Pose3D(np.zeros((4, 17, 3)), H36M17, [5, 6, 7, 8], 25.0)
+    kp = Keypoints2D(np.zeros((4, 17, 2)), np.ones((4, 17)), [8, 5, 5, 7], H36M17, SIZE, 25.0)
+    np.testing.assert_array_equal(_track_rows(pose, kp), [2, -1, 3, 0])  # a frame seen twice: its last row
+    empty = Keypoints2D(np.zeros((0, 17, 2)), np.zeros((0, 17)), np.zeros(0, int), H36M17, SIZE, 25.0)
+    np.testing.assert_array_equal(_track_rows(pose, empty), [-1, -1, -1, -1])
+
+
+def _extra_peak_mb(T: int, pose: Pose3D, kp: Keypoints2D) -> float:
+    """MB place_people allocated at its peak beyond what it returns, for the person tiled to T frames."""
+    import tracemalloc
+
+    reps = T // pose.num_frames + 1
+    pose = Pose3D(np.tile(pose.xyz, (reps, 1, 1))[:T], H36M17, np.arange(T), 25.0)
+    kp = Keypoints2D(np.tile(kp.xy, (reps, 1, 1))[:T], np.tile(kp.scores, (reps, 1))[:T], np.arange(T), H36M17,
+                     SIZE, 25.0)
+    tracemalloc.start()
+    try:
+        _, (person,) = place_people([pose], [kp], K, SIZE, 25.0)
+        kept, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert person.joints_world.shape == (T, 17, 3)
+    return (peak - kept) / 2**20
+
+
+def test_placing_people_needs_no_memory_that_grows_with_the_clip():
+    """Beyond what it returns, place_people holds a few columns per frame and one block's temporaries: 3x the
+    frames costs a few MB more at most (whole-clip float64 temporaries cost 28 MB more from 4,500 to 13,500)."""
+    poses, kps = _walkers(600)
+    short, long = _extra_peak_mb(4500, poses[1], kps[1]), _extra_peak_mb(13500, poses[1], kps[1])
+    assert long - short < 4.0 and long < 32.0

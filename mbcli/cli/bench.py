@@ -38,6 +38,49 @@ def _frame_counts(text: str) -> tuple[int, ...]:
     return counts
 
 
+def _check_video_options(memory: str | None, video: Path | None, detections: Path | None) -> None:
+    """--video and --detections belong to --memory; the video must be a file, the cache a file or made from it."""
+    from mbcli.bench.memory import cached_frames
+    from mbcli.errors import ConfigError
+
+    if memory is None and (video is not None or detections is not None):
+        raise ConfigError("--video and --detections go with --memory FRAMES")
+    if video is not None and not video.is_file():
+        raise ConfigError(f"--video {video}: no such file")
+    if detections is not None and detections.is_file():
+        cached_frames(detections)  # a readable cache, before the long work
+    elif detections is not None:
+        if video is None:
+            raise ConfigError(f"--detections {detections}: no such file (give --video CLIP to make it)")
+        if not detections.parent.is_dir():
+            raise ConfigError(f"--detections {detections}: its folder does not exist")
+
+
+def _memory_bench(lengths: tuple[int, ...], weights: str, video: Path | None,
+                  detections: Path | None) -> tuple[str, list[tuple[str, str]], dict[str, object]]:
+    """Title, rows and figures of --memory: the synthetic 2D input, or a video whose detections are replayed."""
+    import tempfile
+
+    from mbcli.bench.memory import clip_detections, memory_rows
+
+    counts = ", ".join(map(str, lengths))
+    if video is None and detections is None:
+        with con.console.status(f"lifting synthetic inputs of {counts} frames"):
+            rows, figures = memory_rows(lengths, weights)
+        return "mbcli bench --memory", rows, figures
+    with tempfile.TemporaryDirectory(prefix="mbcli-bench-") as tmp:
+        if detections is not None and detections.is_file():
+            cache = detections
+        else:
+            with con.console.status(f"detecting {video} once, for real, to replay its detections"):
+                cache = clip_detections(video, detections, Path(tmp))
+        with con.console.status(f"lifting replayed videos of {counts} frames"):
+            rows, figures = memory_rows(lengths, weights, detections=cache)
+    if video is not None:
+        figures["video"] = str(video)
+    return "mbcli bench --memory (video: detections replayed, decoding and detector networks not run)", rows, figures
+
+
 @app.command()
 @handle_errors
 def bench(
@@ -49,7 +92,9 @@ def bench(
     batch: Annotated[int, typer.Option(help="Windows per forward pass for the lifter benchmark.")] = 2,
     repeats: Annotated[int, typer.Option(help="Timed forward passes per model.")] = 3,
     device: Annotated[str, typer.Option("--device", help="cpu, cuda or auto.")] = "cpu",
-    threads: Annotated[int | None, typer.Option(help="torch threads (default: torch's choice).")] = None,
+    threads: Annotated[int | None, typer.Option(help="torch threads (default: what every command picks: "
+                                                "$MBCLI_THREADS, else the CPUs the load average leaves free, so "
+                                                "figures depend on the machine's load).")] = None,
     end_to_end: Annotated[bool, typer.Option("--e2e/--no-e2e", help="Also time mbcli lift on CLIP.")] = True,
     bf16: Annotated[bool, typer.Option("--bf16/--no-bf16", help="Also time the lifters in bfloat16.")] = True,
     onnx: Annotated[bool, typer.Option("--onnx/--no-onnx", help="Also time the lifters through ONNX Runtime.")] = True,
@@ -60,9 +105,19 @@ def bench(
                                          "scoring).")] = True,
     memory: Annotated[str | None, typer.Option("--memory", help="Instead: peak RSS of mbcli lift (JSON, NPZ, BVH) "
                                                "against input length, each in a fresh process, on a synthetic "
-                                               "2D input of 2 people (detection skipped): a comma list of frame "
-                                               "counts, e.g. 230,2760,9200 (108000: an hour at 30 fps); lifter: the "
-                                               "last of --models (default: the shipped one).")] = None,
+                                               "2D input of 2 people (detection skipped), or with --video on a "
+                                               "video: a comma list of frame counts, e.g. 230,2760,9200 (108000: "
+                                               "an hour at 30 fps); lifter: the last of --models (default: the "
+                                               "shipped one).")] = None,
+    video: Annotated[Path | None, typer.Option("--video", help="--memory: measure a video of each length made by "
+                                               "looping this clip: the clip is decoded and detected once, for real, "
+                                               "and its detections are replayed for every length, so decoding and "
+                                               "the detector networks are NOT run (nor measured); tracking, "
+                                               "re-identification, 2D cleaning, lifting, placing and exports "
+                                               "are.")] = None,
+    detections: Annotated[Path | None, typer.Option("--detections", help="--memory: replay this cache of a clip's "
+                                                    "detections instead of detecting --video (written there from "
+                                                    "--video when the file does not exist yet).")] = None,
     json_out: JsonOut = None,
     train: Annotated[str | None, typer.Option("--train", help="Instead: time training with this recipe (built-in "
                                               "name or YAML): frames/s, FLOP/s and the share of the chip's measured "
@@ -77,19 +132,18 @@ def bench(
                                               "../shared/data/h36m).")] = None,
 ) -> None:
     """Measure lifter frames/s (batch of non-overlapping 243-frame windows), end-to-end fps and peak RSS; with
-    --train RECIPE, training throughput instead; with --memory FRAMES, peak RSS against input length instead."""
+    --train RECIPE, training throughput instead; with --memory FRAMES, peak RSS against input length instead (of a
+    synthetic 2D file, or with --video CLIP of the clip looped, its detections replayed)."""
     from mbcli.bench.training import run_training_bench, set_threads
     from mbcli.export import write_atomic
 
     check_json_out(json_out)
+    lengths = _frame_counts(memory) if memory is not None else ()
+    _check_video_options(memory, video, detections)
     set_threads(threads)
     if memory is not None:
-        from mbcli.bench.memory import memory_rows
-
-        lengths = _frame_counts(memory)
-        with con.console.status("lifting synthetic inputs of " + ", ".join(map(str, lengths)) + " frames"):
-            rows, figures = memory_rows(lengths, models.split(",")[-1].strip() or DEFAULT_LIFTER)
-        title = "mbcli bench --memory"
+        title, rows, figures = _memory_bench(lengths, models.split(",")[-1].strip() or DEFAULT_LIFTER, video,
+                                             detections)
     elif train is not None:
         with con.console.status("timing training (data load, warm-up, timed steps)"):
             title, rows, figures = run_training_bench(train, sets, data, device, train_steps, baseline)
@@ -107,7 +161,8 @@ def bench(
                                models=tuple(m.strip() for m in models.split(",") if m.strip()), batch=batch,
                                repeats=repeats, device=device, bf16=bf16, onnx=onnx, fit=fit, action=action)
         rows, figures = run_speed_bench(cfg)
-        title = f"mbcli bench ({figures['device']}, {torch.get_num_threads()} threads)"
+        n = torch.get_num_threads()
+        title = f"mbcli bench ({figures['device']}, {n} thread{'' if n == 1 else 's'})"
     _print(title, rows)
     if json_out:
         write_atomic(json_out, json.dumps(figures, indent=2) + "\n")

@@ -50,6 +50,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -337,7 +338,8 @@ def read_motion_json(path: str | os.PathLike) -> tuple[list[Keypoints2D], list[P
     meta: fps, num_frames, video (dict or None), image_size (w, h), skeleton (3D/main name), keypoints_2d_skeleton
     (name), coords, track_ids, generator, world (the top-level "world" block or None), scene (Scene or None),
     world_people (per person a WorldPose or None). Reads versions 1 and 2. Raises KeypointFileError on anything
-    malformed.
+    malformed. A long file costs about its text and its arrays: each person's per-frame arrays are parsed a block of
+    frames at a time straight into numpy (``_FrameArrays``), never held whole as Python lists.
     """
     path = Path(path)
     try:
@@ -345,10 +347,19 @@ def read_motion_json(path: str | os.PathLike) -> tuple[list[Keypoints2D], list[P
     except (OSError, UnicodeDecodeError) as e:
         raise KeypointFileError(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from e
     try:
-        doc = json.loads(text, parse_constant=_reject_constant)
+        doc = _FrameArrays(text).document()
+    except _NotPlain:  # malformed JSON: json.loads finds the same fault and says what and where
+        doc = _load_json(text, path)
+    del text
+    return parse_motion_dict(doc, source=str(path))
+
+
+def _load_json(text: str, path: Path) -> Any:
+    """``text`` parsed as a whole by json.loads (NaN and Infinity refused); KeypointFileError when it is not JSON."""
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
     except (json.JSONDecodeError, ValueError, RecursionError) as e:
         raise KeypointFileError(f"{path}: not valid JSON ({e})") from e
-    return parse_motion_dict(doc, source=str(path))
 
 
 def _reject_constant(name: str) -> float:
@@ -532,6 +543,145 @@ def _read_person_world(
     return WorldPose(joints, root, flags.astype(np.uint8), contact.astype(bool), scale)
 
 
+FRAME_ARRAY_KEYS = frozenset({"keypoints_2d", "keypoints_3d", "frame_indices", "root_camera", "root_flags",
+                              "foot_contact"})  # a person's (and its world block's) per-frame arrays
+ROWS_PER_BLOCK = 2048  # frames of one array parsed into Python objects at a time
+_WS = re.compile(r"[ \t\n\r]*")  # JSON's whitespace
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    """A per-frame array converted while the file was parsed: what ``_float_array`` makes of its list (None: ragged
+    or not numbers)."""
+
+    array: np.ndarray | None
+
+
+class _NotPlain(Exception):
+    """The text is not JSON (or not as _FrameArrays walks it): parse it whole to learn why."""
+
+
+class _FrameArrays:
+    """One JSON text -> the document json.loads would give, except that the per-frame arrays of each person
+    (FRAME_ARRAY_KEYS in people[i] and people[i].world) are _Parsed: their rows are scanned ROWS_PER_BLOCK at a time
+    by json's own scanner and converted to float64 at once, so a long file never holds millions of Python floats.
+    The top level, ``people`` and the person objects are walked here; every other value is json's scanner's. Any
+    fault of syntax raises _NotPlain (the caller reparses with json.loads for its message)."""
+
+    def __init__(self, text: str) -> None:
+        self.s = text
+        decoder = json.JSONDecoder(parse_constant=_reject_constant)
+        self.scan = decoder.scan_once  # type: ignore[attr-defined]  # (json's C scanner)
+
+    def document(self) -> Any:
+        try:
+            i = self._ws(0)
+            doc, i = self._object(i, "top") if self.s.startswith("{", i) else self._value(i)
+            if self._ws(i) != len(self.s):
+                raise _NotPlain  # extra data after the document
+            return doc
+        except (StopIteration, ValueError, RecursionError) as e:  # (json.JSONDecodeError is a ValueError)
+            raise _NotPlain from e
+
+    def _ws(self, i: int) -> int:
+        m = _WS.match(self.s, i)
+        assert m is not None  # (the pattern matches the empty string)
+        return m.end()
+
+    def _value(self, i: int) -> tuple[Any, int]:
+        return self.scan(self.s, i)  # StopIteration: no value at i
+
+    def _expect(self, i: int, char: str) -> int:
+        """The index after ``char`` at i (after whitespace), else _NotPlain."""
+        i = self._ws(i)
+        if not self.s.startswith(char, i):
+            raise _NotPlain
+        return self._ws(i + 1)
+
+    def _child(self, i: int, level: str, key: str | None) -> tuple[Any, int]:
+        """The value at i of ``key`` (None: a list item) in an object of ``level``."""
+        c = self.s[i:i + 1]
+        if level == "top" and key == "people" and c == "[":
+            return self._items(i, "people")
+        if level == "people" and c == "{":
+            return self._object(i, "person")
+        if level == "person" and key == "world" and c == "{":
+            return self._object(i, "person world")
+        if level in ("person", "person world") and key in FRAME_ARRAY_KEYS and c == "[":
+            return self._rows(i)
+        return self._value(i)
+
+    def _object(self, i: int, level: str) -> tuple[dict[str, Any], int]:
+        out: dict[str, Any] = {}
+        i = self._ws(i + 1)
+        if self.s.startswith("}", i):
+            return out, i + 1
+        while True:
+            if not self.s.startswith('"', i):
+                raise _NotPlain
+            key, i = json.decoder.scanstring(self.s, i + 1)  # type: ignore[attr-defined]
+            i = self._expect(i, ":")
+            out[key], i = self._child(i, level, key)  # (a repeated key: the last wins, as in json.loads)
+            i = self._ws(i)
+            if self.s.startswith("}", i):
+                return out, i + 1
+            i = self._expect(i, ",")
+
+    def _items(self, i: int, level: str) -> tuple[list[Any], int]:
+        out: list[Any] = []
+        i = self._ws(i + 1)
+        if self.s.startswith("]", i):
+            return out, i + 1
+        while True:
+            item, i = self._child(i, level, None)
+            out.append(item)
+            i = self._ws(i)
+            if self.s.startswith("]", i):
+                return out, i + 1
+            i = self._expect(i, ",")
+
+    def _rows(self, i: int) -> tuple[_Parsed, int]:
+        blocks: list[np.ndarray] | None = []  # None once the rows are found ragged or not numbers
+        rows: list[Any] = []
+        i = self._ws(i + 1)
+        done = self.s.startswith("]", i)
+        while not done:
+            row, i = self._value(i)
+            rows.append(row)
+            i = self._ws(i)
+            done = self.s.startswith("]", i)
+            if not done:
+                i = self._expect(i, ",")
+            if len(rows) == ROWS_PER_BLOCK or done:
+                blocks = _joined_block(blocks, rows)
+                rows = []
+        if blocks is None:
+            return _Parsed(None), i + 1
+        return _Parsed(np.concatenate(blocks) if blocks else _float_array([])), i + 1
+
+
+def _joined_block(blocks: list[np.ndarray] | None, rows: list[Any]) -> list[np.ndarray] | None:
+    """``blocks`` with ``rows`` converted appended; None when they (or the blocks before) are ragged or not numbers:
+    rows of one shape across every block are what np.asarray of the whole list needs."""
+    if blocks is None:
+        return None
+    a = _float_array(rows)
+    if a is None or (blocks and a.shape[1:] != blocks[0].shape[1:]):
+        return None
+    blocks.append(a)
+    return blocks
+
+
+def _float_array(x: Any) -> np.ndarray | None:
+    """``x`` as a float64 array, values beyond float32 (the stage objects' type) and nan as inf; None when ``x`` is
+    ragged or not numbers."""
+    try:
+        a = np.asarray(x, dtype=np.float64)
+        return np.where(np.abs(a) <= _F32_MAX, a, np.inf)
+    except (ValueError, TypeError, OverflowError, RecursionError):
+        return None
+
+
 class _Validator:
     """Small checks that raise KeypointFileError('<source>: <problem>')."""
 
@@ -559,12 +709,7 @@ class _Validator:
     def array(self, x: Any, key: str, shape: tuple[int | None, ...], *, finite: bool = False) -> np.ndarray:
         """``x`` as a float64 array of ``shape`` (None: any length); finite: no null or non-finite values."""
         want = "(" + ", ".join("T" if s is None else str(s) for s in shape) + ")"
-        a: np.ndarray | None
-        try:
-            a = np.asarray(x, dtype=np.float64)
-            a = np.where(np.abs(a) <= _F32_MAX, a, np.inf)  # beyond float32 (stage objects) and nan: as inf
-        except (ValueError, TypeError, OverflowError, RecursionError):
-            a = None
+        a = x.array if isinstance(x, _Parsed) else _float_array(x)
         if a is None or a.ndim != len(shape) or any(s is not None and s != d for s, d in zip(shape, a.shape)):
             got = "a ragged or non-numeric list" if a is None else f"shape {a.shape}"
             self.fail(f'"{key}" must be an array of shape {want}, got {got}')

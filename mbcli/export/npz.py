@@ -26,17 +26,17 @@ are these without the world keys.
 
 from __future__ import annotations
 
-import io
 import json
 import os
-from collections.abc import Sequence
+import zipfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from mbcli.errors import ExportError
-from mbcli.export import write_atomic
 from mbcli.export.json_motion import checked_world, motion_header
+from mbcli.fsutil import atomic_path
 from mbcli.skeletons import SKELETONS
 from mbcli.types import MotionResult, Scene, VideoInfo
 from mbcli.units import TO_METRES
@@ -54,26 +54,32 @@ def write_npz(
     scene: Scene | None = None,
 ) -> Path:
     """Write every person of ``results`` to one compressed .npz (atomically); return its Path. ``scene``: the clip's
-    camera and floor, written with each person's ``MotionResult.world`` (people with world data need a scene)."""
-    arrays = motion_arrays(results, video, weights=weights, scene=scene)
-    buf = io.BytesIO()
-    # numpy's stub types the arrays as **kwds: ArrayLike beside allow_pickle: bool, and mypy checks a **dict against
-    # every keyword, so it wants each array to be a bool too; no key here is "allow_pickle" (track keys are person*)
-    np.savez_compressed(buf, **arrays)  # type: ignore[arg-type]
-    return write_atomic(path, buf.getvalue())
+    camera and floor, written with each person's ``MotionResult.world`` (people with world data need a scene).
+
+    The file is what ``np.savez_compressed`` makes (a deflated zip of ``key.npy`` entries), written one array at a
+    time straight into the staged file: a long clip never holds every array, or the compressed file, in memory."""
+    path = Path(path)
+    try:
+        with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
+            for key, array in motion_arrays(results, video, weights=weights, scene=scene):
+                with zf.open(f"{key}.npy", "w", force_zip64=True) as f:
+                    np.lib.format.write_array(f, np.asanyarray(array), allow_pickle=False)
+    except OSError as e:
+        raise ExportError(f"cannot write {path}: {e.strerror or e}") from e
+    return path
 
 
 def motion_arrays(
     results: Sequence[MotionResult], video: VideoInfo | None, *, weights: str | None = None,
     scene: Scene | None = None,
-) -> dict[str, np.ndarray]:
-    """The arrays written by ``write_npz``, by key."""
+) -> Iterator[tuple[str, np.ndarray]]:
+    """The (key, array) pairs written by ``write_npz``, made one at a time."""
     header = motion_header(results, video, weights=weights, scene=scene)
     header["format"], header["version"] = FORMAT, VERSION
     sk = SKELETONS[header["skeleton"]["name"]]
     sk2d = SKELETONS[header.get("keypoints_2d_skeleton", header["skeleton"])["name"]]
     size = header["image_size"] if header["video"] is None else [header["video"]["width"], header["video"]["height"]]
-    out: dict[str, np.ndarray] = {
+    yield from {
         "track_ids": np.array([r.track_id for r in results], dtype=np.int64),
         "joint_names": np.array(sk.joints, dtype=str),
         "parents": np.array(sk.parents, dtype=np.int64),
@@ -83,12 +89,11 @@ def motion_arrays(
         "image_size": np.array(size, dtype=np.int64),
         "num_frames": np.array(header["num_frames"], dtype=np.int64),
         "meta_json": np.array(json.dumps(header)),
-    }
+    }.items()
     if scene is not None:
-        out.update(scene_arrays(scene))
+        yield from scene_arrays(scene).items()
     for r in results:
-        out.update(_person_arrays(r))
-    return out
+        yield from _person_arrays(r)
 
 
 def scene_arrays(scene: Scene) -> dict[str, np.ndarray]:
@@ -104,25 +109,24 @@ def scene_arrays(scene: Scene) -> dict[str, np.ndarray]:
     }
 
 
-def _person_arrays(r: MotionResult) -> dict[str, np.ndarray]:
+def _person_arrays(r: MotionResult) -> Iterator[tuple[str, np.ndarray]]:
+    """One person's (key, array) pairs (module docstring), made one at a time."""
     k = r.keypoints_2d
     key = f"person{r.track_id}"
-    out: dict[str, np.ndarray] = {
-        f"{key}_keypoints_2d": np.concatenate([k.xy, k.scores[..., None]], axis=-1).astype(np.float32),
-        f"{key}_frame_indices": k.frame_indices.astype(np.int64),
-    }
     p = r.pose_3d
     if p is not None:
         if not np.array_equal(p.frame_indices, k.frame_indices):
             raise ExportError(f"track {r.track_id}: 2D and 3D frame_indices differ")
         if p.units not in TO_METRES:
             raise ExportError(f"track {r.track_id}: unknown 3D units {p.units!r}")
-        out[f"{key}_keypoints_3d"] = (p.xyz * TO_METRES[p.units]).astype(np.float32)
-    if r.world is not None:
-        w = checked_world(r)
-        out[f"{key}_keypoints_3d_world"] = w.joints_world.astype(np.float32)
-        out[f"{key}_root_camera"] = w.root_cam.astype(np.float32)
-        out[f"{key}_root_flags"] = w.root_flags.astype(np.uint8)
-        out[f"{key}_foot_contact"] = w.contacts.astype(bool)
-        out[f"{key}_world_scale"] = np.array(w.scale, dtype=np.float64)
-    return out
+    w = checked_world(r) if r.world is not None else None
+    yield f"{key}_keypoints_2d", np.concatenate([k.xy, k.scores[..., None]], axis=-1).astype(np.float32)
+    yield f"{key}_frame_indices", k.frame_indices.astype(np.int64)
+    if p is not None:
+        yield f"{key}_keypoints_3d", (p.xyz * TO_METRES[p.units]).astype(np.float32)
+    if w is not None:
+        yield f"{key}_keypoints_3d_world", w.joints_world.astype(np.float32)
+        yield f"{key}_root_camera", w.root_cam.astype(np.float32)
+        yield f"{key}_root_flags", w.root_flags.astype(np.uint8)
+        yield f"{key}_foot_contact", w.contacts.astype(bool)
+        yield f"{key}_world_scale", np.array(w.scale, dtype=np.float64)

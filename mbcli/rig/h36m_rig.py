@@ -254,15 +254,17 @@ def _targets(pose: Pose3D, floor: str) -> np.ndarray:
         raise ExportError("cannot write a BVH with no frames")
     if not np.all(np.isfinite(pose.xyz)):
         raise ExportError("the 3D pose has non-finite values; cannot solve BVH rotations")
-    xyz = fill_gaps(pose.xyz.astype(np.float64) * TO_METRES[pose.units], pose.frame_indices)
+    xyz = pose.xyz.astype(np.float64)  # (T,17,3): one float64 copy, worked on in place (a long clip's copies add up)
+    xyz *= TO_METRES[pose.units]
+    xyz = fill_gaps(xyz, pose.frame_indices)
     if pose.frame == "world":
         floor_height(xyz[:1], floor)  # the same error for an unknown floor mode; the world's floor is kept
         return xyz
-    q = camera_to_bvh(xyz)
+    xyz *= np.array([1.0, -1.0, -1.0])  # camera_to_bvh, in place
     if pose.root_relative:
-        q = q - q[:, :1]
-    q[..., 1] += floor_height(q, floor)[:, None]
-    return q
+        xyz -= xyz[:, :1].copy()
+    xyz[..., 1] += floor_height(xyz, floor)[:, None]
+    return xyz
 
 
 def _rest_offsets(targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -187,7 +187,9 @@ def fill_gaps(xyz: np.ndarray, frame_indices: np.ndarray) -> np.ndarray:
         return xyz
     T, J, C = xyz.shape
     flat = xyz.reshape(T, J * C)
-    out = np.stack([np.interp(full, fi, flat[:, k]) for k in range(J * C)], axis=1)
+    out = np.empty((len(full), J * C))  # filled a column at a time: no list of columns beside it
+    for k in range(J * C):
+        out[:, k] = np.interp(full, fi, flat[:, k])
     return out.reshape(len(full), J, C)
 
 

@@ -20,9 +20,9 @@ CONTACT_SPEED_MPS = 0.3
 FEET = (H36M17.idx("left_ankle"), H36M17.idx("right_ankle"))  # label columns: left, right
 
 
-def horizontal_speed(joints_world: np.ndarray, fps: float) -> np.ndarray:
-    """(T,2) horizontal speed of the left and right ankle, m/s."""
-    a = joints_world[:, list(FEET)][..., [0, 2]]  # (T,2,2) x, z
+def horizontal_speed(ankles: np.ndarray, fps: float) -> np.ndarray:
+    """(T,2) horizontal speed of the left and right ankle (T,2,3), m/s."""
+    a = ankles[..., [0, 2]]  # (T,2,2) x, z
     if len(a) < 2:
         return np.zeros(a.shape[:2])
     return np.linalg.norm(np.gradient(a, axis=0), axis=-1) * fps
@@ -30,8 +30,13 @@ def horizontal_speed(joints_world: np.ndarray, fps: float) -> np.ndarray:
 
 def foot_contacts(joints_world: np.ndarray, fps: float) -> np.ndarray:
     """(T,2) bool: left and right foot planted (module docstring); joints_world (T,17,3) m, Y up, floor y = 0."""
-    height = joints_world[:, list(FEET), 1] - ANKLE_HEIGHT
-    return (height < CONTACT_HEIGHT_M) & (horizontal_speed(joints_world, fps) < CONTACT_SPEED_MPS)
+    return ankle_contacts(joints_world[:, list(FEET)], fps)
+
+
+def ankle_contacts(ankles: np.ndarray, fps: float) -> np.ndarray:
+    """``foot_contacts`` from the left and right ankle (T,2,3) alone."""
+    height = ankles[..., 1] - ANKLE_HEIGHT
+    return (height < CONTACT_HEIGHT_M) & (horizontal_speed(ankles, fps) < CONTACT_SPEED_MPS)
 
 
 def foot_skate_mm_per_frame(joints_world: np.ndarray, contacts: np.ndarray) -> float:

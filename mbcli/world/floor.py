@@ -61,20 +61,27 @@ def body_up(people: Sequence[np.ndarray]) -> np.ndarray:
     thorax over the frames where someone stands with both knees straight (bent less than STRAIGHT_KNEE_DEG); with
     fewer than MIN_STANDING such frames the median pelvis -> thorax direction if it is within MAX_TILT_DEG of the
     camera's up, else the camera's up."""
-    standing, trunk = [], []
-    for p in people:
-        if not len(p):
-            continue
-        J = H36M17.idx
-        bends = []
-        for hip, knee, ankle in (("left_hip", "left_knee", "left_ankle"), ("right_hip", "right_knee", "right_ankle")):
-            thigh = _unit_rows(p[:, J(knee)] - p[:, J(hip)])
-            shin = _unit_rows(p[:, J(ankle)] - p[:, J(knee)])
-            bends.append(np.degrees(np.arccos(np.clip((thigh * shin).sum(-1), -1.0, 1.0))))
-        straight = (bends[0] < STRAIGHT_KNEE_DEG) & (bends[1] < STRAIGHT_KNEE_DEG)
-        axis = p[:, J("thorax")] - 0.5 * (p[:, J("left_ankle")] + p[:, J("right_ankle")])
-        standing.append(_unit_rows(axis[straight]))
-        trunk.append(_unit_rows(p[:, J("thorax")] - p[:, J("pelvis")]))
+    samples = [up_samples(p) for p in people if len(p)]
+    return up_from_samples([s for s, _ in samples], [t for _, t in samples])
+
+
+def up_samples(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``body_up``'s samples from frames p (n,17,3) of one person (frames are independent, so a person may come in
+    blocks): (the unit ankles -> thorax directions of the frames where they stand straight (k,3), the unit
+    pelvis -> thorax directions of every frame (n,3))."""
+    J = H36M17.idx
+    bends = []
+    for hip, knee, ankle in (("left_hip", "left_knee", "left_ankle"), ("right_hip", "right_knee", "right_ankle")):
+        thigh = _unit_rows(p[:, J(knee)] - p[:, J(hip)])
+        shin = _unit_rows(p[:, J(ankle)] - p[:, J(knee)])
+        bends.append(np.degrees(np.arccos(np.clip((thigh * shin).sum(-1), -1.0, 1.0))))
+    straight = (bends[0] < STRAIGHT_KNEE_DEG) & (bends[1] < STRAIGHT_KNEE_DEG)
+    axis = p[:, J("thorax")] - 0.5 * (p[:, J("left_ankle")] + p[:, J("right_ankle")])
+    return _unit_rows(axis[straight]), _unit_rows(p[:, J("thorax")] - p[:, J("pelvis")])
+
+
+def up_from_samples(standing: Sequence[np.ndarray], trunk: Sequence[np.ndarray]) -> np.ndarray:
+    """``body_up`` from the ``up_samples`` of every person (blocks of frames in time order)."""
     stand = np.concatenate(standing) if standing else np.zeros((0, 3))
     if len(stand) >= MIN_STANDING:
         return _unit(np.median(stand, axis=0))
@@ -94,13 +101,14 @@ def joints_seen(xy: np.ndarray, scores: np.ndarray, image_size: tuple[int, int])
     return (scores >= MIN_SCORE) & inside & np.isfinite(xy).all(axis=-1)
 
 
-def foot_samples(people: Sequence[np.ndarray], seen: Sequence[np.ndarray], fps: float) -> np.ndarray:
-    """(N,3) ankles that the detector saw (seen (T,17) bool) and that move slower than SLOW_MPS, camera frame."""
+def ankle_samples(ankles: Sequence[np.ndarray], seen: Sequence[np.ndarray], fps: float) -> np.ndarray:
+    """(N,3) ankles that the detector saw and that move slower than SLOW_MPS, camera frame, from each person's left
+    and right ankle (T,2,3) and whether the detector saw them (T,2) bool."""
     out = []
-    for xyz, ok in zip(people, seen):
+    for xyz, ok in zip(ankles, seen):
         if len(xyz) < 2:
             continue
-        for j in _ANKLES:
+        for j in range(2):
             a = xyz[:, j]
             speed = np.linalg.norm(np.gradient(a, axis=0), axis=-1) * fps
             keep = ok[:, j] & (speed < SLOW_MPS) & np.isfinite(a).all(axis=-1)
@@ -130,9 +138,10 @@ def _fit(a: np.ndarray, u0: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
     return u, d, inl
 
 
-def level_floor(people: Sequence[np.ndarray], note: str, samples: int = 0) -> Floor:
-    """The level-camera fallback: up = the camera's -y, the floor ANKLE_HEIGHT under the lowest ankles."""
-    ank = [p[:, list(_ANKLES)].reshape(-1, 3) for p in people if len(p)]
+def level_floor(ankles: Sequence[np.ndarray], note: str, samples: int = 0) -> Floor:
+    """The level-camera fallback: up = the camera's -y, the floor ANKLE_HEIGHT under the lowest of the ankles
+    (each person's (T,2,3))."""
+    ank = [a.reshape(-1, 3) for a in ankles if len(a)]
     heights = np.concatenate(ank) @ _CAMERA_UP if ank else np.zeros(0)
     heights = heights[np.isfinite(heights)]
     d = -float(np.percentile(heights, 5)) if len(heights) else 1.5
@@ -142,16 +151,23 @@ def level_floor(people: Sequence[np.ndarray], note: str, samples: int = 0) -> Fl
 def estimate_floor(people: Sequence[np.ndarray], seen: Sequence[np.ndarray], fps: float) -> Floor:
     """The floor of a clip from its people: joints (T,17,3) absolute, camera frame, metres, and seen (T,17) bool,
     the joints the 2D detector found (module docstring)."""
-    a = foot_samples(people, seen, fps)
+    return floor_from_ankles([p[:, list(_ANKLES)] for p in people], [ok[:, list(_ANKLES)] for ok in seen],
+                             body_up(people), fps)
+
+
+def floor_from_ankles(ankles: Sequence[np.ndarray], seen: Sequence[np.ndarray], up: np.ndarray, fps: float) -> Floor:
+    """``estimate_floor`` from what it uses of each person: their left and right ankle (T,2,3), whether the detector
+    saw them (T,2) bool, and the prior for up of everyone together (``body_up``, or ``up_from_samples``)."""
+    a = ankle_samples(ankles, seen, fps)
     if len(a) < MIN_SAMPLES:
-        return level_floor(people, f"too few planted, visible feet to find the floor ({len(a)} samples): the camera "
-                                   f"is assumed level", len(a))
-    u, d, inl = _fit(a, body_up(people))
+        return level_floor(ankles, f"too few planted, visible feet to find the floor ({len(a)} samples): the "
+                                    f"camera is assumed level", len(a))
+    u, d, inl = _fit(a, up)
     tilt = float(np.degrees(np.arccos(np.clip(u @ _CAMERA_UP, -1.0, 1.0))))
     if inl.sum() < MIN_INLIERS:
-        return level_floor(people, f"the feet do not agree on a floor ({int(inl.sum())} of {len(a)} samples): the "
-                                   f"camera is assumed level", len(a))
+        return level_floor(ankles, f"the feet do not agree on a floor ({int(inl.sum())} of {len(a)} samples): the "
+                                    f"camera is assumed level", len(a))
     if tilt > MAX_TILT_DEG:
-        return level_floor(people, f"the feet give a floor tilted {tilt:.0f} degrees from the camera: implausible, "
-                                   f"the camera is assumed level", len(a))
+        return level_floor(ankles, f"the feet give a floor tilted {tilt:.0f} degrees from the camera: implausible, "
+                                    f"the camera is assumed level", len(a))
     return Floor(u, d + ANKLE_HEIGHT, "feet", len(a), int(inl.sum()))

@@ -118,13 +118,26 @@ def lock_feet(joints_world: np.ndarray, contacts: np.ndarray, fps: float, blend_
     ankle under ANKLE_HEIGHT; contacts (T,2) bool, left and right foot planted (contact.foot_contacts); the ramps last
     blend_s seconds at fps frames per second (at least one frame). Only knees and ankles move (module docstring)."""
     out = np.array(joints_world, dtype=np.float64)
-    contacts = np.asarray(contacts, dtype=bool)
-    if out.ndim != 3 or out.shape[1:] != (17, 3) or contacts.shape != (len(out), 2):
-        raise ValueError(f"lock_feet needs joints (T,17,3) and contacts (T,2), got {out.shape} and {contacts.shape}")
-    blend = max(1, int(round(blend_s * fps)))
-    for side, (h, k, a) in enumerate(LEGS):
-        goal = ankle_goals(out[:, a], contacts[:, side], blend, min_run, anchor)
-        move = np.any(goal != out[:, a], axis=-1)
-        if move.any():
-            out[move, k], out[move, a] = two_bone_ik(out[move, h], out[move, k], out[move, a], goal[move])
+    if out.ndim != 3 or out.shape[1:] != (17, 3):
+        raise ValueError(f"lock_feet needs joints (T,17,3) and contacts (T,2), got {out.shape} and "
+                         f"{np.shape(contacts)}")
+    lock_legs(out, contacts, fps, LEGS, blend_s, min_run, anchor)
     return out
+
+
+def lock_legs(joints: np.ndarray, contacts: np.ndarray, fps: float,
+              legs: tuple[tuple[int, int, int], ...] = LEGS, blend_s: float = BLEND_S, min_run: int = MIN_RUN,
+              anchor: Literal["median", "landing"] = "median") -> None:
+    """``lock_feet`` in place on joints (T,J,3) float64 whose left and right (hip, knee, ankle) are the columns
+    ``legs`` (LEGS for h36m17; (0,1,2), (3,4,5) for an array of the legs alone)."""
+    contacts = np.asarray(contacts, dtype=bool)
+    if contacts.shape != (len(joints), 2):
+        raise ValueError(f"lock_feet needs joints (T,17,3) and contacts (T,2), got {joints.shape} and "
+                         f"{contacts.shape}")
+    blend = max(1, int(round(blend_s * fps)))
+    for side, (h, k, a) in enumerate(legs):
+        goal = ankle_goals(joints[:, a], contacts[:, side], blend, min_run, anchor)
+        move = np.any(goal != joints[:, a], axis=-1)
+        if move.any():
+            joints[move, k], joints[move, a] = two_bone_ik(joints[move, h], joints[move, k], joints[move, a],
+                                                           goal[move])

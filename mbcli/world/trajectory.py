@@ -20,6 +20,7 @@ person is smaller than ``FAR_FRACTION`` of the image height: depth comes from fe
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,11 +43,21 @@ SMOOTH_S = 0.1
 ADULT_BONES_M = sum(H36M_BONE_LENGTHS_M.values())  # 4.15 m: the 16 h36m17 bones of the mean Human3.6M subject
 
 
+def bone_lengths(rel: np.ndarray) -> np.ndarray:
+    """(T,16) the length of each h36m17 bone (in the order of H36M17.parents) in each frame of rel (T,17,3)."""
+    return np.stack([np.linalg.norm(rel[:, j] - rel[:, p], axis=-1) for j, p in enumerate(H36M17.parents)
+                     if p >= 0], axis=-1)
+
+
 def adult_scale(rel: np.ndarray) -> float:
     """The factor that gives the person (T,17,3) the total bone length of the mean adult (ADULT_BONES_M)."""
-    lengths = [np.median(np.linalg.norm(rel[:, j] - rel[:, p], axis=-1)) for j, p in enumerate(H36M17.parents)
-               if p >= 0]
-    total = float(np.sum(lengths))
+    return scale_from_lengths(bone_lengths(rel))
+
+
+def scale_from_lengths(lengths: np.ndarray) -> float:
+    """``adult_scale`` from the person's bone lengths (T,16) (``bone_lengths``): their medians over time sum to
+    ADULT_BONES_M."""
+    total = float(np.sum([np.median(lengths[:, b]) for b in range(lengths.shape[1])]))
     return ADULT_BONES_M / total if total > 1e-6 else 1.0
 
 
@@ -112,46 +123,91 @@ def smooth(x: np.ndarray, sigma: float) -> np.ndarray:
     return gaussian_filter1d(padded, sigma, axis=0, mode="nearest")[n:n + len(x)]
 
 
-def root_trajectory(rel: np.ndarray, xy: np.ndarray, scores: np.ndarray, K: Intrinsics,
-                    image_size: tuple[int, int], fps: float, smooth_s: float = SMOOTH_S) -> RootTrajectory:
-    """The root trajectory of one person: rel (T,J,3) root-relative metres, camera frame; xy (T,J,2) px; scores
-    (T,J), 0 = not detected; K the camera; image_size (W, H) px; fps the frame rate (for the smoothing)."""
-    rel = np.asarray(rel, dtype=np.float64)
-    xy = np.nan_to_num(np.asarray(xy, dtype=np.float64))
-    w0 = np.where(np.asarray(scores) > 0, np.asarray(scores, dtype=np.float64), 0.0)
-    T = len(rel)
-    valid = w0 > 0
+def _flags_block(valid: np.ndarray, xy: np.ndarray, image_size: tuple[int, int],
+                 joints: int) -> tuple[np.ndarray, np.ndarray]:
+    """(flags (n,) uint8 without the solve's FEW_JOINTS, height_px (n,)) of a block of frames: valid (n,J) detected,
+    xy (n,J,2) px (module docstring)."""
     count = valid.sum(axis=1)
-    flags = np.zeros(T, np.uint8)
+    flags = np.zeros(len(valid), np.uint8)
     flags[count < MIN_JOINTS] |= FEW_JOINTS
     W, H = image_size
     has = count > 0
-    lo = np.where(valid[..., None], xy, np.inf).min(axis=1)  # (T,2) the detected joints' box
+    lo = np.where(valid[..., None], xy, np.inf).min(axis=1)  # (n,2) the detected joints' box
     hi = np.where(valid[..., None], xy, -np.inf).max(axis=1)
+
     def near(frac: float) -> np.ndarray:
         mx, my = frac * W, frac * H
         return has & ((lo[:, 0] <= mx) | (lo[:, 1] <= my) | (hi[:, 0] >= W - 1 - mx) | (hi[:, 1] >= H - 1 - my))
 
-    edge = near(EDGE_FRACTION) & ((count < rel.shape[1]) | near(TOUCH_FRACTION))
+    edge = near(EDGE_FRACTION) & ((count < joints) | near(TOUCH_FRACTION))
     flags[edge] |= AT_EDGE
     height_px = np.where(has, hi[:, 1] - lo[:, 1], 0.0)
     flags[has & (height_px < FAR_FRACTION * H)] |= FAR
+    return flags, height_px
 
-    use = count >= MIN_JOINTS
+
+def _solve_block(rel: np.ndarray, xy: np.ndarray, w0: np.ndarray, K: Intrinsics,
+                 image_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The robust per-frame solve of a block of frames (module docstring): (t (n,3), NaN where unsolved; flags (n,);
+    use (n,) bool, enough joints). rel (n,J,3) m, xy (n,J,2) px, w0 (n,J) scores, 0 = not detected."""
+    valid = w0 > 0
+    flags, height_px = _flags_block(valid, xy, image_size, rel.shape[1])
+    use = valid.sum(axis=1) >= MIN_JOINTS
     w = np.where(use[:, None], w0, 0.0)
     t = solve_translation(rel, xy, w, K)
     k = np.maximum(3.0, ROBUST_FRACTION * height_px)[:, None]
     for i in range(ROBUST_ROUNDS):  # reweighting on the reprojection error in pixels: Huber, then Cauchy
         P = rel + np.nan_to_num(t)[:, None, :]
-        r = np.linalg.norm(_project(P, K) - xy, axis=-1) / k  # (T,J)
+        r = np.linalg.norm(_project(P, K) - xy, axis=-1) / k  # (n,J)
         robust = np.minimum(1.0, 1.0 / np.maximum(r, 1e-9)) if i == 0 else 1.0 / (1.0 + r**2)
         t_new = solve_translation(rel, xy, w * robust, K)
         t = np.where(np.isfinite(t_new), t_new, t)
+    return t, flags, use
+
+
+BLOCK = 4096  # frames solved at once: the per-frame work's temporaries stay a few MB whatever the clip's length
+
+
+def blocks(T: int) -> list[slice]:
+    """The blocks of BLOCK frames of a person of T frames (one empty block when T = 0)."""
+    return [slice(s, min(s + BLOCK, T)) for s in range(0, max(T, 1), BLOCK)]
+
+# frames -> (rel (n,J,3) root-relative metres, camera frame; xy (n,J,2) px, finite; scores (n,J), 0 = not detected),
+# float64: one person's input to the solve, a block of frames at a time
+Frames = Callable[[slice], tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+
+def root_trajectory(rel: np.ndarray, xy: np.ndarray, scores: np.ndarray, K: Intrinsics,
+                    image_size: tuple[int, int], fps: float, smooth_s: float = SMOOTH_S) -> RootTrajectory:
+    """The root trajectory of one person: rel (T,J,3) root-relative metres, camera frame; xy (T,J,2) px; scores
+    (T,J), 0 = not detected; K the camera; image_size (W, H) px; fps the frame rate (for the smoothing)."""
+    def frames(sl: slice) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return (np.asarray(rel[sl], dtype=np.float64), np.nan_to_num(np.asarray(xy[sl], dtype=np.float64)),
+                np.asarray(scores[sl]))
+
+    return root_trajectory_blocks(frames, len(rel), K, image_size, fps, smooth_s)
+
+
+def root_trajectory_blocks(frames: Frames, T: int, K: Intrinsics, image_size: tuple[int, int], fps: float,
+                           smooth_s: float = SMOOTH_S) -> RootTrajectory:
+    """``root_trajectory`` of a person of T frames read ``BLOCK`` frames at a time from ``frames`` (each frame's
+    solve is its own; only the filling and smoothing see the whole (T,3) trajectory)."""
+    t = np.zeros((T, 3))
+    flags = np.zeros(T, np.uint8)
+    use = np.zeros(T, bool)
+    for sl in blocks(T):
+        rel, xy, scores = frames(sl)
+        w0 = np.where(scores > 0, np.asarray(scores, dtype=np.float64), 0.0)
+        t[sl], flags[sl], use[sl] = _solve_block(rel, xy, w0, K, image_size)
     bad = ~np.isfinite(t).all(axis=1) | (np.nan_to_num(t[:, 2]) < MIN_DEPTH_M) | ~use
     flags[bad] |= FEW_JOINTS
     t = fill_rows(np.nan_to_num(t), bad)
     t = smooth(t, smooth_s * fps)
-    P = rel + t[:, None, :]
-    err = np.linalg.norm(_project(P, K) - xy, axis=-1)
-    rep = np.where(count > 0, (err * valid).sum(axis=1) / np.maximum(count, 1), 0.0)
+    rep = np.zeros(T)
+    for sl in blocks(T):
+        rel, xy, scores = frames(sl)
+        valid = scores > 0
+        count = valid.sum(axis=1)
+        err = np.linalg.norm(_project(rel + t[sl][:, None, :], K) - xy, axis=-1)
+        rep[sl] = np.where(count > 0, (err * valid).sum(axis=1) / np.maximum(count, 1), 0.0)
     return RootTrajectory(t, flags, rep)
