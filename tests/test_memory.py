@@ -15,7 +15,7 @@ from mbcli.bench.memory import measure, read_peak, synthetic_people
 from mbcli.export.json_motion import json_chunks, motion_to_dict
 from mbcli.inference.windows import Blender, blend, plan_windows, window_weight
 from mbcli.rig.bvh_io import format_bvh
-from mbcli.rig.h36m_rig import retarget, retarget_baked
+from mbcli.rig.h36m_rig import consistent_pose, retarget, retarget_baked
 from mbcli.rig.kinematics import hold_timeline
 from mbcli.types import MotionResult, Pose3D
 
@@ -76,9 +76,47 @@ def test_chunked_retarget_matches_the_whole_clip_solve():
     whole = retarget(pose)
     baked, consistent = retarget_baked(pose, chunk=64)
     assert np.array_equal(consistent.xyz, whole.pose.xyz)
+    assert np.array_equal(consistent_pose(pose, chunk=37).xyz, whole.pose.xyz)
     start, total = int(pose.frame_indices[0]) + 7, int(pose.frame_indices[-1]) + 20
     assert format_bvh(baked.held(start, total)) == format_bvh(hold_timeline(whole.motion, start, total))
     assert format_bvh(whole.motion.bake(chunk=50)) == format_bvh(whole.motion)
+
+
+@pytest.mark.parametrize("frame,floor,units", [("camera", "frame", "mm"), ("world", "clip", "m")])
+def test_chunked_targets_are_the_whole_clips_to_the_bit(frame, floor, units):
+    # the targets are made a span at a time (gaps interpolated from the samples either side of each span, the floor
+    # found in a first pass): every chunk size gives the same solve, bit for bit
+    pose = _walker_pose(200)
+    xyz = pose.xyz * (1000.0 if units == "mm" else 1.0)
+    if frame == "world":
+        xyz = xyz * np.array([1, -1, -1], np.float32) + np.array([0.5, 1.0, 3.0], np.float32)
+    pose = Pose3D(xyz, pose.skeleton, pose.frame_indices, pose.fps, frame=frame, units=units,
+                  root_relative=frame == "camera")
+    (ref, ref_pose), (got, got_pose) = (retarget_baked(pose, floor=floor, chunk=c) for c in (10_000, 13))
+    for a, b in ((ref.euler_deg, got.euler_deg), (ref.root_position, got.root_position), (ref.offsets, got.offsets),
+                 (ref_pose.xyz, got_pose.xyz)):
+        assert np.array_equal(a, b)
+
+
+def test_retarget_memory_is_its_outputs_plus_a_chunk():
+    import tracemalloc
+
+    T = 20_000
+    kp = synthetic_people(T, 1)[0]
+    xyz = np.concatenate([(kp.xy - kp.xy[:, :1]) / 200.0, np.zeros((T, 17, 1), np.float32)], axis=-1)
+    pose = Pose3D(xyz, kp.skeleton, kp.frame_indices, 25.0)
+    for solve in (retarget_baked, consistent_pose):
+        tracemalloc.start()
+        try:
+            out = solve(pose)
+            held, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        del out
+        # outputs: 13.8 MB with the BVH's angles, 4.1 MB without; one 1,024-frame chunk's temporaries and the rest
+        # pose's per-frame bone lengths add about 7.5 MB. Whole-clip float64 targets (8.2 MB) and consistent pose
+        # (8.2 MB) and 4,096-frame chunks (+20 MB) went over.
+        assert peak - held < 10e6, (solve.__name__, held / 1e6, peak / 1e6)
 
 
 def test_streamed_json_is_json_dumps_byte_for_byte(monkeypatch):

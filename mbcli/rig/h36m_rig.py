@@ -96,7 +96,7 @@ EULER_ORDERS: dict[str, str] = {
     "LeftArm": "YXZ", "LeftForeArm": "YXZ", "LeftHand": "YXZ", "RightArm": "YXZ", "RightForeArm": "YXZ",
     "RightHand": "YXZ",
 }  # fmt: skip
-DTYPE = np.float64  # of the consistent pose retarget_baked gives
+DTYPE = np.float32  # of the consistent pose retarget_baked gives (Pose3D holds float32: written as such, not cast)
 ANKLE_HEIGHT = 0.08  # m: height of the ankle joint above the sole when standing
 END_SITE_FRACTION = 0.25  # End Site length of Head/hands, as a fraction of the leaf's own bone
 FOOT_FRACTION = 0.35  # foot End Site length (forward), as a fraction of the shin
@@ -137,8 +137,9 @@ def camera_to_bvh(xyz_camera: np.ndarray) -> np.ndarray:
 def pose_to_rig(pose: Pose3D, *, floor: str = "clip") -> RigMotion:
     """Solve the rest skeleton and per-frame rotations for an h36m17 Pose3D, camera or world frame (see module
     docstring)."""
-    targets = _targets(pose, floor)
-    offsets, lengths = _rest_offsets(targets)
+    source = _Targets(pose, floor)
+    offsets, lengths = source.rest_offsets()
+    targets = source.span(0, source.num_frames)
     root_position, rotations = solve_ik(targets, offsets)
     return _rig_motion(pose, offsets, lengths, root_position, rotations, targets)
 
@@ -178,24 +179,40 @@ def retarget(pose: Pose3D, *, floor: str = "clip") -> Retargeted:
 
 def retarget_baked(pose: Pose3D, *, floor: str = "clip", chunk: int = CHUNK) -> tuple[BakedMotion, Pose3D]:
     """``retarget`` for long clips: the same solve, ``chunk`` frames at a time (the rotations of one frame do not
-    depend on another's), keeping of the motion only what its BVH holds (RigMotion.bake) and giving the consistent
-    pose as float32, so memory is the outputs plus one chunk's temporaries instead of 1.7 KB of matrices a frame."""
-    targets = _targets(pose, floor)
-    offsets, lengths = _rest_offsets(targets)
-    T, J = targets.shape[:2]
-    rows = np.asarray(pose.frame_indices) - int(pose.frame_indices[0])  # the pose's frames among the rig's T
+    depend on another's), keeping of the motion only what its BVH holds (RigMotion.bake). The targets too are made a
+    chunk at a time (_Targets), so memory is the outputs (the BVH's root and Euler angles, the consistent pose: 636
+    bytes a frame) plus one chunk's temporaries, instead of 1.7 KB of matrices and 408 bytes of targets a frame."""
+    baked, out = _solve_chunks(pose, floor, chunk, angles=True)
+    assert baked is not None
+    return baked, out
+
+
+def consistent_pose(pose: Pose3D, *, floor: str = "clip", chunk: int = CHUNK) -> Pose3D:
+    """retarget_baked's skeleton-consistent pose alone, for a pose no BVH is written from (its Euler angles, the
+    slowest part of the solve and 408 bytes a frame, are not made)."""
+    return _solve_chunks(pose, floor, chunk, angles=False)[1]
+
+
+def _solve_chunks(pose: Pose3D, floor: str, chunk: int, angles: bool) -> tuple[BakedMotion | None, Pose3D]:
+    """retarget_baked; the BakedMotion only when ``angles``."""
+    source = _Targets(pose, floor, chunk)
+    offsets, lengths = source.rest_offsets()
+    T, J = source.num_frames, len(H36M17.joints)
+    rows = source.rows  # the pose's frames among the rig's T
     xyz = np.empty((len(rows), J, 3), DTYPE)
-    euler = np.empty((T, J, 3))
+    euler = np.empty((T if angles else 0, J, 3))
+    root = np.empty((T, 3))
     ankles = np.empty(T)  # the lower ankle's height per frame (floor_height)
     prev = None
-    motion = _rig_motion(pose, offsets, lengths, targets[:0, 0], np.empty((0, J, 3, 3)), targets[:0])
-    for lo in range(0, T, chunk):
-        hi = min(lo + chunk, T)
-        root, local = solve_ik(targets[lo:hi], offsets)
-        part = replace(motion, root_position=root, rotations=local, targets=targets[lo:hi])
+    motion = _rig_motion(pose, offsets, lengths, root[:0], np.empty((0, J, 3, 3)), euler[:0])
+    for lo, hi in source.spans():
+        targets = source.span(lo, hi)
+        root[lo:hi], local = solve_ik(targets, offsets)
+        part = replace(motion, root_position=root[lo:hi], rotations=local, targets=targets)
         fk = part.fk()
-        a = part.euler_radians(prev)
-        euler[lo:hi], prev = np.degrees(a), a[-1]
+        if angles:
+            a = part.euler_radians(prev)
+            euler[lo:hi], prev = np.degrees(a), a[-1]
         ankles[lo:hi] = _lower_ankle(fk)
         r0, r1 = np.searchsorted(rows, [lo, hi])
         fk = fk[rows[r0:r1] - lo]
@@ -204,9 +221,10 @@ def retarget_baked(pose: Pose3D, *, floor: str = "clip", chunk: int = CHUNK) -> 
         else:
             cam = camera_to_bvh(fk)
             xyz[r0:r1] = (cam - cam[:, :1]) / TO_METRES[pose.units]
-    root = targets[:, 0].copy()
     out = Pose3D(xyz, pose.skeleton, pose.frame_indices, pose.fps, frame=pose.frame, units=pose.units,
                  root_relative=pose.frame != "world")
+    if not angles:
+        return None, out
     if pose.frame != "world":
         root[:, 1] += _floor_from_ankles(ankles, floor)
     return BakedMotion(motion.names, motion.parents, motion.euler_orders, offsets, motion.end_sites, root, euler,
@@ -241,54 +259,102 @@ def _world_pose(fk: np.ndarray, pose: Pose3D) -> Pose3D:
                   units=pose.units, root_relative=False)
 
 
-def _targets(pose: Pose3D, floor: str) -> np.ndarray:
-    """The pose's joints in the BVH frame, in metres, gap-filled; a camera-frame pose is turned into the BVH frame,
-    made root-relative where the pose is and put on the floor, a world-frame pose is used as it is."""
-    if pose.skeleton.name != "h36m17":
-        raise ExportError(f"BVH export needs the h36m17 skeleton, got {pose.skeleton.name}")
-    if pose.frame == "world" and pose.root_relative:
-        raise ExportError("a world-frame pose for a BVH must not be root-relative (it carries the trajectory)")
-    if pose.units not in TO_METRES:
-        raise ExportError(f"unknown 3D units {pose.units!r}; expected one of {', '.join(TO_METRES)}")
-    if pose.num_frames == 0:
-        raise ExportError("cannot write a BVH with no frames")
-    if not np.all(np.isfinite(pose.xyz)):
-        raise ExportError("the 3D pose has non-finite values; cannot solve BVH rotations")
-    xyz = pose.xyz.astype(np.float64)  # (T,17,3): one float64 copy, worked on in place (a long clip's copies add up)
-    xyz *= TO_METRES[pose.units]
-    xyz = fill_gaps(xyz, pose.frame_indices)
-    if pose.frame == "world":
-        floor_height(xyz[:1], floor)  # the same error for an unknown floor mode; the world's floor is kept
-        return xyz
-    xyz *= np.array([1.0, -1.0, -1.0])  # camera_to_bvh, in place
-    if pose.root_relative:
-        xyz -= xyz[:, :1].copy()
-    xyz[..., 1] += floor_height(xyz, floor)[:, None]
-    return xyz
+class _Targets:
+    """The pose's joints in the BVH frame, in metres, gap-filled, for any span of rig frames (``span``; the whole
+    clip is span(0, num_frames)): a camera-frame pose is turned into the BVH frame, made root-relative where the
+    pose is and put on the floor (the floor rule needs one pass over the clip, made here), a world-frame pose is
+    used as it is. A row depends only on its own frame (and the samples either side of a gap), so a long clip is
+    made ``chunk`` frames at a time with the same values as in one piece."""
 
-
-def _rest_offsets(targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rest offsets (J,3) = rest direction * per-clip median bone length; also the lengths (J,).
-
-    Directions: the T-pose table, except for the children of the pelvis and thorax, whose directions are the
-    per-clip median of their directions in the torso frames of _TORSO_FRAMES."""
-    J = len(H36M17.joints)
-    offsets = np.zeros((J, 3))
-    lengths = np.zeros(J)
-    for j, p in enumerate(H36M17.parents):
-        if p < 0:
-            continue
-        lengths[j] = np.median(np.linalg.norm(targets[:, j] - targets[:, p], axis=-1))
-        if not lengths[j] > 1e-6:
-            raise ExportError(f"bone {H36M17.joints[p]}-{H36M17.joints[j]} has zero length; cannot build a BVH")
-        parent = H36M17.joints[p]
-        if parent in _TORSO_FRAMES:
-            F = _torso_frame(targets, parent)
-            local = np.einsum("tba,tb->ta", F, unit(targets[:, j] - targets[:, p]))
-            offsets[j] = unit(np.median(local, axis=0)) * lengths[j]
+    def __init__(self, pose: Pose3D, floor: str, chunk: int = CHUNK) -> None:
+        if pose.skeleton.name != "h36m17":
+            raise ExportError(f"BVH export needs the h36m17 skeleton, got {pose.skeleton.name}")
+        if pose.frame == "world" and pose.root_relative:
+            raise ExportError("a world-frame pose for a BVH must not be root-relative (it carries the trajectory)")
+        if pose.units not in TO_METRES:
+            raise ExportError(f"unknown 3D units {pose.units!r}; expected one of {', '.join(TO_METRES)}")
+        if pose.num_frames == 0:
+            raise ExportError("cannot write a BVH with no frames")
+        if not np.all(np.isfinite(pose.xyz)):
+            raise ExportError("the 3D pose has non-finite values; cannot solve BVH rotations")
+        fi = np.asarray(pose.frame_indices)
+        if np.any(np.diff(fi) <= 0):
+            raise ExportError("3D pose frame_indices must be strictly increasing")
+        self.pose, self.chunk, self.frame_indices = pose, max(1, chunk), fi
+        self.num_frames = int(fi[-1] - fi[0]) + 1
+        self.rows = fi - fi[0]  # (N,) the pose's samples among the rig frames
+        self.lift: np.ndarray | None = None  # (T,) floor height added to a camera-frame pose's y
+        if pose.frame == "world":
+            _floor_from_ankles(np.zeros(1), floor)  # the same error for an unknown floor mode; the world's floor is kept
         else:
-            offsets[j] = _REST_DIR[H36M17.joints[j]] * lengths[j]
-    return offsets, lengths
+            ankles = np.concatenate([_lower_ankle(self._turned(lo, hi)) for lo, hi in self.spans()])
+            self.lift = _floor_from_ankles(ankles, floor)
+
+    def spans(self) -> list[tuple[int, int]]:
+        """[lo, hi) rig-frame spans of at most ``chunk`` frames covering the clip."""
+        return [(lo, min(lo + self.chunk, self.num_frames)) for lo in range(0, self.num_frames, self.chunk)]
+
+    def span(self, lo: int, hi: int) -> np.ndarray:
+        """(hi-lo,J,3) float64 targets of rig frames [lo, hi)."""
+        if self.lift is None:
+            return self._metres(lo, hi)
+        xyz = self._turned(lo, hi)
+        xyz[..., 1] += self.lift[lo:hi, None]
+        return xyz
+
+    def _metres(self, lo: int, hi: int) -> np.ndarray:
+        """(hi-lo,J,3) the pose's joints in metres at rig frames [lo, hi), linear between samples (fill_gaps)."""
+        rows, scale = self.rows, TO_METRES[self.pose.units]
+        if len(rows) == self.num_frames:
+            xyz = self.pose.xyz[lo:hi].astype(np.float64)
+            xyz *= scale
+            return xyz
+        r0 = max(int(np.searchsorted(rows, lo, "right")) - 1, 0)  # the samples at or around the span
+        r1 = min(int(np.searchsorted(rows, hi - 1, "left")) + 1, len(rows))
+        xyz = self.pose.xyz[r0:r1].astype(np.float64)
+        xyz *= scale
+        fi = self.frame_indices
+        return fill_gaps(xyz, fi[r0:r1], np.arange(fi[0] + lo, fi[0] + hi))
+
+    def _turned(self, lo: int, hi: int) -> np.ndarray:
+        """A camera-frame pose's rig frames [lo, hi) in the BVH frame, root-relative where the pose is, before the
+        floor is applied."""
+        xyz = self._metres(lo, hi)
+        xyz *= np.array([1.0, -1.0, -1.0])  # camera_to_bvh, in place
+        if self.pose.root_relative:
+            xyz -= xyz[:, :1].copy()
+        return xyz
+
+    def rest_offsets(self) -> tuple[np.ndarray, np.ndarray]:
+        """Rest offsets (J,3) = rest direction * per-clip median bone length; also the lengths (J,).
+
+        Directions: the T-pose table, except for the children of the pelvis and thorax, whose directions are the
+        per-clip median of their directions in the torso frames of _TORSO_FRAMES. One pass over the clip gathers
+        each frame's bone lengths (T,J) and those six directions (T,3) each."""
+        J, T = len(H36M17.joints), self.num_frames
+        parents, names = H36M17.parents, H36M17.joints
+        bone = np.zeros((T, J))
+        torso = {j: np.empty((T, 3)) for j, p in enumerate(parents) if p >= 0 and names[p] in _TORSO_FRAMES}
+        for lo, hi in self.spans():
+            targets = self.span(lo, hi)
+            frames = {name: _torso_frame(targets, name) for name in _TORSO_FRAMES}
+            for j, p in enumerate(parents):
+                if p < 0:
+                    continue
+                bone[lo:hi, j] = np.linalg.norm(targets[:, j] - targets[:, p], axis=-1)
+                if j in torso:
+                    torso[j][lo:hi] = np.einsum("tba,tb->ta", frames[names[p]], unit(targets[:, j] - targets[:, p]))
+        offsets = np.zeros((J, 3))
+        lengths = np.zeros(J)
+        for j, p in enumerate(parents):
+            if p < 0:
+                continue
+            lengths[j] = np.median(bone[:, j])
+            if not lengths[j] > 1e-6:
+                raise ExportError(f"bone {names[p]}-{names[j]} has zero length; cannot build a BVH")
+            direction = unit(np.median(torso[j], axis=0)) if j in torso else _REST_DIR[names[j]]
+            offsets[j] = direction * lengths[j]
+        return offsets, lengths
 
 
 def _torso_frame(targets: np.ndarray, joint: str) -> np.ndarray:

@@ -31,7 +31,7 @@ import numpy as np
 from mbcli.errors import ExportError
 from mbcli.geometry import matrix_to_euler
 
-CHUNK = 4096  # frames solved or baked at a time: bounds the temporaries of long clips
+CHUNK = 1024  # frames solved or baked at a time: bounds the temporaries of long clips (about 7 MB a chunk)
 
 
 @dataclass(frozen=True)
@@ -177,13 +177,15 @@ def _wrap(x: np.ndarray) -> np.ndarray:
     return (x + np.pi) % (2 * np.pi) - np.pi
 
 
-def fill_gaps(xyz: np.ndarray, frame_indices: np.ndarray) -> np.ndarray:
-    """(T,J,3) at sorted frame_indices -> one row per frame from the first to the last index (linear in between)."""
+def fill_gaps(xyz: np.ndarray, frame_indices: np.ndarray, frames: np.ndarray | None = None) -> np.ndarray:
+    """(T,J,3) at sorted frame_indices -> one row per frame from the first to the last index (linear in between);
+    ``frames`` (sorted, within the indices' range): only those rows (a long clip a span at a time: each row depends
+    only on the samples either side of it, so the rows equal the whole clip's)."""
     fi = np.asarray(frame_indices)
     if np.any(np.diff(fi) <= 0):
         raise ExportError("3D pose frame_indices must be strictly increasing")
-    full = np.arange(fi[0], fi[-1] + 1)
-    if len(full) == len(fi):
+    full = np.arange(fi[0], fi[-1] + 1) if frames is None else np.asarray(frames)
+    if len(full) == len(fi) and np.array_equal(full, fi):
         return xyz
     T, J, C = xyz.shape
     flat = xyz.reshape(T, J * C)
