@@ -125,3 +125,42 @@ def test_world_errors_leave_no_file(tmp_path):
     with pytest.raises(ExportError, match="without a 3D pose"):
         write_npz([r], VIDEO, tmp_path / "w.npz", scene=SCENE)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("array", [
+    np.random.default_rng(0).normal(size=(3000, 17, 3)).astype(np.float32),
+    np.arange(5001, dtype=np.int64),
+    np.random.default_rng(1).random((4000, 2)) > 0.5,
+    np.asfortranarray(np.ones((300, 7))),  # (numpy's own writer: Fortran order)
+    np.array("a 0-d string"),
+    np.zeros((0, 17, 3), np.float32),
+    np.array(["pelvis", "right_hip"]),
+])
+def test_npy_bytes_are_numpys_whatever_the_block(monkeypatch, array):
+    import io
+
+    import mbcli.export.npz as npz
+
+    ref = io.BytesIO()
+    np.lib.format.write_array(ref, array, allow_pickle=False)
+    for block in (64, 1 << 20):
+        monkeypatch.setattr(npz, "BLOCK_BYTES", block)
+        got = io.BytesIO()
+        npz.write_npy(got, array)
+        assert got.getvalue() == ref.getvalue(), block
+
+
+def test_joined_rows_are_the_concatenation_to_the_byte(monkeypatch):
+    import io
+
+    import mbcli.export.npz as npz
+
+    rng = np.random.default_rng(2)
+    xy, scores = rng.normal(size=(1001, 33, 2)).astype(np.float32), rng.random((1001, 33)).astype(np.float32)
+    ref = io.BytesIO()
+    np.lib.format.write_array(ref, np.concatenate([xy, scores[..., None]], axis=-1), allow_pickle=False)
+    for block in (100, 1 << 20):
+        monkeypatch.setattr(npz, "BLOCK_BYTES", block)
+        got = io.BytesIO()
+        npz.write_npy(got, npz.Joined(xy, scores[..., None]))
+        assert got.getvalue() == ref.getvalue(), block

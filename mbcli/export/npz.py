@@ -31,6 +31,7 @@ import os
 import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -63,17 +64,59 @@ def write_npz(
         with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
             for key, array in motion_arrays(results, video, weights=weights, scene=scene):
                 with zf.open(f"{key}.npy", "w", force_zip64=True) as f:
-                    np.lib.format.write_array(f, np.asanyarray(array), allow_pickle=False)
+                    write_npy(f, array)
+                del array  # not held while the next one is made
     except OSError as e:
         raise ExportError(f"cannot write {path}: {e.strerror or e}") from e
     return path
 
 
+BLOCK_BYTES = 1 << 20  # bytes of an array's data handed to the compressor at a time
+
+
+class Joined:
+    """``np.concatenate(parts, axis=-1).astype(float32)`` of (T, ...) parts, made a block of rows at a time as it is
+    written (write_npy) instead of whole beside its parts."""
+
+    def __init__(self, *parts: np.ndarray) -> None:
+        self.parts = parts
+        self.shape = (*parts[0].shape[:-1], sum(p.shape[-1] for p in parts))
+        self.dtype = np.dtype(np.float32)
+
+    def rows(self, lo: int, hi: int) -> np.ndarray:
+        return np.concatenate([p[lo:hi] for p in self.parts], axis=-1).astype(np.float32, copy=False)
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:  # (np.asarray of the whole, for tests and small uses)
+        out = self.rows(0, self.shape[0])
+        return out if dtype is None else out.astype(dtype)
+
+
+def write_npy(f: IO[bytes], array: np.ndarray | Joined) -> None:
+    """The bytes ``np.lib.format.write_array(f, array, allow_pickle=False)`` writes (a version 1.0 header, then the
+    data), with a big C-ordered array's data handed over BLOCK_BYTES at a time straight from the array (numpy copies
+    it in 16 MB pieces first) and a Joined made a block of rows at a time."""
+    if not isinstance(array, Joined):
+        array = np.asanyarray(array)
+        if array.dtype.hasobject or array.nbytes <= BLOCK_BYTES or not array.flags.c_contiguous:
+            np.lib.format.write_array(f, array, allow_pickle=False)
+            return
+    header = {"descr": np.lib.format.dtype_to_descr(array.dtype), "fortran_order": False, "shape": array.shape}
+    np.lib.format.write_array_header_1_0(f, header)
+    if isinstance(array, Joined):
+        step = max(1, BLOCK_BYTES // max(1, array.dtype.itemsize * int(np.prod(array.shape[1:]))))
+        for lo in range(0, array.shape[0], step):
+            f.write(np.ascontiguousarray(array.rows(lo, lo + step)).reshape(-1).view(np.uint8).data)
+        return
+    data = array.reshape(-1).view(np.uint8).data
+    for lo in range(0, len(data), BLOCK_BYTES):
+        f.write(data[lo:lo + BLOCK_BYTES])
+
+
 def motion_arrays(
     results: Sequence[MotionResult], video: VideoInfo | None, *, weights: str | None = None,
     scene: Scene | None = None,
-) -> Iterator[tuple[str, np.ndarray]]:
-    """The (key, array) pairs written by ``write_npz``, made one at a time."""
+) -> Iterator[tuple[str, np.ndarray | Joined]]:
+    """The (key, array) pairs written by ``write_npz``, made one at a time (the 2D keypoints as a Joined)."""
     header = motion_header(results, video, weights=weights, scene=scene)
     header["format"], header["version"] = FORMAT, VERSION
     sk = SKELETONS[header["skeleton"]["name"]]
@@ -109,7 +152,7 @@ def scene_arrays(scene: Scene) -> dict[str, np.ndarray]:
     }
 
 
-def _person_arrays(r: MotionResult) -> Iterator[tuple[str, np.ndarray]]:
+def _person_arrays(r: MotionResult) -> Iterator[tuple[str, np.ndarray | Joined]]:
     """One person's (key, array) pairs (module docstring), made one at a time."""
     k = r.keypoints_2d
     key = f"person{r.track_id}"
@@ -120,13 +163,15 @@ def _person_arrays(r: MotionResult) -> Iterator[tuple[str, np.ndarray]]:
         if p.units not in TO_METRES:
             raise ExportError(f"track {r.track_id}: unknown 3D units {p.units!r}")
     w = checked_world(r) if r.world is not None else None
-    yield f"{key}_keypoints_2d", np.concatenate([k.xy, k.scores[..., None]], axis=-1).astype(np.float32)
-    yield f"{key}_frame_indices", k.frame_indices.astype(np.int64)
+    # (copy=False: an array already of the written type is written as it is, not copied first)
+    yield f"{key}_keypoints_2d", Joined(k.xy, k.scores[..., None])
+    yield f"{key}_frame_indices", k.frame_indices.astype(np.int64, copy=False)
     if p is not None:
-        yield f"{key}_keypoints_3d", (p.xyz * TO_METRES[p.units]).astype(np.float32)
+        scale = TO_METRES[p.units]
+        yield f"{key}_keypoints_3d", (p.xyz if scale == 1.0 else p.xyz * scale).astype(np.float32, copy=False)
     if w is not None:
-        yield f"{key}_keypoints_3d_world", w.joints_world.astype(np.float32)
-        yield f"{key}_root_camera", w.root_cam.astype(np.float32)
-        yield f"{key}_root_flags", w.root_flags.astype(np.uint8)
-        yield f"{key}_foot_contact", w.contacts.astype(bool)
+        yield f"{key}_keypoints_3d_world", w.joints_world.astype(np.float32, copy=False)
+        yield f"{key}_root_camera", w.root_cam.astype(np.float32, copy=False)
+        yield f"{key}_root_flags", w.root_flags.astype(np.uint8, copy=False)
+        yield f"{key}_foot_contact", w.contacts.astype(bool, copy=False)
         yield f"{key}_world_scale", np.array(w.scale, dtype=np.float64)
