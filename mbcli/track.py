@@ -743,14 +743,16 @@ def track_to_keypoints(
     if image_size is None:
         raise ValueError("image_size (width, height) is required; see mbcli.detect.files.infer_image_size")
     by_idx = _by_index(frames)
-    observed = [(int(f), int(r)) for f, r in zip(track.frame_indices, track.rows) if r >= 0]
-    if not observed:
+    seen = np.flatnonzero(track.rows >= 0)
+    if not len(seen):
         raise NoPersonFound(f"track {track.track_id} has no observed frame")
-    skeleton = by_idx[observed[0][0]].skeleton
+    skeleton = by_idx[int(track.frame_indices[seen[0]])].skeleton
     K = skeleton.num_joints
     T = len(track.frame_indices)
-    xy = np.zeros((T, K, 2), dtype=np.float64)
-    sc = np.zeros((T, K), dtype=np.float64)
+    # float32, what Keypoints2D holds: the detections are float32 and np.interp's float64 results are rounded once
+    # on assignment, as a float64 array cast at the end would be (without its two extra whole-track copies)
+    xy = np.zeros((T, K, 2), dtype=np.float32)
+    sc = np.zeros((T, K), dtype=np.float32)
     centre = np.full((T, 2), np.nan)
     for t, (f, r) in enumerate(zip(track.frame_indices.tolist(), track.rows.tolist())):
         if r < 0:
@@ -761,7 +763,7 @@ def track_to_keypoints(
         b = fp.boxes_xyxy[r]
         centre[t] = ((b[0] + b[2]) / 2, (b[1] + b[3]) / 2)
     sc[~np.isfinite(sc) | ~np.isfinite(xy).all(-1)] = 0.0
-    sc = np.where(sc > 0, sc, 0.0)
+    sc[~(sc > 0)] = 0.0
 
     # report long gaps
     max_gap = max(1, round(fps)) if max_gap is None else int(max_gap)

@@ -27,6 +27,7 @@ from typing import Literal
 import numpy as np
 
 from mbcli.errors import ConfigError, InputError, NoPersonFound, VideoReadError
+from mbcli.heap import release_free_memory
 from mbcli.keypoints2d import reject_glitches, reject_on_others, reject_outliers
 from mbcli.skeletons import H36M17, remap
 from mbcli.types import FPS_RANGE, FramePoses, Keypoints2D, PackedFrames, Pose3D, Track, VideoInfo
@@ -117,6 +118,7 @@ def _detect_video(path: Path, detector_name: str, max_width: int | None,
     if first is None:
         raise VideoReadError(f"{path}: has no video frames")
     frames = PackedFrames.pack(itertools.chain([first], detections))
+    release_free_memory()  # the per-frame objects the packing let go: the tracking's and cleaning's arrays come next
     if len(frames) != info.num_frames:
         info = VideoInfo(info.path, info.width, info.height, info.fps, len(frames), info.rotation)
     return info, frames, stated
@@ -138,6 +140,7 @@ def _tracked(frames: Sequence[FramePoses], person: str, fps: float, image_size: 
     if not any(f.num_people for f in frames):
         raise NoPersonFound(f"no person detected in {source}")
     tracks = track_people(frames, fps, given_ids=given_ids)
+    release_free_memory()  # the tracker's per-frame working objects
     if not tracks:
         raise NoPersonFound(f"no person could be tracked in {source}")
     chosen = select_tracks(tracks, frames, person, fps=fps, image_size=image_size)
@@ -187,7 +190,15 @@ def read_people(path: Path, kind: InputKind, *, person: str = "all", detector: s
                 detect_max_width: int | None = None, fps: float | None = None,
                 on_progress: ProgressFn | None = None) -> People:
     """Read any supported input and choose its people. fps: the frame rate of a keypoint file that records none
-    (default 30); detector / detect_max_width: the 2D detector for a video and the width frames are shrunk to."""
+    (default 30); detector / detect_max_width: the 2D detector for a video and the width frames are shrunk to.
+    What reading freed (a long file's text, every frame's detections) is handed back before returning (mbcli.heap)."""
+    people = _read_people(path, kind, person, detector, detect_max_width, fps, on_progress)
+    release_free_memory()
+    return people
+
+
+def _read_people(path: Path, kind: InputKind, person: str, detector: str, detect_max_width: int | None,
+                 fps: float | None, on_progress: ProgressFn | None) -> People:
     if kind == "motion":
         return _from_motion_file(path, person)
     if kind == "video":

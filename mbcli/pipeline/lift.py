@@ -29,12 +29,13 @@ import numpy as np
 
 from mbcli.detect import check_detector
 from mbcli.errors import ConfigError
+from mbcli.heap import release_free_memory
 from mbcli.inference.predictors import Lifter, LiftOptions, default_stride
 from mbcli.model import load_model, resolve_device
 from mbcli.pipeline.inputs import InputKind, People, ProgressFn, check_fps, input_kind, read_people
 from mbcli.pipeline.outputs import Output, check_destinations, write_outputs
 from mbcli.rig.bvh_io import BVH_UNITS
-from mbcli.rig.h36m_rig import pose_to_rig, retarget_baked
+from mbcli.rig.h36m_rig import consistent_pose, pose_to_rig, retarget_baked
 from mbcli.rig.kinematics import BakedMotion, RigMotion, hold_timeline
 from mbcli.track import check_person
 from mbcli.types import MotionResult, Pose3D, Scene, VideoInfo, WorldPose
@@ -184,6 +185,7 @@ def lift_people(path: Path, kind: InputKind, cfg: LiftConfig, on_progress: Progr
     t0 = time.perf_counter()
     poses = lifter.lift_many(list(people.keypoints), on_progress=(lambda d, t: on_progress("lift", d, t))
                              if on_progress else None)
+    release_free_memory()  # the network's temporaries
     timings["lift"] = time.perf_counter() - t0
     return Lifted(people, tuple(poses), lifter.weights_name)
 
@@ -236,9 +238,8 @@ def run_lift(input_path: str | os.PathLike, out_dir: str | os.PathLike, cfg: Lif
     bvh_world = "bvh" in cfg.formats and not cfg.in_place and _image_size(people) is not None
     rigs: list[BakedMotion | None] = [None] * len(poses)  # the camera-frame rigs a BVH will use
     if not cfg.raw_3d:  # one IK solve per person: the BVH's motion, and the joints it reproduces for JSON/NPZ
-        for i, p in enumerate(poses):
-            rig, poses[i] = retarget_baked(p)
-            rigs[i] = rig if "bvh" in cfg.formats and not bvh_world else None
+        rigs = _retarget(poses, keep_rigs="bvh" in cfg.formats and not bvh_world)
+        release_free_memory()  # the network's poses the consistent ones replaced
     frames = people.num_frames or max((int(p.frame_indices[-1]) + 1 for p in poses), default=0)
     notes: list[str] = [n for n in (people.partial, people.left_out, unseen_note(people), *lost_in_view_notes(people))
                         if n]
@@ -246,11 +247,8 @@ def run_lift(input_path: str | os.PathLike, out_dir: str | os.PathLike, cfg: Lif
     scene, worlds = _place(people, poses, cfg, notes)
     world_rigs: list[BakedMotion | None] = [None] * len(worlds)
     if not cfg.raw_3d:  # the world motion as the world BVH's skeleton reproduces it (one IK solve, as above)
-        for i, (w, pose) in enumerate(zip(worlds, poses)):
-            if w is not None:
-                rig, solved = retarget_baked(_world_pose(w, pose))
-                worlds[i] = dataclasses.replace(w, joints_world=solved.xyz)
-                world_rigs[i] = rig if bvh_world else None
+        world_rigs = _retarget_worlds(worlds, poses, keep_rigs=bvh_world)
+    release_free_memory()  # the solves' temporaries, before the files are written
     timings["world"] = time.perf_counter() - t0
     results = [MotionResult(people.video, tid, kp, pose, w)
                for tid, kp, pose, w in zip(people.ids, people.keypoints, poses, worlds)]
@@ -262,6 +260,31 @@ def run_lift(input_path: str | os.PathLike, out_dir: str | os.PathLike, cfg: Lif
                           about={"command": "mbcli lift", "input": str(path)})
     timings["export"] = time.perf_counter() - t0
     return LiftResult(results, people.video, files, weights, timings, frames, notes, scene, people.partial)
+
+
+def _retarget(poses: list[Pose3D], keep_rigs: bool) -> list[BakedMotion | None]:
+    """Replace each pose by its skeleton-consistent pose (retarget_baked), in place, one person at a time (a
+    person's old pose is let go as their new one is made); the camera-frame rigs when ``keep_rigs``."""
+    rigs: list[BakedMotion | None] = []
+    for i in range(len(poses)):
+        rig, poses[i] = retarget_baked(poses[i]) if keep_rigs else (None, consistent_pose(poses[i]))
+        rigs.append(rig)
+    return rigs
+
+
+def _retarget_worlds(worlds: list[WorldPose | None], poses: list[Pose3D],
+                     keep_rigs: bool) -> list[BakedMotion | None]:
+    """Replace each world motion's joints by what the world BVH's skeleton reproduces (one solve each, in place);
+    the world rigs when ``keep_rigs``."""
+    rigs: list[BakedMotion | None] = []
+    for i, w in enumerate(worlds):
+        rig = None
+        if w is not None:
+            pose = _world_pose(w, poses[i])
+            rig, solved = retarget_baked(pose) if keep_rigs else (None, consistent_pose(pose))
+            worlds[i] = dataclasses.replace(w, joints_world=solved.xyz)
+        rigs.append(rig)
+    return rigs
 
 
 def unseen_note(people: People) -> str:
