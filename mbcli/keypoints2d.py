@@ -152,17 +152,9 @@ def temporal_residual(kp: Keypoints2D, max_run: int) -> np.ndarray:
     return out
 
 
-def _window_median(rel: np.ndarray, half: int) -> np.ndarray:
-    """(T,J,2) median of ``rel`` (T,J,2) over a centred window of 2*half+1 frames, ends continued by point reflection
-    (a block of frames at a time)."""
-    out = np.empty(rel.shape, dtype=np.float64)
-    for lo, hi, a, b in _blocks(len(rel), half):
-        out[lo:hi] = _median_of(rel[a:b], a, lo, hi, half)
-    return out
-
-
 def _median_of(rel: np.ndarray, a: int, lo: int, hi: int, half: int) -> np.ndarray:
-    """(hi-lo,J,2) window medians (``_window_median``) of frames lo:hi, from ``rel`` (n,J,2): the track's frames
+    """(hi-lo,J,2) window medians of frames lo:hi: the median of each joint over a centred window of 2*half+1
+    frames, the track's ends continued by point reflection; from ``rel`` (n,J,2): the track's frames
     a:a+n, which hold half frames either side of lo:hi or reach the track's end there (from ``_blocks``)."""
     p, q = max(a, lo - half), min(a + len(rel), hi + half)  # the frames the windows read
     pad = np.pad(rel[p - a:q - a], ((half - (lo - p), half - (q - hi)), (0, 0), (0, 0)), mode="reflect",

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from mbcli.cli import console as con
-from mbcli.cli.app import PARTIAL, app, handle_errors
+from mbcli.cli.app import app, exit_if_partial, handle_errors
 from mbcli.cli.options import Detector, Device, Fps, JsonOut, Person, ShowProgress
 from mbcli.pipeline.action import ActionConfig, run_action
 from mbcli.pipeline.lift import LiftConfig
@@ -74,6 +74,4 @@ def action(
         con.out.print(f"written: {f}")
     for note in res.notes:
         con.out.print(f"note: {note}", soft_wrap=True)
-    if res.partial:
-        con.warn(res.partial)
-        raise typer.Exit(PARTIAL)
+    exit_if_partial(res.partial)

@@ -26,6 +26,14 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Video of people -> 3D human motion (DSTformer lifting; JSON, BVH, NPZ and video exports).")
 
 
+def exit_if_partial(partial: str) -> None:
+    """After a command's summary: a run made from only part of its input (``partial`` says why; "" for a whole run)
+    warns with that line and exits with PARTIAL."""
+    if partial:
+        con.warn(partial)
+        raise typer.Exit(PARTIAL)
+
+
 def handle_errors(fn: F) -> F:
     """Wrap a command: MbcliError -> one red line and exit 1; KeyboardInterrupt -> "interrupted" and exit 130."""
     @functools.wraps(fn)

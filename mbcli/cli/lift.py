@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from mbcli.cli import console as con
-from mbcli.cli.app import PARTIAL, app, handle_errors
+from mbcli.cli.app import app, exit_if_partial, handle_errors
 from mbcli.cli.options import (
     DetectMaxWidth,
     Detector,
@@ -105,6 +105,4 @@ def lift(
     with con.stage_progress(progress) as on_progress:
         res = run_lift(input, out, cfg, on_progress=on_progress)
     con.out.print(summary_table(f"mbcli lift: {input.name}", res))
-    if res.partial:
-        con.warn(res.partial)
-        raise typer.Exit(PARTIAL)
+    exit_if_partial(res.partial)

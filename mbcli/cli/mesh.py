@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from mbcli.cli import console as con
-from mbcli.cli.app import PARTIAL, app, handle_errors
+from mbcli.cli.app import app, exit_if_partial, handle_errors
 from mbcli.cli.options import Detector, Device, Focal, Fov, Fps, LifterWeights, ShowProgress
 from mbcli.pipeline.lift import LiftConfig
 from mbcli.pipeline.mesh import MeshConfig, MeshResult, run_mesh
@@ -71,6 +71,4 @@ def mesh(
     with con.stage_progress(progress) as on_progress:
         res = run_mesh(input, cfg, on_progress=on_progress)
     con.out.print(summary_table(f"mbcli mesh: {input.name}", res))
-    if res.partial:
-        con.warn(res.partial)
-        raise typer.Exit(PARTIAL)
+    exit_if_partial(res.partial)

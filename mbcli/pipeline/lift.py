@@ -267,9 +267,15 @@ def _retarget(poses: list[Pose3D], keep_rigs: bool) -> list[BakedMotion | None]:
     person's old pose is let go as their new one is made); the camera-frame rigs when ``keep_rigs``."""
     rigs: list[BakedMotion | None] = []
     for i in range(len(poses)):
-        rig, poses[i] = retarget_baked(poses[i]) if keep_rigs else (None, consistent_pose(poses[i]))
+        rig, poses[i] = _solve(poses[i], keep_rigs)
         rigs.append(rig)
     return rigs
+
+
+def _solve(pose: Pose3D, keep_rig: bool) -> tuple[BakedMotion | None, Pose3D]:
+    """One person's solve: (the rig a BVH is written from, or None when ``keep_rig`` is off and its Euler angles are
+    not made, the skeleton-consistent pose)."""
+    return retarget_baked(pose) if keep_rig else (None, consistent_pose(pose))
 
 
 def _retarget_worlds(worlds: list[WorldPose | None], poses: list[Pose3D],
@@ -281,7 +287,7 @@ def _retarget_worlds(worlds: list[WorldPose | None], poses: list[Pose3D],
         rig = None
         if w is not None:
             pose = _world_pose(w, poses[i])
-            rig, solved = retarget_baked(pose) if keep_rigs else (None, consistent_pose(pose))
+            rig, solved = _solve(pose, keep_rigs)
             worlds[i] = dataclasses.replace(w, joints_world=solved.xyz)
         rigs.append(rig)
     return rigs

@@ -129,9 +129,12 @@ class Retargeted:
 # ----------------------------------------------------------------------------------------------- public API
 
 
+_CAMERA_TO_BVH = np.array([1.0, -1.0, -1.0])  # (x, y, z) camera -> (x, -y, -z) BVH, and back
+
+
 def camera_to_bvh(xyz_camera: np.ndarray) -> np.ndarray:
     """(..., 3) OpenCV camera frame -> BVH frame (x, -y, -z); the map is its own inverse."""
-    return np.asarray(xyz_camera, dtype=np.float64) * np.array([1.0, -1.0, -1.0])
+    return np.asarray(xyz_camera, dtype=np.float64) * _CAMERA_TO_BVH
 
 
 def pose_to_rig(pose: Pose3D, *, floor: str = "clip") -> RigMotion:
@@ -320,7 +323,7 @@ class _Targets:
         """A camera-frame pose's rig frames [lo, hi) in the BVH frame, root-relative where the pose is, before the
         floor is applied."""
         xyz = self._metres(lo, hi)
-        xyz *= np.array([1.0, -1.0, -1.0])  # camera_to_bvh, in place
+        xyz *= _CAMERA_TO_BVH  # camera_to_bvh, in place
         if self.pose.root_relative:
             xyz -= xyz[:, :1].copy()
         return xyz

@@ -517,7 +517,7 @@ def train(recipe: Recipe, out_dir: str | Path, device: str = "auto", resume: boo
     ctx = _Dist(device)
     local_batch = _set_up_process(recipe, out, ctx)
     run = _open_run(recipe, out, ctx, local_batch, resume, on_save)
-    total = recipe.steps if max_steps is None else min(recipe.steps, max_steps)  # (a finished run: preflight)
+    total = _total_steps(recipe, max_steps)  # (a finished run: preflight)
     try:
         loss = _train_steps(run, total, on_progress)
         if run.saved_step != run.step:
@@ -549,12 +549,17 @@ def preflight(out: Path, resume: bool, max_steps: int | None, recipe: Recipe | N
     _check_sources(recipe)
     if not resume:
         return 0
-    total = recipe.steps if max_steps is None else min(recipe.steps, max_steps)
+    total = _total_steps(recipe, max_steps)
     step = resume_step(out)
     if step >= total:
         raise ConfigError(f"--resume: the run in {out} already reached step {step} of {total}; nothing to train "
                           f"(raise the recipe's steps, e.g. --set steps=N, to continue it)")
     return step
+
+
+def _total_steps(recipe: Recipe, max_steps: int | None) -> int:
+    """The step a run stops at: the recipe's steps, or --max-steps when fewer."""
+    return recipe.steps if max_steps is None else min(recipe.steps, max_steps)
 
 
 def resume_step(out: Path) -> int:
