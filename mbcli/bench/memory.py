@@ -87,7 +87,9 @@ def write_input(path: Path, frames: int, people: int = 2) -> int:
 
 def _peak_mb() -> float:
     """This process's peak RSS (MB): Linux's VmHWM, which starts afresh at exec (ru_maxrss carries the parent's
-    high-water mark into a child, so a parent that wrote a big input would raise the child's starting figure)."""
+    high-water mark into a child, so a parent that wrote a big input would raise the child's starting figure). The
+    kernel keeps RSS in per-CPU batches, so after memory is handed back (mbcli.heap) a later reading can come out a
+    fraction of a MB under an earlier one: a run's peak is the largest of its readings."""
     try:
         with open("/proc/self/status") as f:
             for line in f:
@@ -112,12 +114,12 @@ def _child(input_path: str, out_dir: str, weights: str) -> None:
 
     def progress(stage: str, done: int, total: int) -> None:
         if stage == "lift" and not read:
-            read.append(_peak_mb())
+            read.append(max(_peak_mb(), start))
 
     t = time.perf_counter()
     res = run_lift(input_path, out_dir, cfg, on_progress=progress, lifter=lifter)
     print(json.dumps({"frames": res.frames, "person_frames": sum(r.keypoints_2d.num_frames for r in res.results),
-                      "start_mb": start, "read_mb": read[0] if read else 0.0, "peak_mb": _peak_mb(),
+                      "start_mb": start, "read_mb": read[0] if read else 0.0, "peak_mb": max(_peak_mb(), *read, start),
                       "seconds": time.perf_counter() - t}))
 
 
